@@ -1,0 +1,5 @@
+"""`python -m gclens` runs the command line."""
+
+from gclens.cli import main
+
+raise SystemExit(main())

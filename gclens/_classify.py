@@ -1,0 +1,53 @@
+"""Cheap classification: is a line runtime output, and of which grammar family?
+
+Most lines of a real log are application output, so this must cost one regex search. A runtime
+marker may follow other text on the same line: the runtime writes a line in many small writes
+and the application's own unterminated output can precede it (go-trace-formats §1.2). Markers
+that are distinctive (`gc 12 @`, `pacer: `, `SCHED 5ms:`) are searched anywhere; short or
+generic ones (`P0: status=`, `panic: `) only at the start of the line, after indentation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+_ANYWHERE = re.compile(
+    r"(?P<gctrace>gc [0-9]+ @|gc[0-9]+\([0-9]+\):|scan: (?:total|class) )"
+    r"|(?P<pacer>pacer: )"
+    r"|(?P<sched>SCHED [0-9]+ms: )"
+    r"|(?P<scavenger>(?:forced )?scvg(?:-?[0-9]+)?: |scav [0-9])"
+    r"|(?P<events>GC forced$)"
+)
+_AT_START = re.compile(
+    r"[ \t]*(?:(?P<sched>[PMG][0-9]+: (?:status=|p=))"
+    r"|(?P<events>fatal error: |runtime: |panic: |goroutine [0-9]+ \[|SIG[A-Z0-9]+: ))"
+)
+# Pieces that only a runtime line contains: a line holding one but no marker is the tail of a
+# runtime line that application output split in two.
+_FRAGMENT = re.compile(
+    r" ms clock, | ms cpu, | MB goal, | MB stacks, | KiB work| MB released|% util$| pages/byte"
+    r"| lockedm=| lockedg=| syscalltick=| spinningthreads=| idlethreads=| B work \("
+)
+
+
+class Hit(NamedTuple):
+    """Where a runtime line starts in a physical line, and which grammar family parses it."""
+
+    family: str
+    start: int
+
+
+def classify(text: str) -> Hit | None:
+    """Return the family and start offset of the runtime line in ``text``, or None."""
+    m = _AT_START.match(text) or _ANYWHERE.search(text)
+    if m is None:
+        return None
+    family = m.lastgroup
+    assert family is not None
+    return Hit(family, m.start(family))
+
+
+def is_fragment(text: str) -> bool:
+    """True for a line that holds a piece of a runtime line but no start of one."""
+    return _FRAGMENT.search(text) is not None

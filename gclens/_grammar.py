@@ -1,0 +1,96 @@
+"""Load the `.lark` grammars by name and parse one line with them.
+
+The grammars are the single source of truth for every line format. They ship inside the wheel
+as ``gclens/grammars``; an editable install falls back to the repository's ``grammars/``.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Transformer
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from gclens._errors import LineError
+from gclens._transformers import (
+    EventsTransformer,
+    GctraceTransformer,
+    Legacy,
+    PacerTransformer,
+    Row,
+    ScavengerTransformer,
+    SchedTransformer,
+)
+
+FAMILIES: dict[str, type[Transformer[Any, Any]]] = {
+    "gctrace": GctraceTransformer,
+    "pacer": PacerTransformer,
+    "sched": SchedTransformer,
+    "scavenger": ScavengerTransformer,
+    "events": EventsTransformer,
+}
+"""Grammar file stem → the transformer that turns its parse into rows."""
+
+
+def grammar_dir() -> Path:
+    """Where the `.lark` files are: inside the installed package, else the source checkout."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "grammars", here.parent / "grammars"):
+        if (candidate / "gctrace.lark").is_file():
+            return candidate
+    raise FileNotFoundError(f"gclens grammars not found next to {here}")
+
+
+@functools.cache
+def load_grammar(name: str, *, strict: bool = False) -> Lark:
+    """Build the LALR parser of ``grammars/<name>.lark``, tree-less with its transformer.
+
+    ``strict=True`` (used by the tests) turns shift/reduce conflicts and terminal collisions
+    into build errors; it needs the ``interegular`` package.
+    """
+    return Lark.open(
+        str(grammar_dir() / f"{name}.lark"), parser="lalr", lexer="contextual",
+        transformer=FAMILIES[name](), strict=strict,
+    )
+
+
+def parse_line(family: str, text: str) -> Row | Legacy:
+    """Parse one line (already cut to start at its runtime marker) with a family's grammar.
+
+    Raises LineError, never a Lark exception, naming the column and what was expected there.
+    """
+    parser = load_grammar(family)
+    try:
+        result: Row | Legacy = parser.parse(text)
+    except UnexpectedInput as exc:
+        raise LineError(_describe(parser, exc, text), text, column=exc.column, family=family) from None
+    return result
+
+
+def _describe(parser: Lark, exc: UnexpectedInput, text: str) -> str:
+    if isinstance(exc, UnexpectedEOF) or exc.column > len(text):
+        return f"line ends early: expected {_expected(parser, exc)}"
+    if isinstance(exc, (UnexpectedToken, UnexpectedCharacters)):
+        found = text[exc.column - 1 : exc.column + 11]
+        return f"expected {_expected(parser, exc)}, found {found!r}"
+    return "does not match the grammar"
+
+
+def _expected(parser: Lark, exc: UnexpectedInput) -> str:
+    names: set[str] = set(getattr(exc, "expected", None) or getattr(exc, "allowed", None) or ())
+    shown = sorted(_show_terminal(parser, name) for name in names)
+    return " or ".join(shown[:6]) + (" ..." if len(shown) > 6 else "") if shown else "end of line"
+
+
+def _show_terminal(parser: Lark, name: str) -> str:
+    if name == "$END":
+        return "end of line"
+    try:
+        term = parser.get_terminal(name)
+    except KeyError:
+        return name
+    if term.pattern.type == "str":
+        return repr(term.pattern.value)
+    return name.lower() if not name.startswith("__") else repr(term.pattern.value)

@@ -1,0 +1,74 @@
+"""Write a Trace's tables to a directory, all or nothing.
+
+Every table is written (empty ones keep their schema) into a temporary directory beside the
+target, then moved into place, so an interrupted run never leaves a half-written file.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from gclens._errors import OutputError
+from gclens._trace import Trace
+
+Format = Literal["parquet", "csv", "jsonl"]
+FORMATS: tuple[Format, ...] = ("parquet", "csv", "jsonl")
+
+
+def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format = "parquet") -> list[Path]:
+    """Write every table to ``out_dir/<table>.<fmt>``; return the paths written.
+
+    Raises OutputError (and leaves nothing behind) when the directory cannot be written.
+    """
+    target = Path(out_dir)
+    if fmt not in FORMATS:
+        raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if not target.parent.is_dir():
+        raise OutputError(f"{target}: parent directory {target.parent} does not exist")
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    except OSError as exc:
+        raise OutputError(f"{target}: cannot write here ({exc.strerror})") from None
+    try:
+        for name in trace:
+            _write_one(trace.arrow(name), tmp / f"{name}.{fmt}", fmt)
+        return _move_into_place(tmp, target)
+    except OSError as exc:
+        raise OutputError(f"{target}: writing failed ({exc.strerror or exc}); nothing was written") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _write_one(table: pa.Table, path: Path, fmt: Format) -> None:
+    if fmt == "parquet":
+        pq.write_table(table, path, compression="zstd")
+        return
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    if fmt == "jsonl":
+        frame.write_ndjson(path)
+        return
+    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+    flat = frame.with_columns(pl.col(lists).cast(pl.List(pl.String)).list.join(" ")) if lists else frame
+    flat.write_csv(path)
+
+
+def _move_into_place(tmp: Path, target: Path) -> list[Path]:
+    if not target.exists():
+        tmp.rename(target)
+        return sorted(target.iterdir())
+    if not target.is_dir():
+        raise OutputError(f"{target}: exists and is not a directory")
+    written = []
+    for path in sorted(tmp.iterdir()):
+        os.replace(path, target / path.name)
+        written.append(target / path.name)
+    return written

@@ -1,0 +1,143 @@
+"""Open inputs (paths, globs, stdin, file objects; gzip and zstd) and yield their lines.
+
+This and the writers in ``_output`` are the only places that touch files. Lines are yielded as
+raw bytes so that a line with invalid UTF-8 can be reported rather than crash the decoder.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Union
+
+from gclens._errors import InputError
+
+MAX_LINE_BYTES = 1 << 20
+"""Longer lines are not parsed (reported as such); reading them costs bounded memory."""
+
+SourceLike = Union[str, "os.PathLike[str]", IO[bytes], IO[str]]
+
+try:
+    from zstandard import ZstdError as _ZstdError
+except ImportError:  # pragma: no cover - zstandard is a dependency; keep gzip working without it
+    class _ZstdError(Exception):  # type: ignore[no-redef]
+        """Stands in when zstandard is missing."""
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+@dataclass
+class Line:
+    """One physical line: its number, bytes (without the newline), and how it ended."""
+
+    no: int
+    raw: bytes
+    terminated: bool
+    length: int  # full length in bytes, even when raw was cut at MAX_LINE_BYTES
+
+
+@dataclass
+class Source:
+    """One input: a display name and how to open it as a binary stream."""
+
+    name: str
+    path: Path | None = None
+    stream: IO[bytes] | None = None
+    compression: str = "none"
+    bytes_read: int = 0
+    unterminated: bool = field(default=False)
+
+
+def expand(inputs: SourceLike | list[SourceLike]) -> list[Source]:
+    """Turn paths, globs, '-' and file objects into Sources, in the order given."""
+    items = inputs if isinstance(inputs, list) else [inputs]
+    sources: list[Source] = []
+    for item in items:
+        sources.extend(_expand_one(item))
+    return sources
+
+
+def _expand_one(item: SourceLike) -> list[Source]:
+    if isinstance(item, io.TextIOBase) or hasattr(item, "read"):
+        return [Source(getattr(item, "name", "<stream>"), stream=_binary(item))]  # type: ignore[arg-type]
+    text = os.fspath(item)  # type: ignore[arg-type]
+    if text == "-":
+        return [Source("-", stream=sys.stdin.buffer)]
+    if glob.has_magic(text) and not Path(text).exists():
+        matches = sorted(glob.glob(text))
+        if not matches:
+            raise InputError(f"{text}: no file matches this pattern")
+        return [Source(m, path=Path(m)) for m in matches]
+    return [Source(text, path=Path(text))]
+
+
+def _binary(stream: IO[bytes] | IO[str]) -> IO[bytes]:
+    if isinstance(stream, io.TextIOBase):
+        return io.BytesIO(stream.read().encode("utf-8", "surrogateescape"))
+    return stream  # type: ignore[return-value]
+
+
+def read_lines(source: Source) -> Iterator[Line]:
+    """Yield every line of a source, decompressing on the fly; InputError when it breaks."""
+    try:
+        with _open(source) as stream:
+            yield from _split(source, stream)
+    except (OSError, EOFError, ValueError, _ZstdError) as exc:
+        raise InputError(f"{source.name}: {_reason(exc)}") from None
+
+
+def _open(source: Source) -> IO[bytes]:
+    raw = source.stream if source.stream is not None else _open_path(source)
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+    magic = buffered.peek(4)[:4]
+    if magic.startswith(_GZIP_MAGIC):
+        source.compression = "gzip"
+        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
+    if magic.startswith(_ZSTD_MAGIC):
+        source.compression = "zstd"
+        import zstandard
+
+        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)  # type: ignore[return-value]
+    return buffered  # type: ignore[return-value]
+
+
+def _open_path(source: Source) -> IO[bytes]:
+    assert source.path is not None
+    if source.path.is_dir():
+        raise InputError(f"{source.name}: is a directory, not a log file")
+    return open(source.path, "rb")
+
+
+def _split(source: Source, stream: IO[bytes]) -> Iterator[Line]:
+    no = 0
+    while chunk := stream.readline(MAX_LINE_BYTES):
+        no += 1
+        length, last = len(chunk), chunk
+        while len(last) == MAX_LINE_BYTES and not last.endswith(b"\n"):
+            last = stream.readline(MAX_LINE_BYTES)  # discard the rest of an over-long line
+            length += len(last)
+        terminated = last.endswith(b"\n")
+        source.bytes_read += length
+        source.unterminated = not terminated
+        yield Line(no, chunk.rstrip(b"\n").removesuffix(b"\r"), terminated, length)
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "no such file"
+    if isinstance(exc, PermissionError):
+        return "permission denied"
+    if isinstance(exc, IsADirectoryError):
+        return "is a directory, not a log file"
+    if isinstance(exc, EOFError):
+        return "compressed stream is truncated (it ends before its end-of-stream marker)"
+    if isinstance(exc, gzip.BadGzipFile):
+        return f"not a valid gzip file ({exc})"
+    return f"cannot be read: {exc}"

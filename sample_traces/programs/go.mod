@@ -1,0 +1,3 @@
+module gclens/samples
+
+go 1.19
