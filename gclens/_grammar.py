@@ -63,7 +63,7 @@ def parse_line(family: str, text: str) -> Row | Legacy:
     """
     parser = load_grammar(family)
     try:
-        result: Row | Legacy = parser.parse(text)
+        result: Row | Legacy = parser.parse(text)  # type: ignore[assignment]
     except UnexpectedInput as exc:
         raise LineError(_describe(parser, exc, text), text, column=exc.column, family=family) from None
     return result

@@ -5,7 +5,11 @@ or SCHED clock goes back. Lines without a clock of their own inherit one:
 
 * `pacer: assist ratio`, the old `H_m_prev` line and the new `% CPU` line are printed during
   cycle N *before* the `gc N` line, so they take the cycle and run of the next gc line;
-* every other line (sweep done, scav, scan, events) takes the last gc line seen in its run;
+* `pacer: sweep done` and `scav` lines are printed when cycle N's sweeping ends. The gc line is
+  printed after the world restarts, so real traces (go1.25, go1.27 here) show sweep done and
+  scav for cycle N *before* `gc N`: once cycle N has announced itself (a pending line above),
+  they belong to it; otherwise to the last gc line;
+* every other line (scan, events) takes the last gc line seen in its run;
 * scheddetail P/M/G lines take the time of the SCHED header of their dump.
 """
 
@@ -17,6 +21,7 @@ from typing import Any
 from gclens._parse import Record
 
 _BEFORE_GC_LINE = {"assist_ratio", "old_pacer", "cpu_pacer"}
+_END_OF_SWEEP = {"sweep_done", "scav"}
 _DUMP_TABLES = {"sched_p", "sched_m", "sched_g"}
 
 
@@ -69,7 +74,7 @@ def assemble(source: str, records: list[Record]) -> Assembled:
         rec.row.update(source=source, line_no=rec.line_no, run_id=clock.run_id)
         if rec.table == "gc":
             _settle(pending, rec.row["gc_num"], clock.run_id)
-        elif rec.table == "pacer" and rec.row["kind"] in _BEFORE_GC_LINE:
+        elif rec.row.get("kind") in _BEFORE_GC_LINE or (pending and rec.row.get("kind") in _END_OF_SWEEP):
             pending.append(rec)
         elif rec.table in _DUMP_TABLES:
             _attach_dump(rec, clock.header)

@@ -6,6 +6,7 @@ raw bytes so that a line with invalid UTF-8 can be reported rather than crash th
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import gzip
 import io
@@ -14,7 +15,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Union
+from typing import IO, Any, Union
 
 from gclens._errors import InputError
 
@@ -87,24 +88,26 @@ def _binary(stream: IO[bytes] | IO[str]) -> IO[bytes]:
 def read_lines(source: Source) -> Iterator[Line]:
     """Yield every line of a source, decompressing on the fly; InputError when it breaks."""
     try:
-        with _open(source) as stream:
-            yield from _split(source, stream)
+        with contextlib.ExitStack() as owned:
+            if source.stream is None:
+                raw: IO[bytes] = owned.enter_context(_open_path(source))
+            else:
+                raw = source.stream  # the caller's stream: read it, never close it
+            yield from _split(source, _decoded(source, raw))
     except (OSError, EOFError, ValueError, _ZstdError) as exc:
         raise InputError(f"{source.name}: {_reason(exc)}") from None
 
 
-def _open(source: Source) -> IO[bytes]:
-    raw = source.stream if source.stream is not None else _open_path(source)
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type]
+def _decoded(source: Source, raw: IO[bytes]) -> IO[bytes]:
+    """Wrap ``raw`` in a decompressor chosen by its magic bytes (not its file name)."""
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
     magic = buffered.peek(4)[:4]
     if magic.startswith(_GZIP_MAGIC):
         source.compression = "gzip"
         return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
     if magic.startswith(_ZSTD_MAGIC):
         source.compression = "zstd"
-        import zstandard
-
-        return zstandard.ZstdDecompressor().stream_reader(buffered, read_across_frames=True)  # type: ignore[return-value]
+        return io.BufferedReader(_ZstdFrames(buffered))  # type: ignore[return-value]
     return buffered  # type: ignore[return-value]
 
 
@@ -113,6 +116,36 @@ def _open_path(source: Source) -> IO[bytes]:
     if source.path.is_dir():
         raise InputError(f"{source.name}: is a directory, not a log file")
     return open(source.path, "rb")
+
+
+class _ZstdFrames(io.RawIOBase):
+    """Decompress concatenated zstd frames; EOFError when the input ends inside a frame.
+
+    (zstandard's own stream reader returns the data so far and no error on truncated input.)
+    """
+
+    def __init__(self, compressed: IO[bytes]) -> None:
+        import zstandard
+
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._in, self._dec, self._out = compressed, self._new(), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self._out:
+            chunk = self._in.read(1 << 16)
+            if not chunk:
+                if not self._dec.eof:
+                    raise EOFError("zstd frame truncated")
+                return 0
+            if self._dec.eof:
+                chunk, self._dec = self._dec.unused_data + chunk, self._new()
+            self._out = self._dec.decompress(chunk)
+        n = min(len(buffer), len(self._out))
+        buffer[:n], self._out = self._out[:n], self._out[n:]
+        return n
 
 
 def _split(source: Source, stream: IO[bytes]) -> Iterator[Line]:

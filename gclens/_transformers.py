@@ -84,18 +84,19 @@ class GctraceTransformer(Transformer[Token, Any]):
 
     def clock5(self, c: list[Token]) -> dict[str, float]:
         names = ["sweep_term", "scan", "install_wb", "mark", "mark_term"]
-        return {f"clock_{n}_ms": float(v) for n, v in zip(names, c)}
+        return {f"clock_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
 
     def clock3(self, c: list[Token]) -> dict[str, float]:
-        return {f"clock_{n}_ms": float(v) for n, v in zip(["sweep_term", "mark", "mark_term"], c)}
+        names = ["sweep_term", "mark", "mark_term"]
+        return {f"clock_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
 
     def cpu7(self, c: list[Token]) -> dict[str, float]:
         names = ["sweep_term", "scan", "install_wb", "assist", "background", "idle", "mark_term"]
-        return {f"cpu_{n}_ms": float(v) for n, v in zip(names, c)}
+        return {f"cpu_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
 
     def cpu5(self, c: list[Token]) -> dict[str, float]:
         names = ["sweep_term", "assist", "background", "idle", "mark_term"]
-        return {f"cpu_{n}_ms": float(v) for n, v in zip(names, c)}
+        return {f"cpu_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
 
     def heap(self, c: list[Token]) -> dict[str, int]:
         return {"heap_start_mib": int(c[0]), "heap_end_mib": int(c[1]), "heap_live_mib": int(c[2])}
@@ -139,7 +140,7 @@ class GctraceTransformer(Transformer[Token, Any]):
     def scan_greentea(self, c: list[Token]) -> dict[str, Any]:
         keys = ["objs_sparse", "objs_span_sparse", "objs_span_dense", "objs",
                 "spans_sparse", "spans_dense", "spans"]
-        return {"layout": "greentea", **{k: int(v) for k, v in zip(keys, c)}}
+        return {"layout": "greentea", **{k: int(v) for k, v in zip(keys, c, strict=True)}}
 
     def scan_line(self, c: list[dict[str, Any]]) -> Row:
         return "gc_scan", {**c[0], **c[1]}
@@ -175,7 +176,7 @@ class PacerTransformer(Transformer[Token, Any]):
                 ("util_goal", float), ("scan_work_bytes", int), ("goal_delta", float),
                 ("actual_delta", float), ("util_actual_over_goal", float)]
         row: dict[str, Any] = {"kind": "old_pacer", "layout": "go1.5-1.17"}
-        row.update({k: conv(v) for (k, conv), v in zip(keys, c)})
+        row.update({k: conv(v) for (k, conv), v in zip(keys, c, strict=True)})
         return "pacer", row
 
     def controller_reset(self, c: list[Token]) -> _Marker:
@@ -186,7 +187,7 @@ class PacerTransformer(Transformer[Token, Any]):
         keys = ["cpu_util_pct", "cpu_util_goal_pct", "scan_heap_bytes", "scan_stack_bytes",
                 "scan_globals_bytes", "scan_expected_bytes", "trigger_bytes", "heap_live_bytes",
                 "goal_delta_bytes"]
-        row: dict[str, Any] = {"kind": "cpu_pacer", **{k: int(x) for k, x in zip(keys, v)}}
+        row: dict[str, Any] = {"kind": "cpu_pacer", **{k: int(x) for k, x in zip(keys, v[:-1], strict=True)}}
         row["cons_mark"] = float(v[-1])
         row["controller_reset"] = _has(c, "reset")
         row["layout"] = "go1.26+" if _float_style(v[-1]) == "new" else "go1.18-1.25"
@@ -224,7 +225,7 @@ class SchedTransformer(Transformer[Token, Any]):
         v = [x for x in c if isinstance(x, Token)]
         extra = next((x for x in c if isinstance(x, dict)), {})
         keys = ["gomaxprocs", "idleprocs", "threads", "spinningthreads", "idlethreads", "runqueue"]
-        return {**{k: int(x) for k, x in zip(keys, v)}, **extra}
+        return {**{k: int(x) for k, x in zip(keys, v, strict=True)}, **extra}
 
     def queues_go15(self, c: list[Token]) -> dict[str, Any]:
         return {"local_runqueues": [int(x) for x in c]}
@@ -323,7 +324,7 @@ class ScavengerTransformer(Transformer[Token, Any]):
     def scvg_stats(self, c: list[Token]) -> Row:
         keys = ["inuse_mib", "idle_mib", "sys_mib", "released_total_mib", "consumed_mib"]
         return "scav", {"kind": "scvg_stats", **self._tag(c[0]),
-                        **{k: int(v) for k, v in zip(keys, c[1:])}}
+                        **{k: int(v) for k, v in zip(keys, c[1:], strict=True)}}
 
     def scav_go114(self, c: list[Token]) -> dict[str, Any]:
         return {"layout": "go1.14,go1.19-1.20", "work_kib": int(c[0]), "released_kib": int(c[1]),

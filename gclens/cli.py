@@ -75,7 +75,7 @@ def _cmd_schema(args: argparse.Namespace) -> int:
         for field in schema:
             meta = field.metadata or {}
             unit = meta.get(b"unit", b"").decode()
-            print(f"  {field.name:<24} {str(field.type):<22} {unit:<6} {meta[b'doc'].decode()}")
+            print(f"  {field.name:<24} {field.type!s:<22} {unit:<6} {meta[b'doc'].decode()}")
     return EXIT_OK
 
 

@@ -1,0 +1,118 @@
+"""`gclens parse` and `gclens schema` end to end, through a real subprocess."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+
+import gclens
+from conftest import SAMPLES
+
+SAMPLE = SAMPLES / "go1.21" / "churn-full.stderr"
+
+
+def run(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "gclens", *args], input=stdin.decode() if stdin else None,
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc
+
+
+def test_parse_writes_every_table_as_parquet_with_schema_version(tmp_path: Path) -> None:
+    proc = run("parse", str(SAMPLE), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == sorted(f"{name}.parquet" for name in gclens.TABLE_NAMES)
+    for name in gclens.TABLE_NAMES:
+        table = pq.read_table(tmp_path / "out" / f"{name}.parquet")
+        assert table.schema.metadata[b"gclens.schema_version"] == gclens.SCHEMA_VERSION.encode()
+        assert table.schema.equals(gclens.SCHEMAS[name], check_metadata=False)
+    gc = pl.read_parquet(tmp_path / "out" / "gc.parquet")
+    assert gc.height == gclens.read_trace(SAMPLE).gc.height > 0
+    assert pl.read_parquet(tmp_path / "out" / "gc_scan.parquet").height == 0  # empty, schema kept
+    assert "gc " in proc.stderr and "rows" in proc.stderr
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_parse_text_formats(tmp_path: Path, fmt: str) -> None:
+    assert run("parse", str(SAMPLE), "-o", str(tmp_path), "--format", fmt).returncode == 0
+    expected = gclens.read_trace(SAMPLE)
+    reader = pl.read_csv if fmt == "csv" else pl.read_ndjson
+    for name in ("gc", "sched", "pacer"):
+        assert reader(tmp_path / f"{name}.{fmt}").height == expected.frame(name).height
+    sched = reader(tmp_path / f"sched.{fmt}")
+    first = sched["local_runqueues"][0]
+    assert first == "0 0" if fmt == "csv" else list(first) == [0, 0]
+
+
+def test_stdin_glob_and_compressed_inputs_give_the_same_rows(tmp_path: Path) -> None:
+    raw = SAMPLE.read_bytes()
+    (tmp_path / "a.log.gz").write_bytes(gzip.compress(raw))
+    (tmp_path / "b.log.zst").write_bytes(zstandard.ZstdCompressor().compress(raw))
+    plain = gclens.read_trace(SAMPLE).gc.drop("source")
+    for source in (tmp_path / "a.log.gz", tmp_path / "b.log.zst"):
+        assert gclens.read_trace(source).gc.drop("source").equals(plain)
+    both = gclens.read_trace(str(tmp_path / "*.log.*"))
+    assert both.sources["compression"].to_list() == ["gzip", "zstd"]
+    proc = run("parse", "-", "-o", str(tmp_path / "stdin"), stdin=raw)
+    assert proc.returncode == 0
+    from_stdin = pl.read_parquet(tmp_path / "stdin" / "gc.parquet")
+    assert from_stdin["source"].unique().to_list() == ["-"]
+    assert from_stdin.drop("source").equals(plain)
+
+
+def test_strict_turns_rejects_into_exit_3(tmp_path: Path) -> None:
+    log = tmp_path / "torn.log"
+    log.write_text(SAMPLE.read_text() + "gc 99 @5.808app: spliced\n")
+    assert run("parse", str(log)).returncode == 0
+    proc = run("parse", str(log), "--strict")
+    assert proc.returncode == 3
+    assert "reject x1: expected 's '" in proc.stderr
+    assert run("parse", str(SAMPLE), "--strict").returncode == 0
+
+
+def test_overwrites_an_existing_output_directory(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "gc.parquet").write_text("stale")
+    assert run("parse", str(SAMPLE), "-o", str(out)).returncode == 0
+    assert pl.read_parquet(out / "gc.parquet").height > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temporary directory left
+
+
+def test_schema_lists_every_table_with_units() -> None:
+    proc = run("schema")
+    assert proc.returncode == 0
+    for name in gclens.TABLE_NAMES:
+        assert f"\n{name}: " in "\n" + proc.stdout
+    assert "stw_ms" in proc.stdout and " ms " in proc.stdout
+    one = run("schema", "gc")
+    assert one.stdout.startswith("gc: ") and "sched:" not in one.stdout
+
+
+def test_every_command_has_help_with_an_example() -> None:
+    for command in ("parse", "schema"):
+        proc = run(command, "--help")
+        assert proc.returncode == 0 and "example:" in proc.stdout
+
+
+def test_usage_errors_exit_2_with_one_line() -> None:
+    proc = run("parse")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    proc = run("parse", str(SAMPLE), "--format", "xml")
+    assert proc.returncode == 2
+
+
+def test_console_script_is_installed() -> None:
+    script = Path(sys.executable).parent / "gclens"
+    proc = subprocess.run([str(script), "parse", str(SAMPLE)], capture_output=True, text=True)
+    assert proc.returncode == 0
