@@ -6,6 +6,7 @@
 """
 
 from gclens._errors import GclensError, InputError, LineError, OutputError, UsageError
+from gclens._output import write_tables
 from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 from gclens._trace import Trace, read_trace
 
@@ -20,4 +21,5 @@ __all__ = [
     "Trace",
     "UsageError",
     "read_trace",
+    "write_tables",
 ]

@@ -41,7 +41,7 @@ class Line:
     no: int
     raw: bytes
     terminated: bool
-    length: int  # full length in bytes, even when raw was cut at MAX_LINE_BYTES
+    length: int  # full length in bytes without the newline, even when raw was cut at MAX_LINE_BYTES
 
 
 @dataclass
@@ -158,6 +158,7 @@ def _split(source: Source, stream: IO[bytes]) -> Iterator[Line]:
             length += len(last)
         terminated = last.endswith(b"\n")
         source.bytes_read += length
+        length -= terminated
         source.unterminated = not terminated
         yield Line(no, chunk.rstrip(b"\n").removesuffix(b"\r"), terminated, length)
 

@@ -1,12 +1,13 @@
 """The `gclens` command line: thin wrappers over the library, one command per public call.
 
 Exit codes: 0 success · 2 bad usage, unreadable input or unwritable output · 3 rejected lines
-under ``--strict`` · 130 interrupted.
+under ``--strict`` · 130 interrupted · 141 the reader of stdout went away (as SIGPIPE would).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -15,7 +16,7 @@ from gclens._output import FORMATS, write_tables
 from gclens._schemas import SCHEMA_VERSION, SCHEMAS
 from gclens._trace import Trace, read_trace
 
-EXIT_OK, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED = 0, 2, 3, 130
+EXIT_OK, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE = 0, 2, 3, 130, 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -42,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
     schema.add_argument("tables", nargs="*", metavar="TABLE", choices=[*SCHEMAS, []])
+    schema.add_argument("--markdown", action="store_true", help="print Markdown tables")
     schema.set_defaults(run=_cmd_schema)
     return parser
 
@@ -56,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("gclens: interrupted; nothing was written", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
+        return EXIT_PIPE
     return code
 
 
@@ -69,14 +74,28 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    for name in args.tables or SCHEMAS:
-        schema = SCHEMAS[name]
-        print(f"{name}: {schema.metadata[b'doc'].decode()}")
-        for field in schema:
-            meta = field.metadata or {}
-            unit = meta.get(b"unit", b"").decode()
-            print(f"  {field.name:<24} {field.type!s:<22} {unit:<6} {meta[b'doc'].decode()}")
+    render = _schema_markdown if args.markdown else _schema_text
+    print("\n".join(render(name) for name in args.tables or SCHEMAS))
     return EXIT_OK
+
+
+def _columns(name: str) -> list[tuple[str, str, str, str]]:
+    fields = SCHEMAS[name]
+    return [(f.name, str(f.type), (f.metadata or {}).get(b"unit", b"").decode(),
+             (f.metadata or {})[b"doc"].decode()) for f in fields]
+
+
+def _schema_text(name: str) -> str:
+    doc = SCHEMAS[name].metadata[b"doc"].decode()
+    rows = [f"  {col:<24} {typ:<22} {unit:<6} {doc}" for col, typ, unit, doc in _columns(name)]
+    return "\n".join([f"{name}: {doc}", *rows])
+
+
+def _schema_markdown(name: str) -> str:
+    doc = SCHEMAS[name].metadata[b"doc"].decode()
+    rows = [f"| `{col}` | {typ} | {unit} | {doc} |" for col, typ, unit, doc in _columns(name)]
+    return "\n".join([f"#### `{name}`\n\n{doc}\n", "| column | type | unit | meaning |",
+                      "|---|---|---|---|", *rows, ""])
 
 
 def render_summary(trace: Trace, output: str | None, fmt: str) -> str:

@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS_DIR = os.path.join(HERE, "programs")
@@ -255,12 +255,14 @@ def store(sc, tc, name, err_src, truth_src, rc, status, outdir, attempts) -> dic
         data = f.read()
     cut = None
     if status == "hung":
-        lines = data.split(b"\n")  # last element: unterminated tail (or b"")
         total = count_lines(data)
         if total > HUNG_KEEP_LINES:
             # keep the end: the unterminated last line is the interesting part
-            data = b"\n".join(lines[-(HUNG_KEEP_LINES + 1):])
-            cut = f"kept the last {HUNG_KEEP_LINES} of {total} lines"
+            pieces = data.split(b"\n")
+            if data.endswith(b"\n"):
+                pieces = pieces[:-1]
+            data = b"\n".join(pieces[-HUNG_KEEP_LINES:]) + (b"\n" if data.endswith(b"\n") else b"")
+            cut = f"kept the last {HUNG_KEEP_LINES} of {total} lines (head removed)"
     rel_err = f"{gdir}/{name}.stderr"
     with open(os.path.join(outdir, rel_err), "wb") as f:
         f.write(data)

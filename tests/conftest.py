@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,3 +23,13 @@ def sample_runs() -> list[dict[str, Any]]:
     manifest = json.loads((SAMPLES / "manifest.json").read_text())
     runs: list[dict[str, Any]] = manifest["runs"] if isinstance(manifest, dict) else manifest
     return runs
+
+
+def run(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m gclens ARGS`` as a user would; no run may end in a traceback."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "gclens", *args], input=stdin.decode() if stdin else None,
+        capture_output=True, text=True, cwd=cwd, timeout=120,
+    )
+    assert "Traceback" not in proc.stderr, proc.stderr
+    return proc

@@ -13,18 +13,9 @@ import pytest
 import zstandard
 
 import gclens
-from conftest import SAMPLES
+from conftest import SAMPLES, run
 
 SAMPLE = SAMPLES / "go1.21" / "churn-full.stderr"
-
-
-def run(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "gclens", *args], input=stdin.decode() if stdin else None,
-        capture_output=True, text=True, cwd=cwd, timeout=120,
-    )
-    assert "Traceback" not in proc.stderr, proc.stderr
-    return proc
 
 
 def test_parse_writes_every_table_as_parquet_with_schema_version(tmp_path: Path) -> None:

@@ -19,12 +19,15 @@ const (
 	runFor     = 4 * time.Second
 	chunk      = 64 << 10  // bytes per live-set element
 	allocRate  = 240 << 20 // bytes of garbage+live churn per second
-	logEvery   = 200 * time.Millisecond
+	logEvery   = 100 * time.Millisecond
 	minLiveMiB = 4
 	maxLiveMiB = 48
 )
 
-var sink []byte
+var (
+	sink  []byte
+	index []*[]byte // a large (>32 KiB) pointerful object: "class L" in gctrace=2 scan lines
+)
 
 func main() {
 	start := time.Now().UnixNano()
@@ -60,6 +63,10 @@ func main() {
 		for len(live) > targetN {
 			live[0] = nil
 			live = live[1:]
+		}
+		index = make([]*[]byte, 8192)
+		for i := range live {
+			index[i%len(index)] = &live[i]
 		}
 		// short-lived garbage: small maps and slices
 		for i := 0; i < 64; i++ {
@@ -104,5 +111,6 @@ func main() {
 	log.Printf("app: churn done batches=%d", batch)
 	live = nil
 	sink = nil
+	index = nil
 	truth.Write("churn", "exit", start, nil)
 }
