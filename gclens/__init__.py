@@ -7,6 +7,7 @@
 
 from gclens._errors import GclensError, InputError, LineError, OutputError, UsageError
 from gclens._output import write_tables
+from gclens._parse import parse_runtime_line
 from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 from gclens._trace import Trace, read_trace
 
@@ -20,6 +21,7 @@ __all__ = [
     "OutputError",
     "Trace",
     "UsageError",
+    "parse_runtime_line",
     "read_trace",
     "write_tables",
 ]

@@ -47,6 +47,14 @@ class LineError(GclensError):
         self.line_no = line_no
         super().__init__(self._render())
 
+    @classmethod
+    def from_reject(cls, row: dict[str, object]) -> LineError:
+        """Rebuild the error of a `rejects` table row, to show it with its caret."""
+        column = row.get("column")
+        return cls(str(row["reason"]), str(row["text"]), column=column if isinstance(column, int) else None,
+                   family=str(row.get("family", "")), source=str(row["source"]),
+                   line_no=int(row["line_no"]))  # type: ignore[call-overload]
+
     def _render(self) -> str:
         where = f"{self.source}:{self.line_no}"
         if self.column is None:

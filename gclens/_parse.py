@@ -48,6 +48,28 @@ class SourceResult:
         }
 
 
+def parse_runtime_line(text: str) -> tuple[str, dict[str, Any]]:
+    """Parse one runtime line into (table name, columns), e.g. for a notebook or a test.
+
+    Raises LineError (its message shows the line and a caret at the failing column) when the
+    text is not runtime output, does not match its grammar, or is a legacy pre-go1.5 line.
+
+    >>> parse_runtime_line("scav 0 KiB work, 1024 KiB total, 98% util")[1]["released_kib"]
+    1024
+    """
+    hit = classify(text)
+    if hit is None:
+        raise LineError("not Go runtime output (no gc, pacer, SCHED, scav ... marker)", text)
+    try:
+        parsed = parse_line(hit.family, text[hit.start:])
+    except LineError as exc:
+        column = None if exc.column is None else exc.column + hit.start
+        raise LineError(exc.reason, text, column=column, family=hit.family) from None
+    if isinstance(parsed, Legacy):
+        raise LineError(parsed.reason, text, family=hit.family)
+    return parsed
+
+
 def parse_source(source: Source) -> SourceResult:
     """Read and parse every line of one source (raises InputError if it cannot be read)."""
     result = SourceResult(source)

@@ -11,7 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from gclens._errors import GclensError
+from gclens._errors import GclensError, LineError
 from gclens._output import FORMATS, write_tables
 from gclens._schemas import SCHEMA_VERSION, SCHEMAS
 from gclens._trace import Trace, read_trace
@@ -109,9 +109,11 @@ def render_summary(trace: Trace, output: str | None, fmt: str) -> str:
               if name not in ("sources",)]
     for reason, count in trace.top_reject_reasons():
         lines.append(f"  reject x{count}: {reason}")
+    for row in trace.frame("rejects").head(3).iter_rows(named=True):
+        lines.append(str(LineError.from_reject(row)))
     if not total:
         lines.append("gclens: warning: the input is empty")
-    elif not runtime:
+    elif not runtime and not rejected:
         lines.append("gclens: warning: no Go runtime trace lines found (is GODEBUG=gctrace=1 set?)")
     if output:
         lines.append(f"gclens: wrote {len(trace.tables)} tables to {output}/ as {fmt} "

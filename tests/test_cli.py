@@ -107,3 +107,11 @@ def test_console_script_is_installed() -> None:
     script = Path(sys.executable).parent / "gclens"
     proc = subprocess.run([str(script), "parse", str(SAMPLE)], capture_output=True, text=True)
     assert proc.returncode == 0
+
+
+def test_summary_shows_rejected_lines_with_a_caret(tmp_path: Path) -> None:
+    log = tmp_path / "torn.log"
+    log.write_text("gc 99 @5.808app: spliced\n")
+    proc = run("parse", str(log))
+    assert f"{log}:1:13: expected 's ', found 'app: spliced'\n    gc 99 @5.808app: spliced\n" \
+           f"                ^\n" in proc.stderr

@@ -48,3 +48,23 @@ def test_line_is_rejected_with_precise_reason(case: dict[str, Any]) -> None:
         k: case[k] for k in ("family", "reason", "column")}
     assert rejects[0]["text"] == case["line"]
     assert trace.sources.row(0, named=True)["runtime_lines"] == 0
+
+
+def test_parse_runtime_line_error_shows_the_line_and_a_caret() -> None:
+    with pytest.raises(gclens.LineError) as info:
+        gclens.parse_runtime_line("app says: gc 12 @3.4xyz")
+    assert str(info.value) == (
+        "<line>:0:18: expected seconds, found '3.4xyz'\n"
+        "    app says: gc 12 @3.4xyz\n"
+        "                     ^"
+    )
+    assert info.value.column == 18 and info.value.family == "gctrace"
+
+
+def test_parse_runtime_line_refuses_application_text_and_legacy_lines() -> None:
+    with pytest.raises(gclens.LineError, match="not Go runtime output"):
+        gclens.parse_runtime_line("INFO request served in 12ms")
+    with pytest.raises(gclens.LineError, match="legacy gctrace line of go1.4"):
+        gclens.parse_runtime_line("gc1(1): 0+0+92+0 us, 0 -> 0 MB, 21 (21-0) objects")
+    assert gclens.parse_runtime_line("GC forced") == (
+        "events", {"kind": "gc_forced", "category": "periodic_gc", "message": "GC forced"})

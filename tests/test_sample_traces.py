@@ -181,3 +181,15 @@ def test_sweep_done_before_its_gc_line_belongs_to_that_cycle() -> None:
     assert early.height == 1 and early["gc_num"].to_list() == [1]
     scav = trace.scav.filter(pl.col("line_no") < first_gc_line)
     assert scav["gc_num"].to_list() == [1]
+
+
+@pytest.mark.parametrize("run", [r for r in RUNS if r["status"] == "crash"], ids=lambda r: r["file"])
+def test_crash_is_an_event_with_its_goroutines(run: dict[str, Any]) -> None:
+    """A deadlock prints `fatal error:` then (schedtrace set) a detail dump, then tracebacks."""
+    trace = _trace(run["file"])
+    fatal = trace.events.filter(pl.col("kind") == "fatal_error")
+    assert fatal.select("category", "message").rows() == [
+        ("deadlock", "all goroutines are asleep - deadlock!")]
+    goroutines = trace.events.filter(pl.col("kind") == "goroutine")
+    assert goroutines.height >= 1 and (goroutines["line_no"] > fatal["line_no"][0]).all()
+    assert trace.sched.filter(pl.col("detail")).height >= 1
