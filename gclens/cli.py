@@ -1,7 +1,8 @@
 """The `gclens` command line: thin wrappers over the library, one command per public call.
 
-Exit codes: 0 success · 2 bad usage, unreadable input or unwritable output · 3 rejected lines
-under ``--strict`` · 130 interrupted · 141 the reader of stdout went away (as SIGPIPE would).
+Exit codes: 0 success · 1 a limit exceeded (check) or a regression (diff) · 2 bad usage,
+unreadable input or unwritable output · 3 rejected lines under ``--strict`` · 130 interrupted ·
+141 the reader of stdout went away (as SIGPIPE would).
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import replace
+from typing import Any
 
 from gclens._errors import GclensError, LineError
 from gclens._output import FORMATS, write_tables
 from gclens._schemas import SCHEMA_VERSION, SCHEMAS
 from gclens._trace import Trace, read_trace
+from gclens.analysis import Limits, diff_kpis, evaluate, run_kpis
+from gclens.render import diff_json, diff_text, findings_json, findings_junit, findings_text, summary_text
 
-EXIT_OK, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE = 0, 2, 3, 130, 141
+EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 3, 130, 141
 
 
 class _Parser(argparse.ArgumentParser):
@@ -40,12 +45,58 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--format", choices=FORMATS, default="parquet", help="output format")
     parse.add_argument("--strict", action="store_true", help="exit 3 when any line is rejected")
     parse.set_defaults(run=_cmd_parse)
+    check = _command(sub, "check", "exit 1 when pauses or GC CPU exceed their limits",
+                     "gclens check app.log --max-stw-ms 1 --max-gc-cpu-pct 5 --format junit > gc.xml")
+    check.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    _add_limits(check)
+    check.add_argument("--format", choices=("text", "json", "junit"), default="text")
+    check.set_defaults(run=_cmd_check)
+    summary = _command(sub, "summary", "KPIs and top findings, one screen per run",
+                       "gclens summary app.log")
+    summary.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    _add_limits(summary)
+    summary.set_defaults(run=_cmd_summary)
+    diff = _command(sub, "diff", "compare KPIs of two traces; exit 1 on a regression",
+                    "gclens diff before.log after.log --max-regression-pct 10 --format json")
+    diff.add_argument("before", metavar="BEFORE")
+    diff.add_argument("after", metavar="AFTER")
+    diff.add_argument("--max-regression-pct", type=float, default=10.0,
+                      help="a KPI worse by more than this is a regression (default 10)")
+    diff.add_argument("--include-forced", action="store_true", help="count forced cycles too")
+    diff.add_argument("--format", choices=("text", "json"), default="text")
+    diff.set_defaults(run=_cmd_diff)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
     schema.add_argument("tables", nargs="*", metavar="TABLE", choices=[*SCHEMAS, []])
     schema.add_argument("--markdown", action="store_true", help="print Markdown tables")
     schema.set_defaults(run=_cmd_schema)
     return parser
+
+
+def _command(sub: Any, name: str, help_: str, example: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=help_, description=help_[0].upper() + help_[1:] + ".",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"example:\n  {example}")
+    return parser
+
+
+def _add_limits(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("limits (defaults: 1 ms pause, 5 % GC CPU over 60 s)")
+    group.add_argument("--max-stw-ms", type=float, help="longest acceptable STW pause")
+    group.add_argument("--max-gc-cpu-pct", type=float, help="GC CPU limit for the worst window")
+    group.add_argument("--window-s", type=float, help="sliding window for GC CPU (seconds)")
+    group.add_argument("--cpu-quota", type=float, help="CPUs of the cgroup quota (cpu.max)")
+    group.add_argument("--include-forced", action="store_true", default=None,
+                       help="count forced cycles (runtime.GC) in the KPIs")
+    group.add_argument("--config", metavar="TOML", help="read limits from [check] of a TOML file")
+
+
+def _limits(args: argparse.Namespace) -> Limits:
+    flags = {name: getattr(args, name) for name in
+             ("max_stw_ms", "max_gc_cpu_pct", "window_s", "cpu_quota", "include_forced")}
+    if args.config:
+        return Limits.from_toml(args.config, **flags)
+    return replace(Limits(), **{k: v for k, v in flags.items() if v is not None})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,6 +122,37 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     print(render_summary(trace, args.output, args.format), file=sys.stderr)
     rejected = trace.arrow("rejects").num_rows
     return EXIT_REJECTS if args.strict and rejected else EXIT_OK
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    limits = _limits(args)
+    trace = read_trace(list(args.files))
+    findings = evaluate(trace, limits)
+    kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
+                    cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
+    if args.format == "json":
+        print(findings_json(findings, kpis))
+    elif args.format == "junit":
+        print(findings_junit(findings, kpis))
+    else:
+        print(findings_text(findings))
+    return EXIT_LIMIT if (findings["severity"] == "error").any() else EXIT_OK
+
+
+def _cmd_summary(args: argparse.Namespace) -> int:
+    limits = _limits(args)
+    trace = read_trace(list(args.files))
+    kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
+                    cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
+    print(summary_text(kpis, evaluate(trace, limits)))
+    return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    diff = diff_kpis(read_trace(args.before), read_trace(args.after),
+                     max_regression_pct=args.max_regression_pct, include_forced=args.include_forced)
+    print(diff_json(diff) if args.format == "json" else diff_text(diff))
+    return EXIT_LIMIT if diff["regression"].any() else EXIT_OK
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:

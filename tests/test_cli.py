@@ -91,7 +91,7 @@ def test_schema_lists_every_table_with_units() -> None:
 
 
 def test_every_command_has_help_with_an_example() -> None:
-    for command in ("parse", "schema"):
+    for command in ("parse", "check", "summary", "diff", "schema"):
         proc = run(command, "--help")
         assert proc.returncode == 0 and "example:" in proc.stdout
 

@@ -1,0 +1,33 @@
+"""Analyses over the parsed tables: pure functions from frames to frames.
+
+Every function takes the Polars frames of a Trace (``trace.gc``, ``trace.sched``) and returns a
+new frame; nothing here reads files or prints.
+"""
+
+from gclens.analysis.diff import diff_kpis, trace_kpis
+from gclens.analysis.findings import RULES, Limits, Rule, evaluate
+from gclens.analysis.gccpu import gc_cpu_per_cycle, gc_cpu_stats, gc_cpu_windows
+from gclens.analysis.heap import death_spiral, heap_per_cycle, heap_stats
+from gclens.analysis.kpis import run_kpis
+from gclens.analysis.pauses import pause_histogram, pause_stats, pauses_over
+from gclens.analysis.scheduler import sched_stats
+
+__all__ = [
+    "RULES",
+    "Limits",
+    "Rule",
+    "death_spiral",
+    "diff_kpis",
+    "evaluate",
+    "gc_cpu_per_cycle",
+    "gc_cpu_stats",
+    "gc_cpu_windows",
+    "heap_per_cycle",
+    "heap_stats",
+    "pause_histogram",
+    "pause_stats",
+    "pauses_over",
+    "run_kpis",
+    "sched_stats",
+    "trace_kpis",
+]

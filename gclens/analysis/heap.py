@@ -1,0 +1,74 @@
+"""Heap and pacing: allocation rate, live-heap trend, goal overshoot, GC frequency, and the
+GOMEMLIMIT death spiral (golang/go#58106: the heap pinned at its goal while GC runs back to back).
+
+All heap sizes come from the gc line's MB, i.e. bytes >> 20: every value is truncated by up to
+1 MiB, so an allocation between two cycles (heap_start of cycle i minus heap_live of cycle i-1)
+is only known to ±1 MiB; rates are therefore reported over runs, not single gaps.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from gclens.analysis._common import RUN, cycle_end_s
+
+
+def heap_per_cycle(gc: pl.DataFrame) -> pl.DataFrame:
+    """One row per cycle: MiB allocated since the previous cycle ended, the gap, and overshoot."""
+    return (
+        gc.sort([*RUN, "gc_num"])
+        .with_columns(t_end_s=cycle_end_s())
+        .with_columns(
+            allocated_mib=pl.col("heap_start_mib") - pl.col("heap_live_mib").shift(1).over(RUN),
+            gap_s=pl.col("t_s") - pl.col("t_end_s").shift(1).over(RUN),
+            overshoot_mib=pl.col("heap_end_mib") - pl.col("heap_goal_mib"),
+        )
+        .select(*RUN, "gc_num", "t_s", "t_end_s", "forced", "heap_start_mib", "heap_end_mib",
+                "heap_live_mib", "heap_goal_mib", "allocated_mib", "gap_s", "overshoot_mib")
+    )
+
+
+def heap_stats(gc: pl.DataFrame) -> pl.DataFrame:
+    """One row per run: GC frequency, allocation rate, live heap and its trend, goal overshoots.
+
+    ``live_slope_mib_per_min`` is the least-squares slope of heap_live over cycle start times;
+    ``live_trend_r2`` says how well a line fits (a leak grows steadily: slope > 0, r2 near 1).
+    """
+    per = heap_per_cycle(gc)
+    t, live = pl.col("t_s"), pl.col("heap_live_mib").cast(pl.Float64)
+    slope = pl.cov(t, live) / pl.col("t_s").var()
+    return per.group_by(RUN, maintain_order=True).agg(
+        pl.len().alias("cycles"),
+        (pl.len() / pl.col("t_end_s").max()).alias("gc_per_s"),
+        (pl.col("allocated_mib").sum() / (pl.col("t_end_s").max() - pl.col("t_end_s").min()))
+        .alias("alloc_mib_per_s"),
+        pl.col("heap_live_mib").mean().alias("live_mean_mib"),
+        pl.col("heap_live_mib").max().alias("live_max_mib"),
+        pl.col("heap_end_mib").max().alias("peak_heap_mib"),
+        (slope * 60).alias("live_slope_mib_per_min"),
+        (pl.corr(t, live) ** 2).alias("live_trend_r2"),
+        (pl.col("overshoot_mib") > 0).sum().alias("goal_overshoots"),
+        pl.col("overshoot_mib").max().alias("overshoot_max_mib"),
+        pl.col("forced").sum().alias("forced_cycles"),
+    )
+
+
+def death_spiral(gc: pl.DataFrame, *, window_s: float = 10.0, gc_cpu_pct: float = 25.0,
+                 goal_ratio: float = 0.9) -> pl.DataFrame:
+    """Windows where the heap sits at its goal while GC CPU climbs: the memory-limit death spiral.
+
+    A cycle is flagged when, over the window ending at it, GC CPU exceeds ``gc_cpu_pct`` and
+    the live heap is at least ``goal_ratio`` of the goal (the goal cannot grow: a memory limit
+    binds). Returns the flagged cycles.
+    """
+    from gclens.analysis.gccpu import gc_cpu_windows
+
+    windows = gc_cpu_windows(gc, window_s=window_s, include_forced=True)
+    pinned = gc.select(*RUN, "gc_num", "heap_live_mib", "heap_goal_mib").with_columns(
+        live_over_goal=pl.col("heap_live_mib") / pl.col("heap_goal_mib"))
+    return (
+        windows.join(pinned, on=[*RUN, "gc_num"])
+        .filter((pl.col("gc_cpu_pct") > gc_cpu_pct) & (pl.col("live_over_goal") >= goal_ratio))
+        .select(*RUN, "gc_num", "t_end_s", "gc_cpu_pct", "heap_live_mib", "heap_goal_mib",
+                "live_over_goal")
+    )

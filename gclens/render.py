@@ -1,0 +1,129 @@
+"""Turn analysis frames into text, JSON and JUnit XML: strings, so notebooks can use them too."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import polars as pl
+
+from gclens.analysis.findings import RULES
+
+_SUMMARY_KPIS = [
+    ("cycles", "GC cycles (forced excluded)", "{:.0f}"), ("gc_per_s", "GC cycles per second", "{:.2f}"),
+    ("stw_p50_ms", "STW pause p50 (ms)", "{:.3f}"), ("stw_p99_ms", "STW pause p99 (ms)", "{:.3f}"),
+    ("stw_max_ms", "STW pause max (ms)", "{:.3f}"),
+    ("over_threshold", "pauses over the limit", "{:.0f}"),
+    ("gc_cpu_pct", "GC CPU over the run (%)", "{:.2f}"),
+    ("worst_window_pct", "GC CPU, worst window (%)", "{:.2f}"),
+    ("worst_short_window_pct", "GC CPU, worst short window (%)", "{:.2f}"),
+    ("idle_mark_pct", "idle mark CPU (%, not GC cost)", "{:.2f}"),
+    ("assist_share_pct", "assists' share of GC CPU (%)", "{:.1f}"),
+    ("alloc_mib_per_s", "allocation rate (MiB/s)", "{:.1f}"),
+    ("live_mean_mib", "live heap mean (MiB)", "{:.1f}"), ("peak_heap_mib", "peak heap (MiB)", "{:.0f}"),
+    ("live_slope_mib_per_min", "live heap trend (MiB/min)", "{:+.2f}"),
+    ("forced_cycles", "forced cycles", "{:.0f}"),
+    ("global_runqueue_max", "global run queue max", "{:.0f}"),
+    ("local_runqueue_per_p_mean", "local run queue per P, mean", "{:.2f}"),
+    ("threads_max", "OS threads max", "{:.0f}"),
+]
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def findings_json(findings: pl.DataFrame, kpis: pl.DataFrame) -> str:
+    """Findings and per-run KPIs as one JSON document."""
+    doc = {
+        "ok": not (findings["severity"] == "error").any(),
+        "findings": [{k: _clean(v) for k, v in row.items()} for row in findings.iter_rows(named=True)],
+        "runs": [{k: _clean(v) for k, v in row.items()} for row in kpis.iter_rows(named=True)],
+    }
+    return json.dumps(doc, indent=2, default=str)
+
+
+def findings_text(findings: pl.DataFrame) -> str:
+    """One line per finding, worst first; a reassuring line when there are none."""
+    if findings.is_empty():
+        return "gclens check: all limits met"
+    lines = []
+    for f in findings.iter_rows(named=True):
+        where = f"{f['source']}" + ("" if f["run_id"] is None else f" run {f['run_id']}")
+        cycles = f" (gc {', '.join(map(str, f['evidence_gc'][:10]))})" if f["evidence_gc"] else ""
+        lines.append(f"{f['severity'].upper():7} {f['rule']}: {where}: {f['message']}{cycles}")
+    return "\n".join(lines)
+
+
+def findings_junit(findings: pl.DataFrame, kpis: pl.DataFrame) -> str:
+    """JUnit XML: one test case per run and rule; an error finding is a failure."""
+    suite = ET.Element("testsuite", name="gclens check")
+    by_key = {(f["rule"], f["source"], f["run_id"]): f for f in findings.iter_rows(named=True)}
+    rules = [r.id for r in RULES] + sorted({r for r, _, _ in by_key} - {r.id for r in RULES})
+    failures = tests = 0
+    for run in kpis.select("source", "run_id").iter_rows(named=True):
+        for rule in rules:
+            finding = by_key.pop((rule, run["source"], run["run_id"]), None)
+            tests += 1
+            failures += _testcase(suite, rule, run["source"], run["run_id"], finding)
+    for (rule, source, run_id), finding in by_key.items():  # findings about a whole source
+        tests += 1
+        failures += _testcase(suite, rule, source, run_id, finding)
+    suite.set("tests", str(tests))
+    suite.set("failures", str(failures))
+    return ET.tostring(suite, encoding="unicode", xml_declaration=True)
+
+
+def _testcase(suite: ET.Element, rule: str, source: str, run_id: int | None,
+              finding: dict[str, Any] | None) -> int:
+    name = f"{rule} [{source}" + ("" if run_id is None else f" run {run_id}") + "]"
+    case = ET.SubElement(suite, "testcase", classname=f"gclens.{rule}", name=name)
+    if finding is None:
+        return 0
+    text = f"{finding['message']}\n{finding['remediation']}\n{finding['reference']}".strip()
+    if finding["severity"] == "error":
+        ET.SubElement(case, "failure", message=finding["message"], type=rule).text = text
+        return 1
+    ET.SubElement(case, "system-out").text = f"{finding['severity']}: {text}"
+    return 0
+
+
+def summary_text(kpis: pl.DataFrame, findings: pl.DataFrame, *, top: int = 5) -> str:
+    """One screen per run: its KPIs, then its most severe findings."""
+    blocks = []
+    for run in kpis.iter_rows(named=True):
+        head = f"== {run['source']} run {run['run_id']}"
+        lines = [head]
+        for key, label, fmt in _SUMMARY_KPIS:
+            value = run.get(key)
+            if value is not None and not (isinstance(value, float) and math.isnan(value)):
+                lines.append(f"  {label:<34} {fmt.format(value)}")
+        mine = findings.filter((pl.col("source") == run["source"])
+                               & (pl.col("run_id").is_null() | (pl.col("run_id") == run["run_id"])))
+        for f in mine.head(top).iter_rows(named=True):
+            lines.append(f"  {f['severity'].upper():7} {f['rule']}: {f['message']}")
+        if mine.is_empty():
+            lines.append("  no findings")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks) if blocks else "no runs found"
+
+
+def diff_text(diff: pl.DataFrame) -> str:
+    """The KPI deltas as an aligned table, regressions marked."""
+    lines = [f"{'kpi':<15} {'before':>12} {'after':>12} {'delta %':>9}"]
+    for row in diff.iter_rows(named=True):
+        def show(v: float | None) -> str:
+            return "-" if v is None else f"{v:.4g}"
+        mark = "  REGRESSION" if row["regression"] else ""
+        pct = "-" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}"
+        lines.append(f"{row['kpi']:<15} {show(row['before']):>12} {show(row['after']):>12} {pct:>9}{mark}")
+    return "\n".join(lines)
+
+
+def diff_json(diff: pl.DataFrame) -> str:
+    rows = [{k: _clean(v) for k, v in row.items()} for row in diff.iter_rows(named=True)]
+    return json.dumps({"regression": any(r["regression"] for r in rows), "kpis": rows}, indent=2)

@@ -1,0 +1,112 @@
+"""Analyses against independent computations (tests/independent.py) on real traces: the
+sample runs of eight toolchains and the users' corpus (which holds real pauses over 1 ms and
+GC CPU over 5 %)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+from independent import cycles, least_squares_slope, nearest_rank, windows
+
+import gclens
+from conftest import CORPUS, SAMPLES, sample_runs
+from gclens.analysis import (
+    Limits,
+    evaluate,
+    gc_cpu_stats,
+    gc_cpu_windows,
+    heap_stats,
+    pause_stats,
+    sched_stats,
+)
+
+HEAVY = [CORPUS / "058-go118plus-gotest-bench-interleaved-midline-1P-felixge.txt",
+         CORPUS / "028-go114rc1-leading-blank-cmdline-4P-37116.txt",
+         CORPUS / "017-go15-gcvis-example-log-4P.txt"]
+FILES = [SAMPLES / r["file"] for r in sample_runs() if r["status"] == "ok"] + HEAVY
+
+
+def _ids(paths: list[Path]) -> list[str]:
+    return [f"{p.parent.name}/{p.name}" for p in paths]
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_pause_stats_match_a_plain_recount(path: Path) -> None:
+    kept = [c for c in cycles(path) if not c.forced]
+    stw = [c.stw for c in kept]
+    row = pause_stats(gclens.read_trace(path).gc).row(0, named=True)
+    assert row["cycles"] == len(kept)
+    for q, col in ((0.5, "stw_p50_ms"), (0.9, "stw_p90_ms"), (0.99, "stw_p99_ms")):
+        assert row[col] == pytest.approx(nearest_rank(stw, q))
+    assert row["stw_max_ms"] == pytest.approx(max(stw))
+    assert row["over_threshold"] == sum(s > 1.0 for s in stw)
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_gc_cpu_windows_match_brute_force(path: Path) -> None:
+    cs = cycles(path)
+    if cs[0].num != 1:
+        pytest.skip("the log starts after gc 1")
+    expected = windows(cs, 1.0)
+    got = gc_cpu_windows(gclens.read_trace(path).gc, window_s=1.0).sort("t_end_s")
+    assert got["gc_cpu_pct"].to_list() == pytest.approx([pct for _, pct in expected], rel=1e-9)
+    overall = 100 * sum(c.gc_cpu for c in cs if not c.forced) / sum(
+        (c.end_s - (cs[i - 1].end_s if i else 0.0)) * 1000 * c.procs for i, c in enumerate(cs))
+    assert gc_cpu_stats(gclens.read_trace(path).gc)["gc_cpu_pct"][0] == pytest.approx(overall)
+
+
+def test_heavy_corpus_trace_exceeds_both_limits() -> None:
+    """felixge's 1-P benchmark: a 3.1 ms sweep termination and ~15 % GC CPU, printed 15-18 %."""
+    trace = gclens.read_trace(HEAVY[0])
+    findings = evaluate(trace)
+    assert set(findings["rule"]) == {"stw-pause", "gc-cpu"}
+    over = [c.num for c in cycles(HEAVY[0]) if not c.forced and c.stw > 1.0]
+    assert findings.filter(pl.col("rule") == "stw-pause")["evidence_gc"].to_list() == [over]
+    worst = max(pct for _, pct in windows(cycles(HEAVY[0]), 60.0))
+    assert findings.filter(pl.col("rule") == "gc-cpu")["value"][0] == pytest.approx(worst)
+
+
+@pytest.mark.parametrize("path", FILES, ids=_ids(FILES))
+def test_heap_stats_match_a_plain_recount(path: Path) -> None:
+    cs = cycles(path)
+    row = heap_stats(gclens.read_trace(path).gc).row(0, named=True)
+    assert row["goal_overshoots"] == sum(c.heap[1] > c.goal for c in cs)
+    assert row["peak_heap_mib"] == max(c.heap[1] for c in cs)
+    slope = least_squares_slope([c.start_s for c in cs], [float(c.heap[2]) for c in cs])
+    assert row["live_slope_mib_per_min"] == pytest.approx(slope * 60, rel=1e-6, abs=1e-9)
+    allocated = sum(b.heap[0] - a.heap[2] for a, b in zip(cs, cs[1:], strict=False))
+    assert row["alloc_mib_per_s"] == pytest.approx(allocated / (cs[-1].end_s - cs[0].end_s))
+
+
+SCHED_FILES = [SAMPLES / r["file"] for r in sample_runs() if "schedtrace" in r["env"]["GODEBUG"]
+               and "scheddetail" not in r["env"]["GODEBUG"]]
+
+
+@pytest.mark.parametrize("path", SCHED_FILES, ids=_ids(SCHED_FILES))
+def test_sched_stats_match_a_plain_recount(path: Path) -> None:
+    snaps = []
+    for line in path.read_text().splitlines():
+        if line.startswith("SCHED ") and "[" in line:  # summaries, not detail headers
+            fields = dict(kv.split("=") for kv in line.split("[")[0].split()[2:])
+            queues = [int(x) for x in line.split("[")[1].split("]")[0].split()]
+            snaps.append((fields, queues))
+    row = sched_stats(gclens.read_trace(path).sched).row(0, named=True)
+    assert row["snapshots"] == len(snaps)
+    assert row["global_runqueue_max"] == max(int(f["runqueue"]) for f, _ in snaps)
+    assert row["local_runqueue_max"] == max(sum(q) for _, q in snaps)
+    assert row["threads_max"] == max(int(f["threads"]) for f, _ in snaps)
+    per_p = sum(sum(q) / int(f["gomaxprocs"]) for f, q in snaps) / len(snaps)
+    assert math.isclose(row["local_runqueue_per_p_mean"], per_p)
+
+
+def test_limits_come_from_toml_and_flags_win(tmp_path: Path) -> None:
+    toml = tmp_path / "gclens.toml"
+    toml.write_text("[check]\nmax_stw_ms = 5.0\nmax_gc_cpu_pct = 50\n")
+    limits = Limits.from_toml(toml, max_stw_ms=2.0, window_s=None)
+    assert (limits.max_stw_ms, limits.max_gc_cpu_pct, limits.window_s) == (2.0, 50, 60.0)
+    toml.write_text("[check]\nmax_pause = 5.0\n")
+    with pytest.raises(gclens.UsageError, match="unknown keys in \\[check\\]: max_pause"):
+        Limits.from_toml(toml)
