@@ -4,6 +4,7 @@ GC CPU over 5 %)."""
 
 from __future__ import annotations
 
+import itertools
 import math
 from pathlib import Path
 
@@ -77,7 +78,7 @@ def test_heap_stats_match_a_plain_recount(path: Path) -> None:
     assert row["peak_heap_mib"] == max(c.heap[1] for c in cs)
     slope = least_squares_slope([c.start_s for c in cs], [float(c.heap[2]) for c in cs])
     assert row["live_slope_mib_per_min"] == pytest.approx(slope * 60, rel=1e-6, abs=1e-9)
-    allocated = sum(b.heap[0] - a.heap[2] for a, b in zip(cs, cs[1:], strict=False))
+    allocated = sum(b.heap[0] - a.heap[2] for a, b in itertools.pairwise(cs))
     assert row["alloc_mib_per_s"] == pytest.approx(allocated / (cs[-1].end_s - cs[0].end_s))
 
 

@@ -64,7 +64,7 @@ def test_parse_runtime_line_error_shows_the_line_and_a_caret() -> None:
 def test_parse_runtime_line_refuses_application_text_and_legacy_lines() -> None:
     with pytest.raises(gclens.LineError, match="not Go runtime output"):
         gclens.parse_runtime_line("INFO request served in 12ms")
-    with pytest.raises(gclens.LineError, match="legacy gctrace line of go1.4"):
+    with pytest.raises(gclens.LineError, match=r"legacy gctrace line of go1\.4"):
         gclens.parse_runtime_line("gc1(1): 0+0+92+0 us, 0 -> 0 MB, 21 (21-0) objects")
     assert gclens.parse_runtime_line("GC forced") == (
         "events", {"kind": "gc_forced", "category": "periodic_gc", "message": "GC forced"})
