@@ -48,14 +48,14 @@ def findings_json(findings: pl.DataFrame, kpis: pl.DataFrame) -> str:
 
 
 def findings_text(findings: pl.DataFrame) -> str:
-    """One line per finding, worst first; a reassuring line when there are none."""
-    if findings.is_empty():
-        return "gclens check: all limits met"
+    """One line per finding, worst first, then the verdict."""
     lines = []
     for f in findings.iter_rows(named=True):
         where = f"{f['source']}" + ("" if f["run_id"] is None else f" run {f['run_id']}")
         cycles = f" (gc {', '.join(map(str, f['evidence_gc'][:10]))})" if f["evidence_gc"] else ""
         lines.append(f"{f['severity'].upper():7} {f['rule']}: {where}: {f['message']}{cycles}")
+    errors = int((findings["severity"] == "error").sum())
+    lines.append(f"gclens check: {errors} limit(s) exceeded" if errors else "gclens check: all limits met")
     return "\n".join(lines)
 
 

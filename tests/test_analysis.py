@@ -63,7 +63,12 @@ def test_heavy_corpus_trace_exceeds_both_limits() -> None:
     """felixge's 1-P benchmark: a 3.1 ms sweep termination and ~15 % GC CPU, printed 15-18 %."""
     trace = gclens.read_trace(HEAVY[0])
     findings = evaluate(trace)
-    assert set(findings["rule"]) == {"stw-pause", "gc-cpu"}
+    errors = findings.filter(pl.col("severity") == "error")
+    assert set(errors["rule"]) == {"stw-pause", "gc-cpu"}
+    info = dict(findings.filter(pl.col("severity") == "info").select("rule", "value").iter_rows())
+    cs = cycles(HEAVY[0])
+    assert info == {"forced-gc": sum(c.forced for c in cs),
+                    "goal-overshoot": sum(c.heap[1] > c.goal for c in cs)}
     over = [c.num for c in cycles(HEAVY[0]) if not c.forced and c.stw > 1.0]
     assert findings.filter(pl.col("rule") == "stw-pause")["evidence_gc"].to_list() == [over]
     worst = max(pct for _, pct in windows(cycles(HEAVY[0]), 60.0))

@@ -37,6 +37,8 @@ class Limits:
     max_live_growth_mib_per_min: float = 10.0
     max_runqueue_per_p: float = 4.0
     max_thread_growth: float = 10.0
+    max_forced_cycles: float = 0.0
+    max_goal_overshoots: float = 0.0
     include_forced: bool = False
 
     @classmethod
@@ -89,6 +91,14 @@ RULES: tuple[Rule, ...] = (
          "The process is CPU-bound: more CPU (cpu.max), fewer runnable goroutines, or check "
          "GOMAXPROCS against the cores actually available.",
          "https://pkg.go.dev/runtime#hdr-Environment_Variables"),
+    Rule("forced-gc", "info", "forced_cycles", "max_forced_cycles", "cycles",
+         "{value:.0f} forced cycles (runtime.GC / debug.FreeOSMemory), kept apart from the KPIs",
+         "Forced collections are rarely needed; each is a full cycle run on demand.",
+         "https://pkg.go.dev/runtime#GC"),
+    Rule("goal-overshoot", "info", "goal_overshoots", "max_goal_overshoots", "cycles",
+         "the heap overshot its goal in {value:.0f} cycles (by up to {overshoot:.0f} MiB)",
+         "Frequent overshoot means allocation outpaces marking; assists then slow the mutator.",
+         "https://go.dev/doc/gc-guide#GOGC"),
     Rule("thread-growth", "warning", "thread_growth", "max_thread_growth", "x",
          "OS threads grew {value:.3g}x during the run",
          "Threads grow with blocking syscalls and cgo calls; watch kernel.threads-max, "
@@ -130,7 +140,8 @@ def _rule_findings(trace: Trace, run: dict[str, Any], limits: Limits) -> list[di
             continue
         evidence, span = _evidence(trace, rule, run, limits)
         message = rule.message.format(value=value, limit=limit, count=len(evidence),
-                                      window=limits.window_s, r2=run.get("live_trend_r2") or 0)
+                                      window=limits.window_s, r2=run.get("live_trend_r2") or 0,
+                                      overshoot=run.get("overshoot_max_mib") or 0)
         out.append(_finding(rule.id, rule.severity, run, value, limit, rule.unit, span, evidence,
                             message, rule.remediation, rule.reference))
     return out

@@ -72,3 +72,19 @@ def death_spiral(gc: pl.DataFrame, *, window_s: float = 10.0, gc_cpu_pct: float 
         .select(*RUN, "gc_num", "t_end_s", "gc_cpu_pct", "heap_live_mib", "heap_goal_mib",
                 "live_over_goal")
     )
+
+
+def pacer_stats(pacer: pl.DataFrame) -> pl.DataFrame:
+    """One row per run from gcpacertrace: cons/mark, mark CPU utilisation, controller resets.
+
+    ``cpu_util_pct`` is the new pacer's (go1.18+) mark-phase utilisation, assists included;
+    the goal is 25 %. Runs without pacer lines get no row.
+    """
+    mark = pacer.filter(pl.col("kind") == "cpu_pacer")
+    return mark.group_by(RUN, maintain_order=True).agg(
+        pl.col("cons_mark").last().alias("cons_mark_last"),
+        pl.col("cons_mark").mean().alias("cons_mark_mean"),
+        pl.col("cpu_util_pct").mean().alias("mark_cpu_util_mean_pct"),
+        pl.col("controller_reset").sum().alias("pacer_controller_resets"),
+        (pl.col("goal_delta_bytes") > 0).sum().alias("mark_over_goal_cycles"),
+    )

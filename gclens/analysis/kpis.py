@@ -7,7 +7,7 @@ import polars as pl
 from gclens._trace import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis.gccpu import gc_cpu_stats
-from gclens.analysis.heap import heap_stats
+from gclens.analysis.heap import heap_stats, pacer_stats
 from gclens.analysis.pauses import pause_stats
 from gclens.analysis.scheduler import sched_stats
 from gclens.consistency import gc_cpu_cum_bounds
@@ -29,6 +29,7 @@ def run_kpis(trace: Trace, *, max_stw_ms: float = 1.0, window_s: float = 60.0,
         heap_stats(gc).drop("cycles"),
         _cum_pct_check(gc),
         sched_stats(trace.sched),
+        pacer_stats(trace.pacer),
     ]
     for piece in pieces:
         runs = runs.join(piece, on=RUN, how="left")
