@@ -25,6 +25,7 @@ class Record:
     line_no: int
     table: str
     row: dict[str, Any]
+    text: str
 
 
 @dataclass
@@ -106,7 +107,7 @@ def _take(result: SourceResult, line: Line) -> None:
     if table == "events" and row.get("message") == "":
         row["message"] = text[hit.start:].removeprefix("runtime: ")
     result.spliced_lines += hit.start > 0 and not text[: hit.start].isspace()
-    result.records.append(Record(line.no, table, row))
+    result.records.append(Record(line.no, table, row, text))
 
 
 _FRAGMENT_REASON = ("fragment of a runtime line: other output was written into the middle of it, "

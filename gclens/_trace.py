@@ -13,6 +13,7 @@ import pyarrow as pa
 from gclens._parse import parse_source
 from gclens._runs import assemble
 from gclens._schemas import SCHEMAS, TABLE_NAMES
+from gclens._sequence import reject_spliced_numbers
 from gclens._sources import SourceLike, expand
 
 
@@ -73,6 +74,7 @@ def read_trace(source: SourceLike | list[SourceLike]) -> Trace:
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_NAMES}
     for src in expand(source):
         result = parse_source(src)
+        reject_spliced_numbers(result)
         assembled = assemble(src.name, result.records)
         for name, table_rows in assembled.tables.items():
             rows[name].extend(table_rows)

@@ -71,9 +71,10 @@ def gc_cpu_cum_bounds(gc: pl.DataFrame, *, pause_cpu: PauseCpu = "either") -> pl
 
     Adds ``gc_cpu_cum_min_pct`` and ``gc_cpu_cum_max_pct`` (the truncated integer percentages
     the runtime could have printed) and ``gc_cpu_cum_consistent`` (the printed value lies
-    within them). ``pause_cpu`` picks the era's accounting of pause CPU: "stwprocs" (go1.5-1.22),
-    "gomaxprocs" (go1.23+) or "either". Cycles are taken per source and run, in gc_num order;
-    a run whose first cycles are missing from the log cannot be checked (its sums start late).
+    within them; null where it cannot be checked). ``pause_cpu`` picks the era's accounting of
+    pause CPU: "stwprocs" (go1.5-1.22), "gomaxprocs" (go1.23+) or "either". Cycles are taken
+    per source and run, in gc_num order; only cycles preceded by every cycle since gc 1 can be checked (the sums start at process
+    start), so a log that starts late or lost a line leaves the rest null.
     """
     procs = pl.col("procs").cast(pl.Float64)
     lows, highs = [], []
@@ -91,9 +92,14 @@ def gc_cpu_cum_bounds(gc: pl.DataFrame, *, pause_cpu: PauseCpu = "either") -> pl
         _num_hi=pl.max_horizontal(highs).cum_sum().over(by),
         _den_lo=_procs_time(end_lo, procs, by), _den_hi=_procs_time(end_hi, procs, by),
     )
+    # the sums must start at gc 1 and miss no cycle (a rejected line leaves a gap)
+    seen_all = pl.col("gc_num") == pl.int_range(1, pl.len() + 1).over(by)
+    checkable = seen_all.cum_min().over(by)
     return out.with_columns(
-        gc_cpu_cum_min_pct=(100 * pl.col("_num_lo") / pl.col("_den_hi")).floor().cast(pl.Int32),
-        gc_cpu_cum_max_pct=(100 * pl.col("_num_hi") / pl.col("_den_lo")).floor().cast(pl.Int32),
+        gc_cpu_cum_min_pct=pl.when(checkable).then(
+            (100 * pl.col("_num_lo") / pl.col("_den_hi")).floor().cast(pl.Int32)),
+        gc_cpu_cum_max_pct=pl.when(checkable).then(
+            (100 * pl.col("_num_hi") / pl.col("_den_lo")).floor().cast(pl.Int32)),
     ).with_columns(
         gc_cpu_cum_consistent=pl.col("gc_cpu_cum_pct").is_between(
             pl.col("gc_cpu_cum_min_pct"), pl.col("gc_cpu_cum_max_pct")),

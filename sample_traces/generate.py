@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS_DIR = os.path.join(HERE, "programs")
-PROGRAMS = ["churn", "memlimit", "goroutines", "crash"]
+PROGRAMS = ["churn", "memlimit", "goroutines", "crash", "spliced"]
 
 # Default toolchain locations (see install_toolchains.sh).
 GOBIN_ROOT = os.environ.get("GOBIN_ROOT", "/opt/gobin")
@@ -63,6 +63,8 @@ class Scenario:
     only_minors: tuple = ()     # if set, only on these minors
     goexperiment: str | None = None  # GOEXPERIMENT at build time
     description: str = ""
+    args: tuple = ()            # command-line arguments of the program
+    expect_splices: bool = False  # app writes are meant to land inside runtime lines
 
 
 FULL = "gctrace=1,gcpacertrace=1,scavtrace=1,schedtrace=500"
@@ -91,6 +93,18 @@ SCENARIOS = [
              {"GODEBUG": "gctrace=2,gcpacertrace=1", "GOMAXPROCS": "2"},
              only_minors=(25,), goexperiment="greenteagc",
              description="as churn-gctrace2, built with GOEXPERIMENT=greenteagc (go1.25 only)"),
+    Scenario("churn-gogc10", "churn",
+             {"GODEBUG": "gctrace=1,gcpacertrace=1", "GOGC": "10", "GOMAXPROCS": "2"},
+             args=("-pointer-heap",),
+             description="churn -pointer-heap: ~60 MiB pointer-dense live heap (linked nodes, map and "
+                         "slice of pointers) replaced at a paced rate by 2 busy (never sleeping) "
+                         "goroutines, GOGC=10: GC nearly always running, cumulative gc-line N% "
+                         "well above 0; no forced cycles"),
+    Scenario("spliced", "spliced", {"GODEBUG": "gctrace=1,schedtrace=50", "GOMAXPROCS": "4"},
+             expect_splices=True,
+             description="8 goroutines write app text to os.Stderr 2 bytes per write (partial "
+                         "lines, plus some whole lines) while 2 goroutines allocate ~220 MiB/s, "
+                         "1.5 s: gc and SCHED lines torn by application bytes"),
     Scenario("crash-deadlock", "crash", {"GODEBUG": "schedtrace=1000,gctrace=1"},
              only_minors=(19, 22, 27),
              description="allocates ~1.5 s then deadlocks: scheddetail dump at crash + "
@@ -177,7 +191,7 @@ def build(tc: Toolchain, program: str, goexperiment: str | None, bindir: str) ->
     env = {**clean_env(), **GO_ENV}
     if goexperiment:
         env["GOEXPERIMENT"] = goexperiment
-    cmd = [tc.go, "build", "-o", out, "./" + program]
+    cmd = [tc.go, "build", "-trimpath", "-o", out, "./" + program]
     r = subprocess.run(cmd, cwd=PROGRAMS_DIR, env=env, capture_output=True, text=True)
     if r.returncode != 0:
         raise RuntimeError(f"build failed: {' '.join(cmd)} ({tag})\n{r.stderr}")
@@ -191,16 +205,16 @@ def count_lines(data: bytes) -> int:
     return n
 
 
-def run_once(binary: str, env: dict, stderr_path: str, truth_path: str, timeout: float):
-    """Run binary; stderr goes straight to a file (raw bytes). Returns (exit_code|None, secs)."""
+def run_once(cmd: list[str], env: dict, stderr_path: str, truth_path: str, timeout: float):
+    """Run cmd; stderr goes straight to a file (raw bytes). Returns (exit_code|None, secs)."""
     for p in (stderr_path, truth_path):
         if os.path.exists(p):
             os.remove(p)
     full_env = {**clean_env(), **env, "GCLENS_TRUTH": truth_path}
     t0 = time.monotonic()
-    with open(stderr_path, "wb") as err:
-        proc = subprocess.Popen([binary], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=err, env=full_env, cwd=os.path.dirname(stderr_path))
+    with (open(stderr_path, "wb") as err,
+          subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+                           env=full_env, cwd=os.path.dirname(stderr_path)) as proc):
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -220,12 +234,11 @@ def run_scenario(sc: Scenario, tc: Toolchain, binary: str, outdir: str, args) ->
         for attempt in range(1, args.retries + 2):
             err = os.path.join(tmpdir, f"attempt{attempt}.stderr")
             tru = os.path.join(tmpdir, f"attempt{attempt}.truth.json")
-            rc, secs = run_once(binary, sc.env, err, tru, args.timeout)
+            rc, secs = run_once([binary, *sc.args], sc.env, err, tru, args.timeout)
             attempts.append({"attempt": attempt, "exit_code": rc, "seconds": round(secs, 2),
                              "hung": rc is None})
-            print(f"   go{tc.key} {sc.name} attempt {attempt}: "
-                  f"{'HUNG (killed after %ss)' % args.timeout if rc is None else 'exit %d' % rc}"
-                  f" in {secs:.1f}s", flush=True)
+            outcome = f"HUNG (killed after {args.timeout}s)" if rc is None else f"exit {rc}"
+            print(f"   go{tc.key} {sc.name} attempt {attempt}: {outcome} in {secs:.1f}s", flush=True)
             if rc is None:
                 if hung_kept is None:
                     hung_kept = (err, tru if os.path.exists(tru) else None)
@@ -276,7 +289,8 @@ def store(sc, tc, name, err_src, truth_src, rc, status, outdir, attempts) -> dic
     go_version = tc.version
     if rel_truth:
         try:
-            go_version = json.load(open(truth_path))["go_version"]
+            with open(truth_path) as f:
+                go_version = json.load(f)["go_version"]
         except (ValueError, KeyError):
             pass
     entry = {
@@ -287,7 +301,9 @@ def store(sc, tc, name, err_src, truth_src, rc, status, outdir, attempts) -> dic
         "program": sc.program,
         "scenario": name,
         "env": dict(sc.env),
+        "args": list(sc.args),
         "goexperiment": sc.goexperiment,
+        "expect_splices": sc.expect_splices,
         "exit_code": rc,
         "status": status,
         "lines": count_lines(data),
@@ -305,25 +321,50 @@ def store(sc, tc, name, err_src, truth_src, rc, status, outdir, attempts) -> dic
 # ---------------------------------------------------------------- summary
 GC_RE = re.compile(rb"^gc (\d+) @", re.M)
 GC_ANY_RE = re.compile(rb"gc (\d+) @\d")
+# a complete gc line of any version covered here (1.18+ stacks/globals optional, 1.26+ leak check)
+GC_LINE_RE = re.compile(
+    rb"^gc \d+ @\d+\.\d{3}s \d+%(?: \(checking for goroutine leaks\))?: "
+    rb"[0-9.]+\+[0-9.]+\+[0-9.]+ ms clock, [0-9.]+\+[0-9.]+/[0-9.]+/[0-9.]+\+[0-9.]+ ms cpu, "
+    rb"\d+->\d+->\d+ MB, \d+ MB goal, (?:\d+ MB stacks, \d+ MB globals, )?\d+ P(?: \(forced\))?$")
+GC_START_RE = re.compile(rb"gc \d+ @")
+GC_PCT_RE = re.compile(rb"^gc \d+ @\d+\.\d{3}s (\d+)%", re.M)
+
+
+def torn_gc_lines(lines: list[bytes]) -> list[bytes]:
+    """Lines where a gc line was torn by other output: 'gc N @' not at the start of the line,
+    or a line starting with 'gc ' that is not one complete gc line."""
+    return [ln for ln in lines
+            if (GC_START_RE.search(ln) or ln.startswith(b"gc ")) and not GC_LINE_RE.match(ln)]
+
+
+def read_bytes(path: str) -> bytes:
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def read_json(path: str):
+    with open(path) as f:
+        return json.load(f)
 
 
 def summarize(outdir: str) -> None:
-    man = json.load(open(os.path.join(outdir, "manifest.json")))
+    man = read_json(os.path.join(outdir, "manifest.json"))
     hdr = (f"{'file':42} {'status':6} {'lines':>6} {'gc':>4} {'gc*':>4} {'num_gc':>6} "
-           f"{'forced':>6} {'pacer':>5} {'SCHED':>5} {'scav':>5} {'scan:':>5}  note")
+           f"{'forced':>6} {'pacer':>5} {'SCHED':>5} {'scav':>5} {'scan:':>5} {'torn':>4}  note")
     print(hdr)
     print("-" * len(hdr))
     for r in man["runs"]:
-        data = open(os.path.join(outdir, r["file"]), "rb").read()
+        data = read_bytes(os.path.join(outdir, r["file"]))
         gc_strict = len(GC_RE.findall(data))
         gc_any = len(set(GC_ANY_RE.findall(data)))
+        torn = len(torn_gc_lines(data.split(b"\n")))
         counts = {k: len(re.findall(p, data, re.M)) for k, p in
                   (("pacer", rb"pacer:"), ("SCHED", rb"SCHED"), ("scav", rb"^scav "),
                    ("scan", rb"^scan:"), ("forced", rb"^gc \d+ @.* \(forced\)$"))}
         num_gc = "-"
         notes = []
         if r["truth"]:
-            t = json.load(open(os.path.join(outdir, r["truth"])))
+            t = read_json(os.path.join(outdir, r["truth"]))
             num_gc = t["num_gc"]
             if gc_strict != num_gc:
                 notes.append(f"^gc lines {gc_strict} != num_gc {num_gc}")
@@ -332,12 +373,17 @@ def summarize(outdir: str) -> None:
             if counts["forced"] != t["num_forced_gc"]:
                 notes.append(f"forced gc lines {counts['forced']} != num_forced_gc "
                              f"{t['num_forced_gc']}")
+        pcts = GC_PCT_RE.findall(data)
+        if pcts and int(pcts[-1]) > 0:
+            notes.append(f"last gc line {pcts[-1].decode()}%")
+        if r.get("expect_splices") and not torn:
+            notes.append("expected torn gc lines, found none")
         if r.get("unterminated_last_line"):
             tail = data.rsplit(b"\n", 1)[-1][:40]
             notes.append(f"unterminated last line {tail!r}")
         print(f"{r['file']:42} {r['status']:6} {r['lines']:>6} {gc_strict:>4} {gc_any:>4} "
               f"{num_gc!s:>6} {counts['forced']:>6} {counts['pacer']:>5} {counts['SCHED']:>5} "
-              f"{counts['scav']:>5} {counts['scan']:>5}  {'; '.join(notes)}")
+              f"{counts['scav']:>5} {counts['scan']:>5} {torn:>4}  {'; '.join(notes)}")
     for s in man.get("skipped", []):
         print(f"SKIPPED {s['go']} {s['scenario']}: {s['reason']}")
     total = 0
@@ -406,7 +452,7 @@ def main() -> int:
     man_path = os.path.join(outdir, "manifest.json")
     old = {"runs": [], "skipped": []}
     if os.path.exists(man_path) and (args.only_go or args.only_scenario or args.toolchain):
-        old = json.load(open(man_path))
+        old = read_json(man_path)
     done = {("go" + tc.key, sc.name) for sc, tc, _ in jobs}
 
     def run_key(r):
@@ -414,7 +460,7 @@ def main() -> int:
 
     runs = [r for r in old["runs"] if run_key(r) not in done]
     skipped = [s for s in old.get("skipped", []) if (s["go"], s["scenario"]) not in done]
-    for (sc, tc, _), res in zip(jobs, results):
+    for (sc, tc, _), res in zip(jobs, results, strict=True):
         runs.extend(res["runs"])
         if res["skipped"]:
             skipped.append(res["skipped"])
@@ -440,8 +486,9 @@ def main() -> int:
         if not old["runs"] else {**old.get("toolchains", {}),
                                  **{("go" + tc.key): {"version": tc.version, "go": tc.go}
                                     for tc in toolchains}},
-        "scenarios": {s.name: {"program": s.program, "env": s.env,
-                               "goexperiment": s.goexperiment, "description": s.description}
+        "scenarios": {s.name: {"program": s.program, "args": list(s.args), "env": s.env,
+                               "goexperiment": s.goexperiment, "expect_splices": s.expect_splices,
+                               "description": s.description}
                       for s in SCENARIOS},
         "runs": runs,
         "skipped": skipped,

@@ -30,6 +30,8 @@ from gclens.consistency import gc_cpu_cum_bounds, stw_bounds
 RUNS = sample_runs()
 IDS = [r["file"] for r in RUNS]
 TRUTHED = [r for r in RUNS if r.get("truth")]
+CLEAN = [r for r in TRUTHED if not r.get("expect_splices")]
+SPLICED = [r for r in TRUTHED if r.get("expect_splices")]
 
 
 def _minor(run: dict[str, Any]) -> int:
@@ -63,7 +65,10 @@ def test_every_line_is_accounted_for(run: dict[str, Any]) -> None:
     raw = (SAMPLES / run["file"]).read_bytes()
     assert src["lines_read"] == raw.count(b"\n") + (not raw.endswith(b"\n") and bool(raw))
     assert src["lines_read"] == src["runtime_lines"] + src["rejected_lines"] + src["other_lines"]
-    if run["status"] == "hung":
+    if run.get("expect_splices"):
+        # application writes landed inside runtime lines: those lines are rejected, with a reason
+        assert trace.rejects.height > 0 and trace.rejects["reason"].str.len_chars().min() > 10
+    elif run["status"] == "hung":
         # the process hung mid-line (runtime deadlock under scavtrace): only that line is lost
         assert trace.rejects["reason"].str.starts_with("unterminated last line").all()
         assert trace.rejects["line_no"].to_list() in ([], [src["lines_read"]])
@@ -72,12 +77,33 @@ def test_every_line_is_accounted_for(run: dict[str, Any]) -> None:
     assert trace.runs.height == 1
 
 
-@pytest.mark.parametrize("run", TRUTHED, ids=[r["file"] for r in TRUTHED])
+@pytest.mark.parametrize("run", CLEAN, ids=[r["file"] for r in CLEAN])
 def test_gc_rows_match_memstats(run: dict[str, Any]) -> None:
     gc, truth = _trace(run["file"]).gc, _truth(run)
     assert gc.height == truth["num_gc"]
     assert gc["gc_num"].to_list() == list(range(1, truth["num_gc"] + 1))
-    assert int(gc["forced"].sum()) == truth["num_forced_gc"]
+    forced = set(gc.filter(pl.col("forced"))["gc_num"])
+    if _minor(run) <= 19:
+        # go1.9-1.19 set work.userForced before taking worldsema, so a runtime.GC() call that
+        # arrives while the previous cycle prints its line stamps `(forced)` on that line too
+        # (fixed in go1.20, mgc.go gcStart). Such a line is directly followed by a forced one.
+        stamped = {n for n in forced if n + 1 in forced}
+        assert len(forced) - len(stamped) <= truth["num_forced_gc"] <= len(forced)
+    else:
+        assert len(forced) == truth["num_forced_gc"]
+
+
+@pytest.mark.parametrize("run", SPLICED, ids=[r["file"] for r in SPLICED])
+def test_spliced_runs_never_yield_wrong_numbers(run: dict[str, Any]) -> None:
+    """Every gc row that survives splicing is exactly a cycle of the ground truth."""
+    trace, truth = _trace(run["file"]), _truth(run)
+    gc = trace.gc
+    assert gc["gc_num"].is_unique().all() and gc["gc_num"].is_sorted()
+    assert set(gc["gc_num"]) <= set(range(1, truth["num_gc"] + 1))
+    assert set(gc["procs"]) == {truth["gomaxprocs"]}
+    assert gc["t_s"].is_sorted() and trace.runs.height == 1
+    torn = trace.rejects.filter(pl.col("family").is_in(["gctrace", "fragment"]))
+    assert gc.height + torn.height >= truth["num_gc"]
 
 
 @pytest.mark.parametrize("run", TRUTHED, ids=[r["file"] for r in TRUTHED])
@@ -85,7 +111,7 @@ def test_stw_agrees_with_pause_ns(run: dict[str, Any]) -> None:
     pauses = pl.DataFrame(_truth(run)["pauses"]).select(
         "gc_num", pause_ms=pl.col("pause_ns") / 1e6)
     gc = stw_bounds(_trace(run["file"]).gc).join(pauses, on="gc_num")
-    assert gc.height == pauses.height > 0
+    assert gc.height == (_trace(run["file"]).gc.height if run.get("expect_splices") else pauses.height)
     slack = 0.0 if _minor(run) <= 21 else 0.1
     outside = gc.filter((pl.col("pause_ms") >= pl.col("stw_max_ms"))
                         | (pl.col("pause_ms") < pl.col("stw_ms") - slack - 1e-9))
@@ -96,6 +122,8 @@ def test_stw_agrees_with_pause_ns(run: dict[str, Any]) -> None:
 def test_printed_cumulative_pct_is_reproduced_from_cpu_fields(run: dict[str, Any]) -> None:
     era = "gomaxprocs" if _minor(run) >= 23 else "stwprocs"
     gc = gc_cpu_cum_bounds(_trace(run["file"]).gc, pause_cpu=era)
+    if not run.get("expect_splices"):  # with torn lines, cycles after a gap cannot be checked
+        assert gc["gc_cpu_cum_consistent"].null_count() == 0
     bad = gc.filter(~pl.col("gc_cpu_cum_consistent"))
     assert bad.height == 0, bad.select("gc_num", "gc_cpu_cum_pct", "gc_cpu_cum_min_pct",
                                        "gc_cpu_cum_max_pct").to_dicts()
@@ -174,13 +202,21 @@ def test_scheddetail_dumps_are_complete(run: dict[str, Any]) -> None:
 
 
 def test_sweep_done_before_its_gc_line_belongs_to_that_cycle() -> None:
-    """go1.27 printed `scav` and `pacer: sweep done` of cycle 1 before the `gc 1` line."""
-    trace = _trace("go1.27/memlimit-scav.stderr")
-    first_gc_line = trace.gc.row(0, named=True)["line_no"]
-    early = trace.pacer.filter((pl.col("kind") == "sweep_done") & (pl.col("line_no") < first_gc_line))
-    assert early.height == 1 and early["gc_num"].to_list() == [1]
-    scav = trace.scav.filter(pl.col("line_no") < first_gc_line)
-    assert scav["gc_num"].to_list() == [1]
+    """Real go1.25+ traces print `scav` and `pacer: sweep done` of cycle N before `gc N`."""
+    early = 0
+    for run in CLEAN:
+        trace = _trace(run["file"])
+        gc_lines = trace.gc.select("gc_num", gc_line="line_no")
+        for table in (trace.pacer.filter(pl.col("kind") == "sweep_done"), trace.scav):
+            rows = table.join(gc_lines, on="gc_num", how="left")
+            before = rows.filter(pl.col("line_no") < pl.col("gc_line"))
+            previous = rows.join(gc_lines.with_columns(pl.col("gc_num") + 1), on="gc_num",
+                                 how="left", suffix="_prev")
+            # a line before its gc line must come after the previous cycle's gc line
+            assert (before.join(previous.select("line_no", "gc_line_prev"), on="line_no")
+                    .filter(pl.col("line_no") < pl.col("gc_line_prev")).height == 0)
+            early += before.height
+    assert early > 0
 
 
 @pytest.mark.parametrize("run", [r for r in RUNS if r["status"] == "crash"], ids=lambda r: r["file"])

@@ -2,9 +2,13 @@
 // MiB and ~48 MiB, with the program's own log lines on stderr (several per
 // second) so that they interleave with runtime trace lines. It forces a few
 // cycles with runtime.GC() and debug.FreeOSMemory().
+//
+// With -pointer-heap it runs a different, GC-bound workload instead (see
+// pointerheap.go).
 package main
 
 import (
+	"flag"
 	"log"
 	"math"
 	"os"
@@ -31,8 +35,14 @@ var (
 
 func main() {
 	start := time.Now().UnixNano()
+	ptrHeap := flag.Bool("pointer-heap", false, "GC-heavy variant: pointer-heavy live heap, busy mutators (see pointerheap.go)")
+	flag.Parse()
 	log.SetFlags(log.Ltime | log.Lmicroseconds)
 	log.SetOutput(os.Stderr)
+	if *ptrHeap {
+		pointerHeapMain(start)
+		return
+	}
 	log.Printf("app: churn starting pid=%d", os.Getpid())
 
 	t0 := time.Now()

@@ -1,0 +1,74 @@
+"""Catch digits that other output spliced into a runtime number (go-trace-formats §1.2, trap 18).
+
+The runtime writes each number of a line with one write(2), so application output can only
+land *before or after* a whole number, never inside it. When the application's write is digits,
+the line still matches its grammar: `gc 9935 @...` was cycle 35 after the application wrote
+`99`, and `... 204 P` was GOMAXPROCS 4 after `20` (both seen in real go1.24 traces). Such a
+number is caught by two facts together:
+
+* it breaks the sequence its neighbouring lines agree on (gc numbers between the neighbours',
+  times between theirs, the GOMAXPROCS both neighbours print), and
+* its digits are a number that fits there with digits glued before or after it.
+
+Both must hold, so a real change (a restart, a second runtime's `gc 1` interleaved, GOMAXPROCS
+changed for good) is kept. The line goes to the rejects, never into a table with a wrong value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from gclens._parse import Record, SourceResult
+
+_SPLICED = "other output was spliced into this number"
+
+
+def reject_spliced_numbers(result: SourceResult) -> None:
+    """Move records whose numbers carry spliced digits from the rows to the rejects."""
+    bad: dict[int, str] = {}
+    gcs = [r for r in result.records if r.table == "gc"]
+    for prev, rec, nxt in _triples(gcs):
+        reason = _gc_damage(prev.row, rec.row, nxt.row)
+        if reason:
+            bad[id(rec)] = reason
+    scheds = [r for r in result.records if r.table == "sched"]
+    for prev, rec, nxt in _triples(scheds):
+        ms = [round(r.row["t_s"] * 1000) for r in (prev, rec, nxt)]
+        if ms[0] <= ms[2] and not ms[0] <= ms[1] <= ms[2] and _glued(str(ms[1]), range(ms[0], ms[2] + 1)):
+            bad[id(rec)] = f"SCHED {ms[1]}ms lies outside its neighbours' {ms[0]}..{ms[2]}ms: {_SPLICED}"
+    for rec in result.records:
+        if id(rec) in bad:
+            result.rejects.append({
+                "source": result.source.name, "line_no": rec.line_no, "column": None,
+                "family": "gctrace" if rec.table == "gc" else "sched", "reason": bad[id(rec)],
+                "text": rec.text,
+            })
+    if bad:
+        result.records = [rec for rec in result.records if id(rec) not in bad]
+        result.rejects.sort(key=lambda r: int(r["line_no"]))
+
+
+def _triples(records: list[Record]) -> Iterator[tuple[Record, Record, Record]]:
+    return zip(records, records[1:], records[2:], strict=False)
+
+
+def _gc_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
+    a, n, b = prev["gc_num"], row["gc_num"], nxt["gc_num"]
+    if a < b and not a < n < b and b - a <= 1000 and _glued(str(n), range(a + 1, b)):
+        return f"gc number {n} does not fit between {a} and {b}: {_SPLICED}"
+    p0, p, p1 = prev["procs"], row["procs"], nxt["procs"]
+    if p0 == p1 != p and _glued(str(p), [p0]):
+        return f"GOMAXPROCS {p} differs from both neighbouring cycles ({p0}): {_SPLICED}"
+    t0, t, t1 = prev["t_s"], row["t_s"], nxt["t_s"]
+    printed = f"{t:.3f}"
+    if t0 <= t1 and not t0 <= t <= t1 and any(
+            t0 <= float(printed[i:]) <= t1 for i in range(1, printed.index("."))):
+        return f"time {printed}s lies outside its neighbours' {t0:.3f}..{t1:.3f}s: {_SPLICED}"
+    return None
+
+
+def _glued(digits: str, candidates: Iterable[int]) -> bool:
+    """True when ``digits`` is one candidate with other digits glued before or after it."""
+    return any(len(digits) > len(c) and (digits.startswith(c) or digits.endswith(c))
+               for c in map(str, candidates))
