@@ -74,8 +74,8 @@ def gc_cpu_cum_bounds(gc: pl.DataFrame, *, pause_cpu: PauseCpu = "either") -> pl
     within them; null where it cannot be checked). ``pause_cpu`` picks the era's accounting of
     pause CPU: "stwprocs" (go1.5-1.22), "gomaxprocs" (go1.23+) or "either". Cycles are taken
     per source and run, in gc_num order; only cycles preceded by every cycle since gc 1 can be
-    checked (the sums start at process
-    start), so a log that starts late or lost a line leaves the rest null.
+    checked (the sums start at process start), so a log that starts late or lost a line leaves
+    the rest null.
     """
     procs = pl.col("procs").cast(pl.Float64)
     lows, highs = [], []
