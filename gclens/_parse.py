@@ -6,10 +6,13 @@ and reason), or the count of other (application) lines.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from gclens._classify import classify, is_fragment
+from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, detect, unwrap
 from gclens._errors import LineError
 from gclens._grammar import parse_line
 from gclens._sources import MAX_LINE_BYTES, Line, Source, read_lines
@@ -26,6 +29,7 @@ class Record:
     table: str
     row: dict[str, Any]
     text: str
+    meta: Meta = NO_META
 
 
 @dataclass
@@ -38,14 +42,19 @@ class SourceResult:
     lines_read: int = 0
     other_lines: int = 0
     spliced_lines: int = 0
+    logical_lines: int = 0
+    envelope: str = "raw"
+    problems: dict[int, str] = field(default_factory=dict)
+    unterminated_line: int | None = None
 
     def stats(self) -> dict[str, Any]:
         return {
             "source": self.source.name, "lines_read": self.lines_read,
             "runtime_lines": len(self.records), "rejected_lines": len(self.rejects),
-            "other_lines": self.other_lines, "spliced_lines": self.spliced_lines,
-            "bytes_read": self.source.bytes_read, "compression": self.source.compression,
-            "unterminated_last_line": self.source.unterminated,
+            "other_lines": self.other_lines, "joined_lines": self.lines_read - self.logical_lines,
+            "spliced_lines": self.spliced_lines, "bytes_read": self.source.bytes_read,
+            "compression": self.source.compression, "envelope": self.envelope,
+            "unterminated_last_line": self.unterminated_line is not None,
         }
 
 
@@ -71,65 +80,95 @@ def parse_runtime_line(text: str) -> tuple[str, dict[str, Any]]:
     return parsed
 
 
-def parse_source(source: Source) -> SourceResult:
-    """Read and parse every line of one source (raises InputError if it cannot be read)."""
+def parse_source(source: Source, *, envelope: str = "auto", clock: Clock | None = None) -> SourceResult:
+    """Read and parse every line of one source (raises InputError if it cannot be read).
+
+    ``envelope`` names the log collector's wrapping (see ``_envelopes``); "auto" detects it
+    from the first lines.
+    """
     result = SourceResult(source)
-    for line in read_lines(source):
-        result.lines_read += 1
-        _take(result, line)
+    clock = clock or Clock()
+    physical = _physical(result, read_lines(source))
+    head = list(itertools.islice(physical, DETECT_LINES))
+    result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope
+    for no, text, meta in unwrap(itertools.chain(head, physical), result.envelope, clock):
+        result.logical_lines += 1
+        _take(result, no, text, meta)
     return result
 
 
-def _take(result: SourceResult, line: Line) -> None:
-    text = line.raw.decode("utf-8", "replace")
+def _physical(result: SourceResult, lines: Iterator[Line]) -> Iterator[tuple[int, str]]:
+    """Decode each physical line, noting the ones that cannot be parsed whatever they hold."""
+    for line in lines:
+        result.lines_read += 1
+        text = line.raw.decode("utf-8", "replace")
+        if line.length > MAX_LINE_BYTES:
+            result.problems[line.no] = (f"line of {line.length} bytes exceeds the "
+                                        f"{MAX_LINE_BYTES}-byte limit; not parsed")
+        elif "\ufffd" in text and b"\xef\xbf\xbd" not in line.raw:
+            result.problems[line.no] = "invalid UTF-8"
+        if not line.terminated:
+            result.unterminated_line = line.no
+        yield line.no, text
+
+
+def _take(result: SourceResult, no: int, text: str, meta: Meta) -> None:
     hit = classify(text)
     if hit is None:
         if is_fragment(text):
-            _reject(result, line, text, "fragment", _FRAGMENT_REASON)
+            _reject(result, no, text, "fragment", _FRAGMENT_REASON)
         else:
             result.other_lines += 1
         return
-    problem = _line_problem(line, text)
+    problem = _line_problem(result, no, text)
     if problem:
-        _reject(result, line, text, hit.family, problem)
+        _reject(result, no, text, hit.family, problem)
         return
     try:
         parsed = parse_line(hit.family, text[hit.start:])
     except LineError as exc:
-        reason = exc.reason if line.terminated else f"unterminated last line ({exc.reason})"
+        reason = exc.reason if no != result.unterminated_line else f"unterminated last line ({exc.reason})"
         column = None if exc.column is None else exc.column + hit.start
-        _reject(result, line, text, hit.family, reason, column)
+        _reject(result, no, text, hit.family, reason, column)
         return
     if isinstance(parsed, Legacy):
-        _reject(result, line, text, hit.family, parsed.reason)
+        _reject(result, no, text, hit.family, parsed.reason)
         return
     table, row = parsed
     if table == "events" and row.get("message") == "":
         row["message"] = text[hit.start:].removeprefix("runtime: ")
     result.spliced_lines += hit.start > 0 and not text[: hit.start].isspace()
-    result.records.append(Record(line.no, table, row, text))
+    if meta is not NO_META:
+        row.update(_meta_columns(meta))
+    result.records.append(Record(no, table, row, text, meta))
+
+
+def _meta_columns(meta: Meta) -> dict[str, Any]:
+    return {"log_ts": meta.log_ts_ns, "stream": meta.stream, "host": meta.host, "unit": meta.unit,
+            "container": meta.container, "pid": meta.pid, "_mono_ns": meta.mono_ns,
+            "_log_ts_res": meta.log_ts_res_ns,
+            "_boot_id": meta.boot_id}
 
 
 _FRAGMENT_REASON = ("fragment of a runtime line: other output was written into the middle of it, "
                     "so its start is on an earlier line")
 
 
-def _line_problem(line: Line, text: str) -> str | None:
-    if line.length > MAX_LINE_BYTES:
-        return f"line of {line.length} bytes exceeds the {MAX_LINE_BYTES}-byte limit; not parsed"
-    if "\ufffd" in text and b"\xef\xbf\xbd" not in line.raw:
-        bad = text.index("\ufffd")
-        return f"invalid UTF-8 at column {bad + 1}"
+def _line_problem(result: SourceResult, no: int, text: str) -> str | None:
+    problem = result.problems.get(no)
+    if problem == "invalid UTF-8":
+        return f"invalid UTF-8 at column {text.index(chr(0xFFFD)) + 1}"
+    if problem:
+        return problem
     if "\x00" in text:
         return f"NUL byte at column {text.index(chr(0)) + 1}"
     return None
 
 
 def _reject(
-    result: SourceResult, line: Line, text: str, family: str, reason: str,
-    column: int | None = None,
+    result: SourceResult, no: int, text: str, family: str, reason: str, column: int | None = None,
 ) -> None:
     result.rejects.append({
-        "source": result.source.name, "line_no": line.no, "family": family, "reason": reason,
+        "source": result.source.name, "line_no": no, "family": family, "reason": reason,
         "column": column, "text": text[:_REJECT_TEXT_CHARS],
     })

@@ -1,7 +1,11 @@
 """Split a source into runs (process lifetimes) and tie each line to its GC cycle and dump.
 
-Time model (design.md §2): a new run starts when gc numbers restart or go back, or when the gc
-or SCHED clock goes back. Lines without a clock of their own inherit one:
+Time model (design.md §2). A gc line continues the run whose last cycle is its predecessor
+(n-1, not earlier in time); failing that, the current run if it moves forward (lost lines leave
+gaps); otherwise it starts a new run: gc numbers restarted (a restart, a `go run`/`go test`
+child) or went back. Preferring exact continuations keeps two interleaved runtimes (a child
+inheriting GODEBUG, a c-shared library) in two runs instead of flipping between them. SCHED
+lines continue the run whose SCHED clock they follow. Lines without a clock of their own:
 
 * `pacer: assist ratio`, the old `H_m_prev` line and the new `% CPU` line are printed during
   cycle N *before* the `gc N` line, so they take the cycle and run of the next gc line;
@@ -26,34 +30,72 @@ _DUMP_TABLES = {"sched_p", "sched_m", "sched_g"}
 
 
 @dataclass
-class _Clock:
-    """What the current run has seen so far."""
+class _Run:
+    """What one run has seen so far."""
 
-    run_id: int = 0
+    run_id: int
+    cut_reason: str
     gc_num: int | None = None
     gc_t: float | None = None
     sched_t: float | None = None
     header: Record | None = None
 
-    def starts_new_run(self, rec: Record) -> bool:
-        row = rec.row
-        if rec.table == "gc":
-            return self.gc_num is not None and (
-                row["gc_num"] <= self.gc_num or row["t_s"] < (self.gc_t or 0.0))
-        if rec.table == "sched":
-            return self.sched_t is not None and row["t_s"] < self.sched_t
-        return False
+    def continues_exactly(self, n: int, t: float) -> bool:
+        return self.gc_num is not None and n == self.gc_num + 1 and t >= (self.gc_t or 0.0)
 
-    def advance(self, rec: Record) -> None:
-        if self.starts_new_run(rec):
-            self.run_id += 1
-            self.gc_num = self.gc_t = self.sched_t = None
-            self.header = None
+    def moves_forward(self, n: int, t: float) -> bool:
+        return self.gc_num is None or (n > self.gc_num and t >= (self.gc_t or 0.0))
+
+
+@dataclass
+class _Splitter:
+    """Assigns each clocked record (gc or SCHED line) to a run, opening runs as needed."""
+
+    runs: list[_Run] = field(default_factory=list)
+    current: _Run | None = None
+
+    def place(self, rec: Record) -> _Run:
         if rec.table == "gc":
-            self.gc_num, self.gc_t = rec.row["gc_num"], rec.row["t_s"]
+            self.current = self._for_gc(rec.row["gc_num"], rec.row["t_s"])
+            self.current.gc_num, self.current.gc_t = rec.row["gc_num"], rec.row["t_s"]
         elif rec.table == "sched":
-            self.sched_t = rec.row["t_s"]
-            self.header = rec if rec.row["detail"] else None
+            self.current = self._for_sched(rec.row["t_s"])
+            self.current.sched_t = rec.row["t_s"]
+            self.current.header = rec if rec.row["detail"] else None
+        elif self.current is None:
+            self.current = self._open("start of source")
+        return self.current
+
+    def _for_gc(self, n: int, t: float) -> _Run:
+        cur = self.current
+        if cur is not None and cur.continues_exactly(n, t):
+            return cur
+        exact = [r for r in self.runs if r.continues_exactly(n, t)]
+        if exact:
+            return exact[-1]
+        if cur is not None and cur.moves_forward(n, t):
+            return cur
+        if cur is None:
+            return self._open("start of source")
+        if cur.gc_num is not None and n <= cur.gc_num:
+            return self._open(f"gc numbers restart: gc {n} after gc {cur.gc_num}")
+        return self._open(f"gc clock went back: @{t:.3f}s after @{cur.gc_t:.3f}s")
+
+    def _for_sched(self, t: float) -> _Run:
+        cur = self.current
+        if cur is not None and (cur.sched_t is None or t >= cur.sched_t):
+            return cur
+        behind = [r for r in self.runs if r.sched_t is not None and r.sched_t <= t]
+        if behind:
+            return max(behind, key=lambda r: r.sched_t or 0.0)
+        if cur is None:
+            return self._open("start of source")
+        return self._open(f"SCHED clock went back: {t * 1000:.0f}ms after {(cur.sched_t or 0) * 1000:.0f}ms")
+
+    def _open(self, reason: str) -> _Run:
+        run = _Run(len(self.runs), "start of source" if not self.runs else reason)
+        self.runs.append(run)
+        return run
 
 
 @dataclass
@@ -66,23 +108,29 @@ class Assembled:
 
 def assemble(source: str, records: list[Record]) -> Assembled:
     """Give every record its source, line_no, run_id and (where it has one) gc_num and dump."""
-    clock = _Clock()
-    pending: list[Record] = []  # pacer lines waiting for the gc line of their cycle
+    splitter = _Splitter()
+    pending: list[Record] = []  # lines waiting for the gc line of their cycle
+    last_gc: dict[int, int | None] = {}
     out = Assembled()
     for rec in records:
-        clock.advance(rec)
-        rec.row.update(source=source, line_no=rec.line_no, run_id=clock.run_id)
+        run = splitter.place(rec)
+        rec.row.update(source=source, line_no=rec.line_no, run_id=run.run_id)
+        kind = rec.row.get("kind")
         if rec.table == "gc":
-            _settle(pending, rec.row["gc_num"], clock.run_id)
-        elif rec.row.get("kind") in _BEFORE_GC_LINE or (pending and rec.row.get("kind") in _END_OF_SWEEP):
+            _settle(pending, rec.row["gc_num"], run.run_id)
+            last_gc[run.run_id] = rec.row["gc_num"]
+        elif kind in _BEFORE_GC_LINE or (pending and kind in _END_OF_SWEEP):
             pending.append(rec)
         elif rec.table in _DUMP_TABLES:
-            _attach_dump(rec, clock.header)
+            _attach_dump(rec, run.header)
         elif rec.table != "sched":
-            rec.row["gc_num"] = clock.gc_num
+            rec.row["gc_num"] = last_gc.get(run.run_id)
         out.tables.setdefault(rec.table, []).append(rec.row)
-    _settle(pending, None if clock.gc_num is None else clock.gc_num + 1, clock.run_id)
-    out.runs = _run_rows(source, records)
+    if pending:
+        run_id = pending[0].row["run_id"]
+        last = last_gc.get(run_id)
+        _settle(pending, None if last is None else last + 1, run_id)
+    out.runs = _run_rows(source, records, splitter.runs)
     return out
 
 
@@ -97,14 +145,14 @@ def _attach_dump(rec: Record, header: Record | None) -> None:
     rec.row["t_s"] = None if header is None else header.row["t_s"]
 
 
-def _run_rows(source: str, records: list[Record]) -> list[dict[str, Any]]:
+def _run_rows(source: str, records: list[Record], runs_seen: list[_Run]) -> list[dict[str, Any]]:
     runs: dict[int, dict[str, Any]] = {}
     for rec in records:
         row = rec.row
         run = runs.setdefault(row["run_id"], {
             "source": source, "run_id": row["run_id"], "first_line": rec.line_no,
-            "gc_lines": 0, "gomaxprocs_seen": [], "layouts_seen": [], "anchor": None,
-            "start_ts": None,
+            "cut_reason": runs_seen[row["run_id"]].cut_reason, "gc_lines": 0,
+            "gomaxprocs_seen": [], "layouts_seen": [],
         })
         run["first_line"] = min(run["first_line"], rec.line_no)
         run["last_line"] = max(run.get("last_line", 0), rec.line_no)

@@ -33,7 +33,23 @@ _GC_NUM = _field("gc_num", I64, "GC cycle the line belongs to (see go-trace-form
 _TS = _field("ts", TS, "Wall-clock time; null unless the run has an anchor (runs.anchor).")
 
 
+_ENVELOPE = [
+    _field("log_ts", TS, "Time the log collector recorded the line (from its envelope), if any."),
+    _field("stream", STR, "stdout/stderr, from the envelope."),
+    _field("host", STR, "Host name, from the envelope (syslog, journald)."),
+    _field("unit", STR, "Unit, program or syslog tag, from the envelope."),
+    _field("container", STR, "Container, from the envelope."),
+    _field("pid", I64, "Process id, from the envelope."),
+]
+_RUNTIME_TABLES = {"gc", "pacer", "sched", "sched_p", "sched_m", "sched_g", "scav", "gc_scan", "events"}
+_TS_FROM_CYCLE = _field("ts", TS, "Wall-clock time of the row's cycle start or dump; null without anchor.")
+
+
 def _schema(name: str, doc: str, fields: list[pa.Field]) -> pa.Schema:
+    if name in _RUNTIME_TABLES:
+        if "ts" not in [f.name for f in fields]:
+            fields = [*fields, _TS_FROM_CYCLE]
+        fields = [*fields, *_ENVELOPE]
     return pa.schema(fields, metadata={
         "gclens.table": name, "gclens.schema_version": SCHEMA_VERSION, "doc": doc,
     })
@@ -240,8 +256,13 @@ RUNS = _schema("runs", "One row per process lifetime found in a source.", [
     _SOURCE, _RUN,
     _field("first_line", I64, "First line_no of the run."),
     _field("last_line", I64, "Last line_no of the run."),
+    _field("cut_reason", STR, "Why a new run started here (start of source, gc numbers restart, ...)."),
     _field("anchor", STR, "How ts was obtained for this run (null: no wall-clock anchor)."),
     _field("start_ts", TS, "Wall-clock time of t_s = 0 (null without anchor)."),
+    _field("anchor_lines", I64, "Envelope times the anchor was estimated from."),
+    _field("anchor_spread_ms", F64, "Median absolute deviation of those estimates, ms."),
+    _field("mono_start_ns", I64, "CLOCK_MONOTONIC of t_s = 0, from journald monotonic times."),
+    _field("boot_id", STR, "journald boot id (mono_start_ns is on this boot's clock)."),
     _field("gc_first", I64, "First gc_num seen."),
     _field("gc_last", I64, "Last gc_num seen."),
     _field("gc_lines", I64, "gc lines parsed."),
@@ -259,15 +280,17 @@ REJECTS = _schema("rejects", "Runtime-looking lines that did not parse, with the
     _field("text", STR, "The line as read (invalid UTF-8 replaced by U+FFFD)."),
 ])
 
-SOURCES = _schema("sources", "Accounting per input: every line is parsed, rejected or other.", [
+SOURCES = _schema("sources", "Accounting per input: lines read = runtime + rejected + other + joined.", [
     _SOURCE,
     _field("lines_read", I64, "Lines read (a final line without newline counts)."),
     _field("runtime_lines", I64, "Lines parsed into a runtime table."),
     _field("rejected_lines", I64, "Lines in the rejects table."),
     _field("other_lines", I64, "Lines that are not runtime output (application logs, blank)."),
+    _field("joined_lines", I64, "Lines joined onto the line before them (CRI `P`, Docker split lines)."),
     _field("spliced_lines", I64, "Runtime lines found after other text on the same line."),
     _field("bytes_read", I64, "Bytes read after decompression."),
     _field("compression", STR, "none | gzip | zstd."),
+    _field("envelope", STR, "Collector envelope decoded (raw, kubectl, cri, docker, journald-json, ...)."),
     _field("unterminated_last_line", BOOL, "The input ended without a final newline (e.g. a hung process)."),
 ])
 

@@ -5,11 +5,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import polars as pl
 import pyarrow as pa
 
+from gclens._anchor import anchor
+from gclens._envelopes import Clock, iso_ns
+from gclens._errors import UsageError
 from gclens._parse import parse_source
 from gclens._runs import assemble
 from gclens._schemas import SCHEMAS, TABLE_NAMES
@@ -55,7 +59,10 @@ class Trace:
         return Counter(reasons).most_common(n)
 
 
-def read_trace(source: SourceLike | list[SourceLike]) -> Trace:
+def read_trace(
+    source: SourceLike | list[SourceLike], *, envelope: str = "auto",
+    start: datetime | str | None = None, year: int | None = None, tz: str = "UTC",
+) -> Trace:
     """Parse Go runtime trace output (gctrace, gcpacertrace, schedtrace, scavtrace) into tables.
 
     ``source`` is a path, a glob, ``"-"`` for stdin, a binary or text file object, or a list of
@@ -69,19 +76,39 @@ def read_trace(source: SourceLike | list[SourceLike]) -> Trace:
     >>> trace = gclens.read_trace("sample_traces/go1.21/churn-full.stderr")  # doctest: +SKIP
     >>> trace.gc.select("gc_num", "stw_ms", "heap_live_mib").head(3)  # doctest: +SKIP
 
+    ``envelope`` names the log collector's wrapping of each line ("auto" detects it per source;
+    see ``gclens.ENVELOPES``); its times anchor each run on the wall clock (``ts``). ``start``
+    (a datetime or an ISO 8601 string) gives runtime start explicitly instead. ``year`` and
+    ``tz`` complete envelope times that lack them (syslog, klog, Go log prefixes).
+
     Raises InputError when a source cannot be read to its end (missing file, truncated gzip).
     """
+    clock = Clock(year=year or datetime.now().year, tz=tz)
+    start_ns = None if start is None else _start_ns(start)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_NAMES}
     for src in expand(source):
-        result = parse_source(src)
+        result = parse_source(src, envelope=envelope, clock=clock)
         reject_spliced_numbers(result)
         assembled = assemble(src.name, result.records)
+        anchor(assembled, start_ns=start_ns)
         for name, table_rows in assembled.tables.items():
             rows[name].extend(table_rows)
         rows["runs"].extend(assembled.runs)
         rows["rejects"].extend(result.rejects)
         rows["sources"].append(result.stats())
     return Trace({name: _to_arrow(name, r) for name, r in rows.items()})
+
+
+def _start_ns(start: datetime | str) -> int:
+    if isinstance(start, str):
+        try:
+            return iso_ns(start if "T" in start or " " in start else start + "T00:00:00Z")[0]
+        except ValueError:
+            raise UsageError(f"--start {start!r}: expected an RFC 3339 time such as "
+                             "2026-11-27T04:44:54.123Z") from None
+    if start.tzinfo is None:
+        raise UsageError("start must carry a time zone (e.g. datetime(..., tzinfo=UTC))")
+    return round(start.timestamp() * 1e9)
 
 
 def _to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
