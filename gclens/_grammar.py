@@ -74,8 +74,20 @@ def _describe(parser: Lark, exc: UnexpectedInput, text: str) -> str:
         return f"line ends early: expected {_expected(parser, exc)}"
     if isinstance(exc, (UnexpectedToken, UnexpectedCharacters)):
         found = text[exc.column - 1 : exc.column + 11]
-        return f"expected {_expected(parser, exc)}, found {found!r}"
+        foreign = set(found) - _alphabet(parser)
+        damage = "other output spliced into the line: " if foreign else ""
+        return f"{damage}expected {_expected(parser, exc)}, found {found!r}"
     return "does not match the grammar"
+
+
+@functools.cache
+def _alphabet(parser: Lark) -> frozenset[str]:
+    """Characters the grammar's literal text and numbers can contain: anything else is foreign."""
+    chars = set("0123456789.+-eE")
+    for term in parser.terminals:
+        if term.pattern.type == "str":
+            chars.update(term.pattern.value)
+    return frozenset(chars)
 
 
 def _expected(parser: Lark, exc: UnexpectedInput) -> str:

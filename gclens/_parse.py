@@ -7,6 +7,7 @@ and reason), or the count of other (application) lines.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, detect, unwrap
 from gclens._errors import LineError
 from gclens._grammar import parse_line
 from gclens._sources import MAX_LINE_BYTES, Line, Source, read_lines
+from gclens._torn import rejoin
 from gclens._transformers import Legacy
 
 _REJECT_TEXT_CHARS = 4096
@@ -42,6 +44,7 @@ class SourceResult:
     lines_read: int = 0
     other_lines: int = 0
     spliced_lines: int = 0
+    rejoined_lines: int = 0
     logical_lines: int = 0
     envelope: str = "raw"
     problems: dict[int, str] = field(default_factory=dict)
@@ -52,7 +55,8 @@ class SourceResult:
             "source": self.source.name, "lines_read": self.lines_read,
             "runtime_lines": len(self.records), "rejected_lines": len(self.rejects),
             "other_lines": self.other_lines, "joined_lines": self.lines_read - self.logical_lines,
-            "spliced_lines": self.spliced_lines, "bytes_read": self.source.bytes_read,
+            "spliced_lines": self.spliced_lines, "rejoined_lines": self.rejoined_lines,
+            "bytes_read": self.source.bytes_read,
             "compression": self.source.compression, "envelope": self.envelope,
             "unterminated_last_line": self.unterminated_line is not None,
         }
@@ -91,10 +95,39 @@ def parse_source(source: Source, *, envelope: str = "auto", clock: Clock | None 
     physical = _physical(result, read_lines(source))
     head = list(itertools.islice(physical, DETECT_LINES))
     result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope
+    held: _Held | None = None
     for no, text, meta in unwrap(itertools.chain(head, physical), result.envelope, clock):
         result.logical_lines += 1
-        _take(result, no, text, meta)
+        if held is not None and classify(text) is None and _rejoin(result, held, text):
+            held = None
+            continue
+        held = _take(result, no, text, meta)
     return result
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A runtime line its grammar rejected, kept one line in case the next line completes it."""
+
+    no: int
+    text: str
+    start: int
+    family: str
+    meta: Meta
+
+
+def _rejoin(result: SourceResult, held: _Held, text: str) -> bool:
+    joined = rejoin(held.text, held.start, held.family, text)
+    if joined is None:
+        return False
+    result.rejects.pop()  # the held line's reject: it was the last line taken
+    result.rejoined_lines += 1
+    _keep(result, held.no, *joined.row, f"{held.text}\n{text}", held.meta)
+    if joined.inserted is None:
+        result.logical_lines -= 1  # the continuation is joined onto the held line
+    else:  # the inserted text was a whole runtime line: it is a row of its own
+        _keep(result, held.no, *joined.inserted, held.text, held.meta)
+    return True
 
 
 def _physical(result: SourceResult, lines: Iterator[Line]) -> Iterator[tuple[int, str]]:
@@ -112,32 +145,38 @@ def _physical(result: SourceResult, lines: Iterator[Line]) -> Iterator[tuple[int
         yield line.no, text
 
 
-def _take(result: SourceResult, no: int, text: str, meta: Meta) -> None:
+def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
+    """Put one line where it belongs; return it when its grammar rejected it (see _rejoin)."""
     hit = classify(text)
     if hit is None:
         if is_fragment(text):
-            _reject(result, no, text, "fragment", _FRAGMENT_REASON)
+            _reject(result, no, text, "fragment", _fragment_reason(text))
         else:
             result.other_lines += 1
-        return
+        return None
     problem = _line_problem(result, no, text)
     if problem:
         _reject(result, no, text, hit.family, problem)
-        return
+        return None
     try:
         parsed = parse_line(hit.family, text[hit.start:])
     except LineError as exc:
         reason = exc.reason if no != result.unterminated_line else f"unterminated last line ({exc.reason})"
         column = None if exc.column is None else exc.column + hit.start
         _reject(result, no, text, hit.family, reason, column)
-        return
+        return _Held(no, text, hit.start, hit.family, meta)
     if isinstance(parsed, Legacy):
         _reject(result, no, text, hit.family, parsed.reason)
-        return
+        return None
     table, row = parsed
     if table == "events" and row.get("message") == "":
         row["message"] = text[hit.start:].removeprefix("runtime: ")
     result.spliced_lines += hit.start > 0 and not text[: hit.start].isspace()
+    _keep(result, no, table, row, text, meta)
+    return None
+
+
+def _keep(result: SourceResult, no: int, table: str, row: dict[str, Any], text: str, meta: Meta) -> None:
     if meta is not NO_META:
         row.update(_meta_columns(meta))
     result.records.append(Record(no, table, row, text, meta))
@@ -152,6 +191,13 @@ def _meta_columns(meta: Meta) -> dict[str, Any]:
 
 _FRAGMENT_REASON = ("fragment of a runtime line: other output was written into the middle of it, "
                     "so its start is on an earlier line")
+_TORN_START = re.compile(r"\bgc \S*@|\bSCHED \S*ms|\bpacer: |\bscav ")
+
+
+def _fragment_reason(text: str) -> str:
+    if _TORN_START.search(text):
+        return "runtime line with other output spliced into its first words"
+    return _FRAGMENT_REASON
 
 
 def _line_problem(result: SourceResult, no: int, text: str) -> str | None:

@@ -288,6 +288,7 @@ SOURCES = _schema("sources", "Accounting per input: lines read = runtime + rejec
     _field("other_lines", I64, "Lines that are not runtime output (application logs, blank)."),
     _field("joined_lines", I64, "Lines joined onto the line before them (CRI `P`, Docker split lines)."),
     _field("spliced_lines", I64, "Runtime lines found after other text on the same line."),
+    _field("rejoined_lines", I64, "Runtime lines rebuilt from two lines that other output tore apart."),
     _field("bytes_read", I64, "Bytes read after decompression."),
     _field("compression", STR, "none | gzip | zstd."),
     _field("envelope", STR, "Collector envelope decoded (raw, kubectl, cri, docker, journald-json, ...)."),

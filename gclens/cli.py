@@ -14,9 +14,11 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from gclens._envelopes import ENVELOPES
 from gclens._errors import GclensError, LineError
 from gclens._output import FORMATS, write_tables
 from gclens._schemas import SCHEMA_VERSION, SCHEMAS
+from gclens._sources import SourceLike
 from gclens._trace import Trace, read_trace
 from gclens.analysis import Limits, diff_kpis, evaluate, run_kpis
 from gclens.render import diff_json, diff_text, findings_json, findings_junit, findings_text, summary_text
@@ -41,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="example:\n  gclens parse app.log 'logs/*.log.gz' -o out/ --format parquet",
     )
     parse.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    _add_input(parse)
     parse.add_argument("-o", "--output", metavar="DIR", help="write every table to DIR")
     parse.add_argument("--format", choices=FORMATS, default="parquet", help="output format")
     parse.add_argument("--strict", action="store_true", help="exit 3 when any line is rejected")
@@ -48,12 +51,14 @@ def build_parser() -> argparse.ArgumentParser:
     check = _command(sub, "check", "exit 1 when pauses or GC CPU exceed their limits",
                      "gclens check app.log --max-stw-ms 1 --max-gc-cpu-pct 5 --format junit > gc.xml")
     check.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    _add_input(check)
     _add_limits(check)
     check.add_argument("--format", choices=("text", "json", "junit"), default="text")
     check.set_defaults(run=_cmd_check)
     summary = _command(sub, "summary", "KPIs and top findings, one screen per run",
                        "gclens summary app.log")
     summary.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    _add_input(summary)
     _add_limits(summary)
     summary.set_defaults(run=_cmd_summary)
     diff = _command(sub, "diff", "compare KPIs of two traces; exit 1 on a regression",
@@ -78,6 +83,20 @@ def _command(sub: Any, name: str, help_: str, example: str) -> argparse.Argument
         name, help=help_, description=help_[0].upper() + help_[1:] + ".",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=f"example:\n  {example}")
     return parser
+
+
+def _add_input(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("input")
+    group.add_argument("--envelope", default="auto", choices=["auto", "raw", *ENVELOPES],
+                       help="log collector envelope around each line (default: detect per file)")
+    group.add_argument("--start", metavar="TIME", help="runtime start, RFC 3339 (anchors ts)")
+    group.add_argument("--year", type=int, help="year for envelope times that lack one (syslog, klog)")
+    group.add_argument("--tz", default="UTC", help="time zone for envelope times that lack one")
+
+
+def _read(args: argparse.Namespace) -> Trace:
+    files: list[SourceLike] = list(args.files)
+    return read_trace(files, envelope=args.envelope, start=args.start, year=args.year, tz=args.tz)
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -116,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
-    trace = read_trace(list(args.files))
+    trace = _read(args)
     if args.output:
         write_tables(trace, args.output, fmt=args.format)
     print(render_summary(trace, args.output, args.format), file=sys.stderr)
@@ -126,7 +145,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 def _cmd_check(args: argparse.Namespace) -> int:
     limits = _limits(args)
-    trace = read_trace(list(args.files))
+    trace = _read(args)
     findings = evaluate(trace, limits)
     kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
                     cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
@@ -141,7 +160,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 def _cmd_summary(args: argparse.Namespace) -> int:
     limits = _limits(args)
-    trace = read_trace(list(args.files))
+    trace = _read(args)
     kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
                     cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
     print(summary_text(kpis, evaluate(trace, limits)))

@@ -54,7 +54,7 @@ def test_parse_runtime_line_error_shows_the_line_and_a_caret() -> None:
     with pytest.raises(gclens.LineError) as info:
         gclens.parse_runtime_line("app says: gc 12 @3.4xyz")
     assert str(info.value) == (
-        "<line>:0:18: expected seconds, found '3.4xyz'\n"
+        "<line>:0:18: other output spliced into the line: expected seconds, found '3.4xyz'\n"
         "    app says: gc 12 @3.4xyz\n"
         "                     ^"
     )

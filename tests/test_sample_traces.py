@@ -64,7 +64,8 @@ def test_every_line_is_accounted_for(run: dict[str, Any]) -> None:
     src = trace.sources.row(0, named=True)
     raw = (SAMPLES / run["file"]).read_bytes()
     assert src["lines_read"] == raw.count(b"\n") + (not raw.endswith(b"\n") and bool(raw))
-    assert src["lines_read"] == src["runtime_lines"] + src["rejected_lines"] + src["other_lines"]
+    assert src["lines_read"] == (src["runtime_lines"] + src["rejected_lines"] + src["other_lines"]
+                                 + src["joined_lines"])
     if run.get("expect_splices"):
         # application writes landed inside runtime lines: those lines are rejected, with a reason
         assert trace.rejects.height > 0 and trace.rejects["reason"].str.len_chars().min() > 10

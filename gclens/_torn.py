@@ -1,0 +1,59 @@
+"""Rejoin a runtime line that another whole line tore in two.
+
+The runtime writes a line in many small writes, each number in one write. When another writer
+(the application, or the runtime's own unlocked SCHED printing) writes a whole line in between,
+the log shows ``<runtime start><other line>`` and, on the next line, the rest of the runtime
+line. Real examples: `gc 105 @5.808` + an app line + `s 4%: ...` (go-trace-formats §9), and
+`SCHED 809ms: ... schedticks=[ 58 35` + a whole `pacer: sweep done ...` line + ` 56 37 ... ]`
+(go1.27 here). A split of the first line is a candidate when the joined text parses and the
+split is not inside a number (numbers are written whole). The pieces are rejoined when one
+candidate leaves a whole runtime line as the inserted text (which then becomes a row too), or
+when every candidate gives the same row; otherwise the line stays a reject.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gclens._classify import classify
+from gclens._errors import LineError
+from gclens._grammar import parse_line
+from gclens._transformers import Legacy, Row
+
+
+@dataclass(frozen=True)
+class Rejoined:
+    """The rebuilt runtime row, and the runtime line that had been inserted into it, if any."""
+
+    row: Row
+    inserted: Row | None
+
+
+def rejoin(text: str, start: int, family: str, continuation: str) -> Rejoined | None:
+    """Rebuild ``text[start:k] + continuation`` for the one split ``k`` the evidence allows."""
+    found: list[tuple[Row, int]] = []
+    for k in range(len(text), start, -1):
+        if k < len(text) and text[k - 1].isdigit() and text[k].isdigit():
+            continue  # the runtime writes every number whole: no split inside one
+        parsed = _parse(family, text[start:k] + continuation)
+        if parsed is not None:
+            found.append((parsed, k))
+    whole = [(row, _runtime_row(text[k:])) for row, k in found if _runtime_row(text[k:])]
+    if len(whole) == 1:
+        return Rejoined(whole[0][0], whole[0][1])
+    if found and all(row == found[0][0] for row, _ in found):
+        return Rejoined(found[0][0], None)
+    return None
+
+
+def _parse(family: str, text: str) -> Row | None:
+    try:
+        parsed = parse_line(family, text)
+    except LineError:
+        return None
+    return None if isinstance(parsed, Legacy) else parsed
+
+
+def _runtime_row(text: str) -> Row | None:
+    hit = classify(text)
+    return _parse(hit.family, text) if hit is not None and hit.start == 0 else None

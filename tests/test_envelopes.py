@@ -1,0 +1,104 @@
+"""Collector envelopes around real sample runs: the same rows as the raw stderr, and a wall-clock
+anchor that agrees with the program's own clock (its start time and the runtime's PauseEnd)."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+from envelope_variants import BOOT_ID, MONO_AT_EPOCH_NS, VARIANTS, wrap
+
+import gclens
+from conftest import CORPUS, SAMPLES, run
+
+RUNS = ["go1.21/churn-full", "go1.25/churn-full", "go1.27/goroutines-detail"]
+ENVELOPE_COLUMNS = ["source", "ts", "log_ts", "stream", "host", "unit", "container", "pid"]
+
+
+def _sample(name: str) -> tuple[str, dict[str, Any]]:
+    return (SAMPLES / f"{name}.stderr").read_text(), json.loads((SAMPLES / f"{name}.truth.json").read_text())
+
+
+def _read(text: str, **kwargs: Any) -> gclens.Trace:
+    return gclens.read_trace(io.BytesIO(text.encode()), year=2026, **kwargs)
+
+
+@pytest.mark.parametrize("name", RUNS)
+@pytest.mark.parametrize("envelope", sorted(VARIANTS))
+def test_envelope_gives_the_raw_rows_and_a_true_anchor(name: str, envelope: str) -> None:
+    raw, truth = _sample(name)
+    plain = _read(raw)
+    wrapped = _read(wrap(raw, truth, envelope))
+    assert wrapped.sources["envelope"].to_list() == [envelope]
+    for table in ("gc", "pacer", "sched", "sched_p", "sched_g", "scav", "events"):
+        expected = plain.frame(table).drop(ENVELOPE_COLUMNS)
+        if envelope == "cri":  # CRI's P pieces shift physical line numbers
+            expected = expected.drop("line_no", *(["sched_line_no"] if "sched_line_no" in expected.columns else []))
+            got = wrapped.frame(table).drop(ENVELOPE_COLUMNS).select(expected.columns)
+        else:
+            got = wrapped.frame(table).drop(ENVELOPE_COLUMNS)
+        assert got.equals(expected), table
+    assert wrapped.rejects.height == plain.rejects.height == 0
+    src = wrapped.sources.row(0, named=True)
+    assert src["lines_read"] == src["runtime_lines"] + src["other_lines"] + src["joined_lines"]
+    runs = wrapped.runs.row(0, named=True)
+    if envelope == "journald-monotonic":  # monotonic times only: no wall clock, but a monotonic anchor
+        assert runs["start_ts"] is None and wrapped.gc["ts"].null_count() == wrapped.gc.height
+        error_ms = (runs["mono_start_ns"] + MONO_AT_EPOCH_NS - truth["start_unix_ns"]) / 1e6
+        assert -5 < error_ms < 1
+        return
+    start_ns = int(wrapped.runs.select(pl.col("start_ts").dt.epoch("ns")).item())
+    error_ms = (start_ns - truth["start_unix_ns"]) / 1e6
+    assert -5 < error_ms < 1, "runtime start precedes main() by a little, never follows it"
+    assert runs["anchor"].startswith("median of") and runs["anchor_spread_ms"] < 1
+    ts = wrapped.gc.select(pl.col("ts").dt.epoch("ns"), "gc_num", "wall_ms")
+    assert ts["ts"].is_sorted()
+    ends = {p["gc_num"]: p["pause_end_unix_ns"] for p in truth["pauses"]}
+    worst = max(abs(t + w * 1e6 - ends[n]) for t, n, w in ts.iter_rows()) / 1e6
+    assert worst < 2.0, f"cycle end off by {worst:.3f} ms"
+    if envelope == "journald-json":
+        assert runs["boot_id"] == BOOT_ID and runs["mono_start_ns"] is not None
+        assert set(wrapped.gc["host"]) == {"node1"} and set(wrapped.gc["unit"]) == {"app.service"}
+
+
+def test_start_flag_anchors_a_raw_trace(tmp_path: Path) -> None:
+    trace = gclens.read_trace(SAMPLES / "go1.21/churn-full.stderr", start="2026-11-27T04:00:00.5Z")
+    first = trace.gc.row(0, named=True)
+    assert first["ts"] == datetime(2026, 11, 27, 4, 0, 0, 500_000, UTC) + timedelta(seconds=first["t_s"])
+    assert trace.runs["anchor"].to_list() == ["given by the user (--start)"]
+    out = tmp_path / "o"
+    proc = run("parse", str(SAMPLES / "go1.21/churn-full.stderr"), "--start", "2026-11-27T04:00:00Z",
+               "-o", str(out))
+    assert proc.returncode == 0
+    assert pl.read_parquet(out / "gc.parquet")["ts"].null_count() == 0
+    bad = run("parse", str(SAMPLES / "go1.21/churn-full.stderr"), "--start", "yesterday")
+    assert bad.returncode == 2 and "expected an RFC 3339 time" in bad.stderr
+
+
+def test_no_envelope_no_anchor() -> None:
+    trace = gclens.read_trace(SAMPLES / "go1.21/churn-full.stderr")
+    assert trace.runs["start_ts"].to_list() == [None] and trace.gc["ts"].null_count() == trace.gc.height
+
+
+def test_envelope_can_be_forced_and_unknown_names_are_usage_errors() -> None:
+    raw, truth = _sample(RUNS[0])
+    forced_raw = _read(wrap(raw, truth, "kubectl"), envelope="raw")
+    assert forced_raw.gc.height == _read(raw).gc.height and forced_raw.gc["log_ts"].null_count() > 0
+    with pytest.raises(gclens.UsageError, match="unknown envelope 'k8s'"):
+        _read(raw, envelope="k8s")
+
+
+@pytest.mark.parametrize("name,envelope,anchored", [
+    ("005-go116-syslog-timestamp-prefix-44554.txt", "syslog", True),
+    ("026-go162-stdlog-prefix-GCforced-pacer-16293.txt", "golog", True),
+    ("012-cockroach-klog-stderr-32P-64907.txt", "raw", False),
+])
+def test_corpus_envelopes(name: str, envelope: str, anchored: bool) -> None:
+    trace = gclens.read_trace(CORPUS / name, year=2021)
+    assert trace.sources["envelope"].to_list() == [envelope]
+    assert (trace.runs["start_ts"].null_count() == 0) is anchored
