@@ -11,6 +11,7 @@ import glob
 import gzip
 import io
 import os
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -72,11 +73,21 @@ def _expand_one(item: SourceLike) -> list[Source]:
     if text == "-":
         return [Source("-", stream=sys.stdin.buffer)]
     if glob.has_magic(text) and not Path(text).exists():
-        matches = sorted(glob.glob(text))
+        matches = sorted(glob.glob(text), key=rotation_order)
         if not matches:
             raise InputError(f"{text}: no file matches this pattern")
         return [Source(m, path=Path(m)) for m in matches]
     return [Source(text, path=Path(text))]
+
+
+_ROTATED = re.compile(r"^(?P<base>.*?)(?:[.-](?P<n>\d{1,4}))?(?P<ext>\.(?:gz|zst))?$")
+
+
+def rotation_order(name: str) -> tuple[str, int]:
+    """Sort key putting rotated logs oldest first: app.log.2.gz, app.log.1, app.log."""
+    m = _ROTATED.match(name)
+    assert m is not None  # the pattern matches every string
+    return m["base"], -int(m["n"]) if m["n"] else 0
 
 
 def _binary(stream: IO[bytes] | IO[str]) -> IO[bytes]:

@@ -6,7 +6,8 @@ the log shows ``<runtime start><other line>`` and, on the next line, the rest of
 line. Real examples: `gc 105 @5.808` + an app line + `s 4%: ...` (go-trace-formats §9), and
 `SCHED 809ms: ... schedticks=[ 58 35` + a whole `pacer: sweep done ...` line + ` 56 37 ... ]`
 (go1.27 here). A split of the first line is a candidate when the joined text parses and the
-split is not inside a number (numbers are written whole). The pieces are rejoined when one
+split is not inside a number (numbers are written whole) and the row is consistent (a SCHED line
+has one run queue per P). The pieces are rejoined when one
 candidate leaves a whole runtime line as the inserted text (which then becomes a row too), or
 when every candidate gives the same row; otherwise the line stays a reject.
 """
@@ -36,7 +37,7 @@ def rejoin(text: str, start: int, family: str, continuation: str) -> Rejoined | 
         if k < len(text) and text[k - 1].isdigit() and text[k].isdigit():
             continue  # the runtime writes every number whole: no split inside one
         parsed = _parse(family, text[start:k] + continuation)
-        if parsed is not None:
+        if parsed is not None and _consistent(parsed):
             found.append((parsed, k))
     whole = [(row, _runtime_row(text[k:])) for row, k in found if _runtime_row(text[k:])]
     if len(whole) == 1:
@@ -44,6 +45,15 @@ def rejoin(text: str, start: int, family: str, continuation: str) -> Rejoined | 
     if found and all(row == found[0][0] for row, _ in found):
         return Rejoined(found[0][0], None)
     return None
+
+
+def _consistent(parsed: Row) -> bool:
+    """A SCHED line lists one run queue (and one schedtick) per P: a split that breaks this is wrong."""
+    table, row = parsed
+    if table != "sched" or row.get("local_runqueues") is None:
+        return True
+    ticks = row.get("schedticks")
+    return len(row["local_runqueues"]) == row["gomaxprocs"] and (ticks is None or len(ticks) == row["gomaxprocs"])
 
 
 def _parse(family: str, text: str) -> Row | None:

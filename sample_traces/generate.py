@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS_DIR = os.path.join(HERE, "programs")
-PROGRAMS = ["churn", "memlimit", "goroutines", "crash", "spliced"]
+PROGRAMS = ["churn", "memlimit", "goroutines", "crash", "spliced", "pauses"]
 
 # Default toolchain locations (see install_toolchains.sh).
 GOBIN_ROOT = os.environ.get("GOBIN_ROOT", "/opt/gobin")
@@ -105,6 +105,14 @@ SCENARIOS = [
              description="8 goroutines write app text to os.Stderr 2 bytes per write (partial "
                          "lines, plus some whole lines) while 2 goroutines allocate ~220 MiB/s, "
                          "1.5 s: gc and SCHED lines torn by application bytes"),
+    Scenario("pauses-long", "pauses",
+             {"GODEBUG": "gctrace=1,gcpacertrace=1,schedtrace=200", "GOGC": "50",
+              "GOMAXPROCS": "32"},
+             description="32 Ps on 2 CPUs: one goroutine per P runs call-free loop bursts "
+                         "(only async preemption stops it; the 32 OS threads compete for the "
+                         "CPUs) and allocates ~200 MiB/s of garbage in total over a 1 MiB "
+                         "pointer-dense live set, GOGC=50, 3 s: stop-the-world phases (sweep + "
+                         "mark termination) often 1-20 ms"),
     Scenario("crash-deadlock", "crash", {"GODEBUG": "schedtrace=1000,gctrace=1"},
              only_minors=(19, 22, 27),
              description="allocates ~1.5 s then deadlocks: scheddetail dump at crash + "

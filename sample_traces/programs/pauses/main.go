@@ -1,21 +1,25 @@
 // pauses: long stop-the-world pauses on a small machine. Meant for a
-// GOMAXPROCS far above the number of CPUs (e.g. GOMAXPROCS=32 on 2 cores).
+// GOMAXPROCS far above the number of CPUs (GOMAXPROCS=32 on 2 cores).
 //
-// -spinners goroutines (default: 2 x GOMAXPROCS) run tight, call-free integer
-// loops, so every P is always busy and has a runnable queue. To stop the
-// world the runtime has to preempt the goroutine on every P (asynchronously,
-// with a signal, since the loops have no preemption points), and every one of
-// those Ps is an OS thread that first has to get one of the few real CPUs
-// back from the other spinning threads. That makes both STW phases of a GC
-// cycle (sweep termination and mark termination, the first and last values
-// of the gc line's "ms clock" triple) take milliseconds instead of
-// microseconds.
+// -spinners goroutines (default: one per P) run bursts of a tight integer
+// loop with no function calls (-spin iterations, about 0.2 ms), so a P that
+// runs one can only be stopped by asynchronous, signal-based preemption, and
+// each P is an OS thread that first has to get one of the few real CPUs back
+// from the other spinning threads. That makes the STW phases of a GC cycle
+// (sweep termination and mark termination: the first and last values of the
+// gc line's "ms clock" triple) take milliseconds, sometimes over 10 ms,
+// instead of microseconds.
 //
-// Between loop bursts the spinners allocate garbage, paced to -alloc-rate
-// MiB/s in total, over a pointer-heavy live set (-live MiB of small linked
-// nodes held by a global slice), so a GC cycle starts every few tens of
-// milliseconds. -stackers goroutines park with deep stacks (-stack-depth
-// frames) so there are many stacks to scan. Runs for -duration.
+// Between bursts each spinner allocates garbage (8 KiB pointer slices and
+// 24 KiB byte slices, up to 8 pairs) while the process as a whole is behind
+// -alloc-rate MiB/s, over a pointer-dense live set (-live MiB of small linked
+// nodes held by a global slice); every 17th pointer slice replaces a shared,
+// mutex-protected sink. Allocating goroutines also wait for the GC (assists,
+// the start of a cycle), so not every P is busy all the time (SCHED
+// idleprocs). The concurrent mark phase is slow as well (tens of ms of wall
+// clock), because the mark workers' threads compete for the CPUs too.
+// -stackers goroutines stay parked with deep stacks (-stack-depth frames) for
+// the whole run. Runs for -duration.
 package main
 
 import (
@@ -30,12 +34,12 @@ import (
 
 var (
 	runFor     = flag.Duration("duration", 3*time.Second, "run time")
-	spinners   = flag.Int("spinners", 0, "CPU-bound goroutines (0: 2 x GOMAXPROCS)")
-	spinIters  = flag.Int("spin", 200000, "iterations of a call-free loop between allocations")
-	allocRate  = flag.Float64("alloc-rate", 120, "MiB/s of garbage allocated (all spinners together)")
-	liveMiB    = flag.Int("live", 8, "MiB of pointer-dense live heap (small linked nodes)")
-	stackers   = flag.Int("stackers", 64, "parked goroutines with deep stacks")
-	stackDepth = flag.Int("stack-depth", 200, "frames per parked goroutine")
+	spinners   = flag.Int("spinners", 0, "CPU-bound, allocating goroutines (0: one per P)")
+	spinIters  = flag.Int("spin", 200000, "iterations of the call-free loop per burst")
+	allocRate  = flag.Float64("alloc-rate", 200, "MiB/s of garbage allocated (all spinners together)")
+	liveMiB    = flag.Int("live", 1, "MiB of pointer-dense live heap (small linked nodes)")
+	stackers   = flag.Int("stackers", 16, "parked goroutines with deep stacks")
+	stackDepth = flag.Int("stack-depth", 100, "frames per parked goroutine")
 )
 
 type node struct {
@@ -49,8 +53,7 @@ var (
 	sinkMu   sync.Mutex
 	sink     [][]*node
 	stopFlag atomic.Int32
-	spins    atomic.Int64
-	allocs   atomic.Int64
+	bursts   atomic.Int64
 	allocB   atomic.Int64
 	checksum atomic.Uint64
 )
@@ -69,25 +72,19 @@ func buildLive(mib int) {
 	}
 }
 
-// spin is a call-free loop: no preemption point except asynchronous
-// (signal-based) preemption.
-func spin(seed uint64, iters int) uint64 {
-	x := seed | 1
-	for i := 0; i < iters; i++ {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-	}
-	return x
-}
-
-func spinner(id int, t0 time.Time, perSec float64, wg *sync.WaitGroup) {
+func spinner(id, iters int, t0 time.Time, perSec float64, wg *sync.WaitGroup) {
 	defer wg.Done()
 	x := uint64(id)*0x9E3779B97F4A7C15 + 1
 	var mine [][]*node
+	var n int64
 	for stopFlag.Load() == 0 {
-		x = spin(x, *spinIters)
-		spins.Add(1)
+		// the burst: no calls, no allocation, no preemption point
+		for i := 0; i < iters; i++ {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+		}
+		n++
 		// allocate while the process as a whole is behind its allocation pace
 		want := int64(perSec * time.Since(t0).Seconds())
 		for k := 0; k < 8 && allocB.Load() < want; k++ {
@@ -95,7 +92,6 @@ func spinner(id int, t0 time.Time, perSec float64, wg *sync.WaitGroup) {
 			s[0] = live[int(x%uint64(len(live)))]
 			b := make([]byte, 24<<10)
 			b[0] = byte(x)
-			allocs.Add(2)
 			allocB.Add(8<<10 + 24<<10)
 			mine = append(mine, s)
 			if len(mine) > 16 {
@@ -106,6 +102,7 @@ func spinner(id int, t0 time.Time, perSec float64, wg *sync.WaitGroup) {
 			}
 		}
 	}
+	bursts.Add(n)
 	checksum.Add(x)
 }
 
@@ -122,10 +119,9 @@ func deep(n int, ch chan struct{}) int {
 func main() {
 	start := time.Now().UnixNano()
 	flag.Parse()
-	procs := runtime.GOMAXPROCS(0)
 	nspin := *spinners
 	if nspin <= 0 {
-		nspin = 2 * procs
+		nspin = runtime.GOMAXPROCS(0)
 	}
 	buildLive(*liveMiB)
 
@@ -144,7 +140,7 @@ func main() {
 	var wg sync.WaitGroup
 	for i := 0; i < nspin; i++ {
 		wg.Add(1)
-		go spinner(i, t0, perSec, &wg)
+		go spinner(i, *spinIters, t0, perSec, &wg)
 	}
 	time.Sleep(*runFor)
 	stopFlag.Store(1)
@@ -156,7 +152,7 @@ func main() {
 	extra := map[string]any{
 		"spinners":          nspin,
 		"spin_iters":        *spinIters,
-		"spin_bursts":       spins.Load(),
+		"spin_bursts":       bursts.Load(),
 		"alloc_rate_mib_s":  *allocRate,
 		"allocated_mib":     float64(allocB.Load()) / (1 << 20),
 		"live_mib":          *liveMiB,
