@@ -16,6 +16,7 @@ import gclens
 from conftest import CORPUS, SAMPLES, sample_runs
 from gclens.analysis import (
     Limits,
+    death_spiral,
     evaluate,
     gc_cpu_stats,
     gc_cpu_windows,
@@ -117,3 +118,33 @@ def test_limits_come_from_toml_and_flags_win(tmp_path: Path) -> None:
     toml.write_text("[check]\nmax_pause = 5.0\n")
     with pytest.raises(gclens.UsageError, match="unknown keys in \\[check\\]: max_pause"):
         Limits.from_toml(toml)
+
+
+HOT = [SAMPLES / r["file"] for r in sample_runs() if r["scenario"] in ("churn-gogc10", "pauses-long")]
+
+
+@pytest.mark.parametrize("path", HOT, ids=_ids(HOT))
+def test_real_runs_over_the_limits_are_flagged_with_the_right_cycles(path: Path) -> None:
+    """The runs made to exceed 1 ms pauses (pauses-long) or 5 % GC CPU (churn-gogc10)."""
+    cs = cycles(path)
+    findings = evaluate(gclens.read_trace(path))
+    over = [c.num for c in cs if not c.forced and c.stw > 1.0]
+    pause = findings.filter(pl.col("rule") == "stw-pause")
+    assert pause["evidence_gc"].to_list() == ([over] if over else [])
+    worst = max(pct for _, pct in windows(cs, 60.0))
+    cpu = findings.filter(pl.col("rule") == "gc-cpu")
+    assert cpu["value"].to_list() == ([pytest.approx(worst)] if worst > 5.0 else [])
+    if "pauses-long" in path.name:
+        assert over, "the long-pause scenario must really pause over 1 ms"
+    else:
+        assert worst > 5.0, "the GOGC=10 scenario must really spend over 5 % of CPU in GC"
+
+
+@pytest.mark.parametrize("path", HOT, ids=_ids(HOT))
+def test_death_spiral_windows_match_brute_force(path: Path) -> None:
+    """With thresholds low enough to fire on these runs, the same cycles as a plain recount."""
+    cs = cycles(path)
+    by_end = dict(windows(cs, 1.0, include_forced=True))
+    expected = [c.num for c in cs if by_end[c.end_s] > 5.0 and c.goal and c.heap[2] / c.goal >= 0.5]
+    got = death_spiral(gclens.read_trace(path).gc, window_s=1.0, gc_cpu_pct=5.0, goal_ratio=0.5)
+    assert sorted(got["gc_num"].to_list()) == expected

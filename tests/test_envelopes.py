@@ -102,3 +102,34 @@ def test_corpus_envelopes(name: str, envelope: str, anchored: bool) -> None:
     trace = gclens.read_trace(CORPUS / name, year=2021)
     assert trace.sources["envelope"].to_list() == [envelope]
     assert (trace.runs["start_ts"].null_count() == 0) is anchored
+
+
+@pytest.mark.parametrize("line,envelope,text,fields", [
+    ("I1127 04:51:05.123456    4242 main.go:42] gc 1 @0.012s 1%: x", "klog", "gc 1 @0.012s 1%: x",
+     {"log_ts_ns": 1795755065123456000, "pid": 4242}),
+    ("2026-11-27T04:51:05+0000 node1 app[4242]: GC forced", "syslog-iso", "GC forced",
+     {"log_ts_ns": 1795755065000000000, "host": "node1", "unit": "app", "pid": 4242}),
+    ("Nov 27 04:51:05 node1 app[4242]: GC forced", "syslog", "GC forced",
+     {"log_ts_ns": 1795755065000000000, "log_ts_res_ns": 10**9, "host": "node1"}),
+    ("<14>1 2026-11-27T04:51:05.5Z node1 app 4242 ID47 [exampleSDID@32473 iut=\"3\"] GC forced",
+     "syslog-iso", "GC forced", {"log_ts_ns": 1795755065500000000, "log_ts_res_ns": 10**8, "pid": 4242}),
+    ("2026-11-27T04:51:05.123456789+01:00 stderr F GC forced", "cri", "GC forced",
+     {"log_ts_ns": 1795751465123456789, "log_ts_res_ns": 1, "stream": "stderr"}),
+])
+def test_decoders_read_each_documented_layout(line: str, envelope: str, text: str, fields: dict[str, Any]) -> None:
+    from gclens._envelopes import ENVELOPES, Clock
+
+    piece = ENVELOPES[envelope](line, Clock(year=2026))
+    assert piece is not None and piece.text == text
+    assert {k: getattr(piece.meta, k) for k in fields} == fields
+
+
+def test_docker_split_lines_are_joined() -> None:
+    line = "gc 1 @0.012s 1%: 0.022+0.16+0.058 ms clock, 0.044+0.070/0.046/0.021+0.11 ms cpu, " \
+           "3->4->3 MB, 4 MB goal, 0 MB stacks, 0 MB globals, 2 P"
+    pieces = [line[:30], line[30:70], line[70:] + "\n"]
+    text = "".join(json.dumps({"log": p, "stream": "stderr", "time": f"2026-11-27T04:51:05.{i}Z"}) + "\n"
+                   for i, p in enumerate(pieces, 1))
+    trace = _read(text)
+    assert trace.gc.height == 1 and trace.sources["joined_lines"].to_list() == [2]
+    assert str(trace.gc["log_ts"][0]) == "2026-11-27 04:51:05.100000+00:00"

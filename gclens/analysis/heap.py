@@ -64,8 +64,9 @@ def death_spiral(gc: pl.DataFrame, *, window_s: float = 10.0, gc_cpu_pct: float 
     from gclens.analysis.gccpu import gc_cpu_windows
 
     windows = gc_cpu_windows(gc, window_s=window_s, include_forced=True)
-    pinned = gc.select(*RUN, "gc_num", "heap_live_mib", "heap_goal_mib").with_columns(
-        live_over_goal=pl.col("heap_live_mib") / pl.col("heap_goal_mib"))
+    pinned = gc.select(*RUN, "gc_num", "heap_live_mib", "heap_goal_mib").filter(
+        pl.col("heap_goal_mib") > 0  # a goal under 1 MiB prints as 0: the ratio is unknown
+    ).with_columns(live_over_goal=pl.col("heap_live_mib") / pl.col("heap_goal_mib"))
     return (
         windows.join(pinned, on=[*RUN, "gc_num"])
         .filter((pl.col("gc_cpu_pct") > gc_cpu_pct) & (pl.col("live_over_goal") >= goal_ratio))
