@@ -72,3 +72,28 @@ def _move_into_place(tmp: Path, target: Path) -> list[Path]:
         os.replace(path, target / path.name)
         written.append(target / path.name)
     return written
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write a text file through a temporary name in the same directory, then rename it."""
+    target = Path(path)
+    if not target.parent.is_dir():
+        raise OutputError(f"{target}: directory {target.parent} does not exist")
+    tmp: Path | None = None
+    try:
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        tmp.chmod(0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual mode
+        os.replace(tmp, target)
+    except OSError as exc:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise OutputError(f"{target}: writing failed ({exc.strerror or exc}); nothing was written") from None
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

@@ -16,7 +16,7 @@ from typing import Any
 
 from gclens._envelopes import ENVELOPES
 from gclens._errors import GclensError, LineError
-from gclens._output import FORMATS, write_tables
+from gclens._output import FORMATS, write_tables, write_text_atomic
 from gclens._schemas import SCHEMA_VERSION, SCHEMAS
 from gclens._sources import SourceLike
 from gclens._trace import Trace, read_trace
@@ -70,6 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--include-forced", action="store_true", help="count forced cycles too")
     diff.add_argument("--format", choices=("text", "json"), default="text")
     diff.set_defaults(run=_cmd_diff)
+    report = _command(sub, "report", "write a self-contained HTML report",
+                      "gclens report app.log -o report.html")
+    report.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    report.add_argument("-o", "--output", metavar="HTML", required=True, help="the report file to write")
+    _add_input(report)
+    _add_limits(report)
+    report.set_defaults(run=_cmd_report)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
     schema.add_argument("tables", nargs="*", metavar="TABLE", choices=[*SCHEMAS, []])
@@ -174,6 +181,15 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_LIMIT if diff["regression"].any() else EXIT_OK
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from gclens.report import render_report  # jinja2 and the figures: only when asked for
+
+    html = render_report(_read(args), limits=_limits(args))
+    write_text_atomic(args.output, html)
+    print(f"gclens: wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
 def _cmd_schema(args: argparse.Namespace) -> int:
     render = _schema_markdown if args.markdown else _schema_text
     print("\n".join(render(name) for name in args.tables or SCHEMAS))
@@ -217,7 +233,7 @@ def render_summary(trace: Trace, output: str | None, fmt: str) -> str:
     elif not runtime and not rejected:
         lines.append("gclens: warning: no Go runtime trace lines found (is GODEBUG=gctrace=1 set?)")
     if output:
-        lines.append(f"gclens: wrote {len(trace.tables)} tables to {output}/ as {fmt} "
+        lines.append(f"gclens: wrote {len(trace.tables)} tables to {output.rstrip('/')}/ as {fmt} "
                      f"(schema version {SCHEMA_VERSION})")
     else:
         lines.append("gclens: nothing written; add -o DIR to write the tables")

@@ -54,24 +54,38 @@ def heap_stats(gc: pl.DataFrame) -> pl.DataFrame:
 
 
 def death_spiral(gc: pl.DataFrame, *, window_s: float = 10.0, gc_cpu_pct: float = 25.0,
-                 goal_ratio: float = 0.9) -> pl.DataFrame:
-    """Windows where the heap sits at its goal while GC CPU climbs: the memory-limit death spiral.
+                 goal_ratio: float = 0.95, goal_flatness: float = 1.05, min_cycles: int = 5,
+                 min_goal_mib: int = 16) -> pl.DataFrame:
+    """Windows where the heap sits at a goal that no longer grows while GC CPU climbs.
 
-    A cycle is flagged when, over the window ending at it, GC CPU exceeds ``gc_cpu_pct`` and
-    the live heap is at least ``goal_ratio`` of the goal (the goal cannot grow: a memory limit
-    binds). Returns the flagged cycles.
+    That is the memory-limit death spiral: with GOMEMLIMIT binding, the goal stays flat at the
+    limit, the live heap fills it, and the GC runs back to back. A cycle is flagged when, over
+    the window ending at it, GC CPU exceeds ``gc_cpu_pct``, the live heap is at least
+    ``goal_ratio`` of the goal, and the goal varied by at most ``goal_flatness`` (max/min). A
+    small GOGC also keeps live close to goal, but its goal follows the live heap (not flat) and
+    stays GOGC % above it: GOGC=10 gives live/goal ≈ 0.91, under the default 0.95. A spiral is
+    sustained (``min_cycles`` in the window) and on heaps where MiB truncation is small noise
+    (goal of at least ``min_goal_mib``).
     """
     from gclens.analysis.gccpu import gc_cpu_windows
 
     windows = gc_cpu_windows(gc, window_s=window_s, include_forced=True)
-    pinned = gc.select(*RUN, "gc_num", "heap_live_mib", "heap_goal_mib").filter(
-        pl.col("heap_goal_mib") > 0  # a goal under 1 MiB prints as 0: the ratio is unknown
-    ).with_columns(live_over_goal=pl.col("heap_live_mib") / pl.col("heap_goal_mib"))
+    goals = (
+        gc.filter(pl.col("heap_goal_mib") >= max(min_goal_mib, 1))
+        .sort([*RUN, "gc_num"])
+        .with_columns(t_end_ns=(cycle_end_s() * 1e9).round().cast(pl.Int64))
+        .rolling("t_end_ns", period=f"{round(window_s * 1e9)}i", group_by=RUN)
+        .agg(pl.col("gc_num").last(), pl.col("heap_live_mib").last(), pl.col("heap_goal_mib").last(),
+             (pl.col("heap_goal_mib").max() / pl.col("heap_goal_mib").min()).alias("goal_spread"),
+             pl.len().alias("window_cycles"))
+    )
     return (
-        windows.join(pinned, on=[*RUN, "gc_num"])
-        .filter((pl.col("gc_cpu_pct") > gc_cpu_pct) & (pl.col("live_over_goal") >= goal_ratio))
+        windows.join(goals, on=[*RUN, "gc_num"])
+        .with_columns(live_over_goal=pl.col("heap_live_mib") / pl.col("heap_goal_mib"))
+        .filter((pl.col("gc_cpu_pct") > gc_cpu_pct) & (pl.col("live_over_goal") >= goal_ratio)
+                & (pl.col("goal_spread") <= goal_flatness) & (pl.col("window_cycles") >= min_cycles))
         .select(*RUN, "gc_num", "t_end_s", "gc_cpu_pct", "heap_live_mib", "heap_goal_mib",
-                "live_over_goal")
+                "live_over_goal", "goal_spread")
     )
 
 
