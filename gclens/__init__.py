@@ -3,13 +3,28 @@
 >>> import gclens
 >>> trace = gclens.read_trace("app.log")  # doctest: +SKIP
 >>> trace.gc  # a Polars DataFrame, one row per GC cycle  # doctest: +SKIP
+
+Names are imported on first use (PEP 562), so the command line starts without loading
+pyarrow, polars or matplotlib until a command needs them.
 """
 
+import importlib as _importlib
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from gclens._errors import GclensError, InputError, LineError, OutputError, UsageError
-from gclens._output import write_tables
-from gclens._parse import parse_runtime_line
-from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
-from gclens._trace import Trace, read_trace
+
+if _TYPE_CHECKING:
+    from gclens._output import write_tables
+    from gclens._parse import parse_runtime_line
+    from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
+    from gclens._trace import Trace, read_trace
+
+_LAZY = {
+    "write_tables": "gclens._output", "parse_runtime_line": "gclens._parse",
+    "SCHEMA_VERSION": "gclens._schemas", "SCHEMAS": "gclens._schemas",
+    "TABLE_NAMES": "gclens._schemas", "Trace": "gclens._trace", "read_trace": "gclens._trace",
+}
 
 __all__ = [
     "SCHEMAS",
@@ -25,3 +40,15 @@ __all__ = [
     "read_trace",
     "write_tables",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    if name in _LAZY:
+        value = getattr(_importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'gclens' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -10,17 +10,14 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Literal
 
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from gclens._errors import OutputError
+from gclens._formats import FORMATS, Format
 from gclens._trace import Trace
-
-Format = Literal["parquet", "csv", "jsonl"]
-FORMATS: tuple[Format, ...] = ("parquet", "csv", "jsonl")
 
 
 def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format = "parquet") -> list[Path]:

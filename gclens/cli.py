@@ -12,16 +12,15 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gclens._envelopes import ENVELOPES
-from gclens._errors import GclensError, LineError
-from gclens._output import FORMATS, write_tables, write_text_atomic
-from gclens._schemas import SCHEMA_VERSION, SCHEMAS
-from gclens._sources import SourceLike
-from gclens._trace import Trace, read_trace
-from gclens.analysis import Limits, diff_kpis, evaluate, run_kpis
-from gclens.render import diff_json, diff_text, findings_json, findings_junit, findings_text, summary_text
+from gclens._errors import GclensError, LineError, UsageError
+from gclens._formats import FORMATS
+
+if TYPE_CHECKING:  # the heavy modules load inside the commands that use them: fast --help
+    from gclens._trace import Trace
+    from gclens.analysis import Limits
 
 EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 3, 130, 141
 
@@ -79,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.set_defaults(run=_cmd_report)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
-    schema.add_argument("tables", nargs="*", metavar="TABLE", choices=[*SCHEMAS, []])
+    schema.add_argument("tables", nargs="*", metavar="TABLE", help="tables to describe (default: all)")
     schema.add_argument("--markdown", action="store_true", help="print Markdown tables")
     schema.set_defaults(run=_cmd_schema)
     return parser
@@ -102,6 +101,9 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
 
 
 def _read(args: argparse.Namespace) -> Trace:
+    from gclens._sources import SourceLike
+    from gclens._trace import read_trace
+
     files: list[SourceLike] = list(args.files)
     return read_trace(files, envelope=args.envelope, start=args.start, year=args.year, tz=args.tz)
 
@@ -118,6 +120,8 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
 
 
 def _limits(args: argparse.Namespace) -> Limits:
+    from gclens.analysis import Limits
+
     flags = {name: getattr(args, name) for name in
              ("max_stw_ms", "max_gc_cpu_pct", "window_s", "cpu_quota", "include_forced")}
     if args.config:
@@ -142,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
+    from gclens._output import write_tables
+
     trace = _read(args)
     if args.output:
         write_tables(trace, args.output, fmt=args.format)
@@ -151,6 +157,9 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
+    from gclens.analysis import evaluate, run_kpis
+    from gclens.render import findings_json, findings_junit, findings_text
+
     limits = _limits(args)
     trace = _read(args)
     findings = evaluate(trace, limits)
@@ -166,6 +175,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
+    from gclens.analysis import evaluate, run_kpis
+    from gclens.render import summary_text
+
     limits = _limits(args)
     trace = _read(args)
     kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
@@ -175,6 +187,10 @@ def _cmd_summary(args: argparse.Namespace) -> int:
 
 
 def _cmd_diff(args: argparse.Namespace) -> int:
+    from gclens._trace import read_trace
+    from gclens.analysis import diff_kpis
+    from gclens.render import diff_json, diff_text
+
     diff = diff_kpis(read_trace(args.before), read_trace(args.after),
                      max_regression_pct=args.max_regression_pct, include_forced=args.include_forced)
     print(diff_json(diff) if args.format == "json" else diff_text(diff))
@@ -182,7 +198,8 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from gclens.report import render_report  # jinja2 and the figures: only when asked for
+    from gclens._output import write_text_atomic
+    from gclens.report import render_report
 
     html = render_report(_read(args), limits=_limits(args))
     write_text_atomic(args.output, html)
@@ -191,24 +208,35 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
+    from gclens._schemas import SCHEMAS
+
+    unknown = [name for name in args.tables if name not in SCHEMAS]
+    if unknown:
+        raise UsageError(f"unknown table {unknown[0]!r}; choose from {', '.join(SCHEMAS)}")
     render = _schema_markdown if args.markdown else _schema_text
     print("\n".join(render(name) for name in args.tables or SCHEMAS))
     return EXIT_OK
 
 
 def _columns(name: str) -> list[tuple[str, str, str, str]]:
+    from gclens._schemas import SCHEMAS
+
     fields = SCHEMAS[name]
     return [(f.name, str(f.type), (f.metadata or {}).get(b"unit", b"").decode(),
              (f.metadata or {})[b"doc"].decode()) for f in fields]
 
 
 def _schema_text(name: str) -> str:
+    from gclens._schemas import SCHEMAS
+
     doc = SCHEMAS[name].metadata[b"doc"].decode()
     rows = [f"  {col:<24} {typ:<22} {unit:<6} {doc}" for col, typ, unit, doc in _columns(name)]
     return "\n".join([f"{name}: {doc}", *rows])
 
 
 def _schema_markdown(name: str) -> str:
+    from gclens._schemas import SCHEMAS
+
     doc = SCHEMAS[name].metadata[b"doc"].decode()
     rows = [f"| `{col}` | {typ} | {unit} | {doc} |" for col, typ, unit, doc in _columns(name)]
     return "\n".join([f"#### `{name}`\n\n{doc}\n", "| column | type | unit | meaning |",
@@ -217,6 +245,8 @@ def _schema_markdown(name: str) -> str:
 
 def render_summary(trace: Trace, output: str | None, fmt: str) -> str:
     """The one-screen summary printed to stderr after a parse."""
+    from gclens._schemas import SCHEMA_VERSION
+
     src = trace.frame("sources")
     total = int(src["lines_read"].sum())
     runtime, rejected = int(src["runtime_lines"].sum()), int(src["rejected_lines"].sum())

@@ -115,3 +115,11 @@ def test_summary_shows_rejected_lines_with_a_caret(tmp_path: Path) -> None:
     proc = run("parse", str(log))
     assert f"{log}:1:13: expected 's ', found 'app: spliced'\n    gc 99 @5.808app: spliced\n" \
            f"                ^\n" in proc.stderr
+
+
+def test_help_does_not_load_the_heavy_libraries() -> None:
+    """Fast start: `gclens --help` must not pay for pyarrow, polars, matplotlib or jinja2."""
+    code = ("import sys\nfrom gclens.cli import main\ntry:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in ('pyarrow', 'polars', 'matplotlib', 'jinja2', 'lark') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
