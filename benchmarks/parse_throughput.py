@@ -1,0 +1,105 @@
+"""Throughput and memory of `gclens parse` against `grep -E` on the same files, in one run.
+
+Builds inputs from the real sample traces (a mixed log with ~5 % runtime lines, a runtime-only
+file, a scheddetail-heavy file), then times, with the median and min-max of several runs:
+gclens parse to Parquet, `grep -E` selecting the runtime lines, and (for scale) `wc -l`.
+Peak RSS is each child's own (os.wait4).
+Ratios are against grep in the same run; nothing here is a pass/fail test.
+
+    python benchmarks/parse_throughput.py [--mib 20] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "sample_traces"
+GREP = r"gc [0-9]+ @|pacer: |SCHED [0-9]+ms|scav [0-9]|scvg|^ +[PMG][0-9]+: "
+
+
+def _runtime_lines() -> list[str]:
+    runs = json.loads((SAMPLES / "manifest.json").read_text())["runs"]
+    lines: list[str] = []
+    for r in runs:
+        if r["status"] == "ok" and not r.get("expect_splices") and "detail" not in r["scenario"]:
+            lines += [ln for ln in (SAMPLES / r["file"]).read_text().splitlines() if not ln.startswith("app")]
+    return lines
+
+
+def build_inputs(workdir: Path, mib: int) -> dict[str, Path]:
+    rng = random.Random(1)
+    runtime = _runtime_lines()
+    detail = (SAMPLES / "go1.25" / "goroutines-detail.stderr").read_text().splitlines()
+    app = [f'{{"level":"info","ts":"2026-11-27T04:51:{i % 60:02d}Z","msg":"request served","path":"/api/v1/items/{i}",'
+           f'"status":200,"duration_ms":{i % 97}}}' for i in range(5000)]
+    out = {}
+    for name, pick in (("mixed", lambda: rng.choice(runtime) if rng.random() < 0.05 else rng.choice(app)),
+                       ("runtime_only", lambda: rng.choice(runtime)),
+                       ("scheddetail", lambda: rng.choice(detail))):
+        path = workdir / f"{name}.log"
+        with path.open("w") as fh:
+            size = 0
+            while size < mib << 20:
+                chunk = "\n".join(pick() for _ in range(2000)) + "\n"
+                fh.write(chunk)
+                size += len(chunk)
+        out[name] = path
+    return out
+
+
+def measure(cmd: list[str], repeat: int) -> dict[str, float]:
+    """Wall time per run, and the peak RSS of that very child (os.wait4 gives its own rusage)."""
+    times, rss = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        child = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(child.pid, 0)
+        times.append(time.perf_counter() - start)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode not in (0, 1):  # grep -c exits 1 when nothing matched
+            raise SystemExit(f"{cmd[0]} failed with {child.returncode}")
+        rss.append(usage.ru_maxrss / 1024)
+    return {"median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
+            "peak_rss_mib": max(rss)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mib", type=int, default=20, help="size of each generated input")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    gclens = str(Path(sys.executable).parent / "gclens")
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = build_inputs(Path(tmp), args.mib)
+        print(f"{'input':<14} {'lines':>10} {'tool':<8} {'median s':>9} {'min-max s':>13} {'lines/s':>11} "
+              f"{'MB/s':>7} {'RSS MiB':>8} {'x grep':>7}")
+        for name, path in inputs.items():
+            lines = sum(1 for _ in path.open())
+            mb = path.stat().st_size / 1e6
+            results = {
+                "grep": measure(["grep", "-cE", GREP, str(path)], args.repeat) if shutil.which("grep") else None,
+                "gclens": measure([gclens, "parse", str(path), "-o", str(Path(tmp) / f"out-{name}")], args.repeat),
+            }
+            base = results["grep"]["median_s"] if results["grep"] else None
+            for tool, r in results.items():
+                if r is None:
+                    continue
+                ratio = f"{r['median_s'] / base:.1f}" if base else "-"
+                print(f"{name:<14} {lines:>10,} {tool:<8} {r['median_s']:>9.2f} "
+                      f"{r['min_s']:>6.2f}-{r['max_s']:<6.2f} {lines / r['median_s']:>11,.0f} "
+                      f"{mb / r['median_s']:>7.1f} {r['peak_rss_mib']:>8.0f} {ratio:>7}")
+
+
+if __name__ == "__main__":
+    main()
