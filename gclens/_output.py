@@ -6,10 +6,13 @@ target, then moved into place, so an interrupted run never leaves a half-written
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TextIO
 
 import polars as pl
 import pyarrow as pa
@@ -39,7 +42,7 @@ def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format =
             _write_one(trace.arrow(name), tmp / f"{name}.{fmt}", fmt)
         return _move_into_place(tmp, target)
     except OSError as exc:
-        raise OutputError(f"{target}: writing failed ({exc.strerror or exc}); nothing was written") from None
+        raise OutputError(f"{target}: writing failed ({_why(exc)}); nothing was written") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -87,10 +90,27 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
     except OSError as exc:
         if tmp is not None:
             tmp.unlink(missing_ok=True)
-        raise OutputError(f"{target}: writing failed ({exc.strerror or exc}); nothing was written") from None
+        raise OutputError(f"{target}: writing failed ({_why(exc)}); nothing was written") from None
+
+
+def _why(exc: OSError) -> str:
+    """The OS's words for a write error (pyarrow wraps them in longer text: find the errno)."""
+    if exc.errno:
+        return os.strerror(exc.errno)
+    found = re.search(r"\[errno (\d+)\]", str(exc))
+    return os.strerror(int(found.group(1))) if found else str(exc)
 
 
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+def write_json_lines(trace: Trace, out: TextIO) -> None:
+    """Every row of every table as one JSON object per line, with its table in ``"table"``."""
+    for name in trace:
+        frame = trace.frame(name)
+        for row in frame.iter_rows(named=True):
+            out.write(json.dumps({"table": name, **row}, default=str, ensure_ascii=False) + "\n")
+    out.flush()

@@ -84,7 +84,8 @@ def parse_runtime_line(text: str) -> tuple[str, dict[str, Any]]:
     return parsed
 
 
-def parse_source(source: Source, *, envelope: str = "auto", clock: Clock | None = None) -> SourceResult:
+def parse_source(source: Source, *, envelope: str = "auto", clock: Clock | None = None,
+                 max_input_bytes: int | None = None) -> SourceResult:
     """Read and parse every line of one source (raises InputError if it cannot be read).
 
     ``envelope`` names the log collector's wrapping (see ``_envelopes``); "auto" detects it
@@ -92,7 +93,7 @@ def parse_source(source: Source, *, envelope: str = "auto", clock: Clock | None 
     """
     result = SourceResult(source)
     clock = clock or Clock()
-    physical = _physical(result, read_lines(source))
+    physical = _physical(result, read_lines(source, max_input_bytes=max_input_bytes))
     head = list(itertools.islice(physical, DETECT_LINES))
     result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope
     held: _Held | None = None

@@ -22,6 +22,8 @@ from gclens._errors import InputError
 
 MAX_LINE_BYTES = 1 << 20
 """Longer lines are not parsed (reported as such); reading them costs bounded memory."""
+MAX_INPUT_BYTES = 64 << 30
+"""A compressed input stops after this many decompressed bytes: a decompression bomb guard."""
 
 SourceLike = Union[str, "os.PathLike[str]", IO[bytes], IO[str]]
 
@@ -96,15 +98,23 @@ def _binary(stream: IO[bytes] | IO[str]) -> IO[bytes]:
     return stream  # type: ignore[return-value]
 
 
-def read_lines(source: Source) -> Iterator[Line]:
-    """Yield every line of a source, decompressing on the fly; InputError when it breaks."""
+def read_lines(source: Source, *, max_input_bytes: int | None = None) -> Iterator[Line]:
+    """Yield every line of a source, decompressing on the fly; InputError when it breaks.
+
+    A compressed source stops with InputError after ``max_input_bytes`` decompressed bytes.
+    """
+    limit = MAX_INPUT_BYTES if max_input_bytes is None else max_input_bytes
     try:
         with contextlib.ExitStack() as owned:
             if source.stream is None:
                 raw: IO[bytes] = owned.enter_context(_open_path(source))
             else:
                 raw = source.stream  # the caller's stream: read it, never close it
-            yield from _split(source, _decoded(source, raw))
+            for line in _split(source, _decoded(source, raw)):
+                if source.compression != "none" and source.bytes_read > limit:
+                    raise InputError(f"{source.name}: stopped after {limit:,} decompressed bytes "
+                                     "(--max-input-bytes): a decompression bomb, or raise the limit")
+                yield line
     except (OSError, EOFError, ValueError, _ZstdError) as exc:
         raise InputError(f"{source.name}: {_reason(exc)}") from None
 

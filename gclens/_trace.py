@@ -62,6 +62,7 @@ class Trace:
 def read_trace(
     source: SourceLike | list[SourceLike], *, envelope: str = "auto",
     start: datetime | str | None = None, year: int | None = None, tz: str = "UTC",
+    max_input_bytes: int | None = None,
 ) -> Trace:
     """Parse Go runtime trace output (gctrace, gcpacertrace, schedtrace, scavtrace) into tables.
 
@@ -80,6 +81,7 @@ def read_trace(
     see ``gclens.ENVELOPES``); its times anchor each run on the wall clock (``ts``). ``start``
     (a datetime or an ISO 8601 string) gives runtime start explicitly instead. ``year`` and
     ``tz`` complete envelope times that lack them (syslog, klog, Go log prefixes).
+    ``max_input_bytes`` caps the decompressed size of a compressed source (default 64 GiB).
 
     Raises InputError when a source cannot be read to its end (missing file, truncated gzip).
     """
@@ -87,7 +89,7 @@ def read_trace(
     start_ns = None if start is None else _start_ns(start)
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_NAMES}
     for src in expand(source):
-        result = parse_source(src, envelope=envelope, clock=clock)
+        result = parse_source(src, envelope=envelope, clock=clock, max_input_bytes=max_input_bytes)
         reject_spliced_numbers(result)
         assembled = assemble(src.name, result.records)
         anchor(assembled, start_ns=start_ns)

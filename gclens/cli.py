@@ -2,13 +2,15 @@
 
 Exit codes: 0 success · 1 a limit exceeded (check) or a regression (diff) · 2 bad usage,
 unreadable input or unwritable output · 3 rejected lines under ``--strict`` · 130 interrupted ·
-141 the reader of stdout went away (as SIGPIPE would).
+141 the reader of stdout went away (as SIGPIPE would) · 143 terminated (SIGTERM). Output files
+are written under temporary names and renamed, so an interruption never leaves a partial file.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
@@ -22,7 +24,16 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them: f
     from gclens._trace import Trace
     from gclens.analysis import Limits
 
-EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE = 0, 1, 2, 3, 130, 141
+EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = (
+    0, 1, 2, 3, 130, 141, 143)
+
+
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so that temporary output is cleaned up on the way out."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,7 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parse.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
     _add_input(parse)
-    parse.add_argument("-o", "--output", metavar="DIR", help="write every table to DIR")
+    parse.add_argument("-o", "--output", metavar="DIR",
+                       help="write every table to DIR; '-' streams JSON lines to stdout (--format jsonl)")
     parse.add_argument("--format", choices=FORMATS, default="parquet", help="output format")
     parse.add_argument("--strict", action="store_true", help="exit 3 when any line is rejected")
     parse.set_defaults(run=_cmd_parse)
@@ -98,6 +110,8 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--start", metavar="TIME", help="runtime start, RFC 3339 (anchors ts)")
     group.add_argument("--year", type=int, help="year for envelope times that lack one (syslog, klog)")
     group.add_argument("--tz", default="UTC", help="time zone for envelope times that lack one")
+    group.add_argument("--max-input-bytes", type=int, default=None, metavar="N",
+                       help="stop reading a compressed input after N decompressed bytes (default 64 GiB)")
 
 
 def _read(args: argparse.Namespace) -> Trace:
@@ -105,7 +119,8 @@ def _read(args: argparse.Namespace) -> Trace:
     from gclens._trace import read_trace
 
     files: list[SourceLike] = list(args.files)
-    return read_trace(files, envelope=args.envelope, start=args.start, year=args.year, tz=args.tz)
+    return read_trace(files, envelope=args.envelope, start=args.start, year=args.year, tz=args.tz,
+                      max_input_bytes=args.max_input_bytes)
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -131,25 +146,35 @@ def _limits(args: argparse.Namespace) -> Limits:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         code: int = args.run(args)
     except GclensError as exc:
         print(f"gclens: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("gclens: interrupted; nothing was written", file=sys.stderr)
+        print("gclens: interrupted; no partial output was left", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except _Terminated:
+        print("gclens: terminated; no partial output was left", file=sys.stderr)
+        return EXIT_TERMINATED
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit flush
         return EXIT_PIPE
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return code
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
-    from gclens._output import write_tables
+    from gclens._output import write_json_lines, write_tables
 
+    if args.output == "-" and args.format != "jsonl":
+        raise UsageError("-o - writes to stdout and needs --format jsonl")
     trace = _read(args)
-    if args.output:
+    if args.output == "-":
+        write_json_lines(trace, sys.stdout)
+    elif args.output:
         write_tables(trace, args.output, fmt=args.format)
     print(render_summary(trace, args.output, args.format), file=sys.stderr)
     rejected = trace.arrow("rejects").num_rows

@@ -1,0 +1,102 @@
+"""Fault injection through the CLI: signals, a full disk, a closed stdout, a decompression bomb,
+hostile JSON. Each ends with a defined exit code, one clear message and no partial output."""
+
+from __future__ import annotations
+
+import gzip
+import resource
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import gclens
+from conftest import SAMPLES, run
+
+SAMPLE = SAMPLES / "go1.21" / "churn-full.stderr"
+
+
+def _big_input(tmp_path: Path, copies: int = 400) -> Path:
+    lines = [ln for ln in SAMPLE.read_text().splitlines(keepends=True) if ln.startswith(("gc ", "pacer"))]
+    path = tmp_path / "big.log"
+    path.write_text("".join(lines) * copies)
+    return path
+
+
+@pytest.mark.parametrize("sig,code,word", [(signal.SIGTERM, 143, "terminated"),
+                                          (signal.SIGINT, 130, "interrupted")])
+def test_signal_mid_run_leaves_nothing(tmp_path: Path, sig: int, code: int, word: str) -> None:
+    big = _big_input(tmp_path)
+    child = subprocess.Popen([sys.executable, "-m", "gclens", "parse", str(big), "-o", str(tmp_path / "out")],
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # well inside the parse of ~75,000 runtime lines (several seconds)
+    child.send_signal(sig)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == code, err
+    assert err == f"gclens: {word}; no partial output was left\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.log"]
+
+
+def test_disk_full_while_writing(tmp_path: Path) -> None:
+    def small_files() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # files over 4 KiB cannot grow
+
+    proc = subprocess.run([sys.executable, "-m", "gclens", "parse", str(SAMPLE), "-o", str(tmp_path / "out")],
+                          capture_output=True, text=True, preexec_fn=small_files)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"gclens: error: {tmp_path / 'out'}: writing failed (File too large)")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stdout_closed_early() -> None:
+    """`gclens parse --format jsonl -o - app.log | head -1`"""
+    child = subprocess.Popen([sys.executable, "-m", "gclens", "parse", str(SAMPLE), "--format", "jsonl", "-o", "-"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline()
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    child.stderr.close()
+    assert child.wait(timeout=60) == 141 and "Traceback" not in err
+    assert first.startswith(b'{"table": "gc", "source": ')
+
+
+def test_jsonl_to_stdout_has_every_row() -> None:
+    proc = run("parse", str(SAMPLE), "--format", "jsonl", "-o", "-")
+    tables = [line.split('"', 4)[3] for line in proc.stdout.splitlines()]
+    counts = gclens.read_trace(SAMPLE).row_counts()
+    assert {t: tables.count(t) for t in counts if tables.count(t)} == {t: n for t, n in counts.items() if n}
+    assert run("parse", str(SAMPLE), "-o", "-").returncode == 2
+
+
+def test_decompression_bomb_stops_at_the_stated_limit(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.log.gz"
+    bomb.write_bytes(gzip.compress(b"x" * 200 + b"\n") * 1 + gzip.compress(b"0" * (50 << 20)))
+    proc = run("parse", str(bomb), "--max-input-bytes", "1000000", "-o", str(tmp_path / "out"))
+    assert proc.returncode == 2
+    assert proc.stderr == (f"gclens: error: {bomb}: stopped after 1,000,000 decompressed bytes "
+                           "(--max-input-bytes): a decompression bomb, or raise the limit\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bomb.log.gz"]
+
+
+def test_deeply_nested_json_in_a_docker_envelope(tmp_path: Path) -> None:
+    good = '{"log":"GC forced\\n","stream":"stderr","time":"2026-11-27T04:51:05.1Z"}\n'
+    nested = '{"log":' + "[" * 200_000 + "]" * 200_000 + "}\n"
+    (tmp_path / "d.log").write_text(good * 3 + nested)
+    trace = gclens.read_trace(tmp_path / "d.log")
+    assert trace.sources["envelope"].to_list() == ["docker"]
+    assert trace.events.height == 3 and trace.sources["other_lines"].to_list() == [1]
+
+
+def test_large_scheddetail_dump(tmp_path: Path) -> None:
+    """A dump of 50,000 goroutines parses into 50,000 sched_g rows tied to their header."""
+    header = ("SCHED 2009ms: gomaxprocs=2 idleprocs=2 threads=5 spinningthreads=0 needspinning=0 "
+              "idlethreads=3 runqueue=0 gcwaiting=false nmidlelocked=1 stopwait=0 sysmonwait=false\n")
+    goroutines = "".join(f"  G{i}: status=4(chan receive (nil chan)) m=nil lockedm=nil\n" for i in range(50_000))
+    (tmp_path / "dump.log").write_text(header + goroutines)
+    g = gclens.read_trace(tmp_path / "dump.log").sched_g
+    assert g.height == 50_000 and g["sched_line_no"].unique().to_list() == [1]
+    assert g["wait_reason"].unique().to_list() == ["chan receive (nil chan)"]
