@@ -16,6 +16,7 @@ from gclens._classify import classify, is_fragment
 from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, detect, unwrap
 from gclens._errors import LineError
 from gclens._grammar import parse_line
+from gclens._ranges import out_of_range
 from gclens._sources import MAX_LINE_BYTES, Line, Source, read_lines
 from gclens._torn import rejoin
 from gclens._transformers import Legacy
@@ -81,6 +82,9 @@ def parse_runtime_line(text: str) -> tuple[str, dict[str, Any]]:
         raise LineError(exc.reason, text, column=column, family=hit.family) from None
     if isinstance(parsed, Legacy):
         raise LineError(parsed.reason, text, family=hit.family)
+    too_big = out_of_range(*parsed)
+    if too_big:
+        raise LineError(too_big, text, family=hit.family)
     return parsed
 
 
@@ -170,6 +174,10 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
         _reject(result, no, text, hit.family, parsed.reason)
         return None
     table, row = parsed
+    too_big = out_of_range(table, row)
+    if too_big:
+        _reject(result, no, text, hit.family, too_big)
+        return None
     if table == "events" and row.get("message") == "":
         row["message"] = text[hit.start:].removeprefix("runtime: ")
     result.spliced_lines += hit.start > 0 and not text[: hit.start].isspace()

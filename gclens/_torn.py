@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from gclens._classify import classify
 from gclens._errors import LineError
 from gclens._grammar import parse_line
+from gclens._ranges import out_of_range
 from gclens._transformers import Legacy, Row
 
 
@@ -61,7 +62,9 @@ def _parse(family: str, text: str) -> Row | None:
         parsed = parse_line(family, text)
     except LineError:
         return None
-    return None if isinstance(parsed, Legacy) else parsed
+    if isinstance(parsed, Legacy) or out_of_range(*parsed):
+        return None
+    return parsed
 
 
 def _runtime_row(text: str) -> Row | None:
