@@ -1,4 +1,4 @@
-"""Write a Trace's tables to a directory, all or nothing.
+"""Write tables to a directory, all or nothing, from a Trace or straight from the sources.
 
 Every table is written (empty ones keep their schema) into a temporary directory beside the
 target, then moved into place, so an interrupted run never leaves a half-written file.
@@ -11,8 +11,10 @@ import os
 import re
 import shutil
 import tempfile
+import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import polars as pl
 import pyarrow as pa
@@ -20,14 +22,66 @@ import pyarrow.parquet as pq
 
 from gclens._errors import OutputError
 from gclens._formats import FORMATS, Format
+from gclens._pipeline import Batch, Options, Summary, stream
+from gclens._schemas import SCHEMAS, TABLE_NAMES
+from gclens._sources import SourceLike
 from gclens._trace import Trace
 
 
 def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format = "parquet") -> list[Path]:
-    """Write every table to ``out_dir/<table>.<fmt>``; return the paths written.
+    """Write every table of an in-memory Trace to ``out_dir/<table>.<fmt>``; return the paths.
 
     Raises OutputError (and leaves nothing behind) when the directory cannot be written.
     """
+    batches = ((name, trace.arrow(name).to_pylist()) for name in trace)
+    return _write_dir(batches, out_dir, fmt)
+
+
+def convert(source: SourceLike | list[SourceLike], out_dir: str | os.PathLike[str], *,
+            fmt: Format = "parquet", options: Options | None = None) -> Summary:
+    """Parse sources straight into table files, chunk by chunk: memory does not grow with input.
+
+    Every table is written, empty ones with their schema; nothing is left behind on failure.
+    """
+    summary = Summary()
+
+    def counted() -> Iterator[Batch]:
+        for name, rows in stream(source, options or Options()):
+            summary.add(name, rows)
+            yield name, rows
+
+    _write_dir(counted(), out_dir, fmt)
+    return summary
+
+
+def stream_json_lines(source: SourceLike | list[SourceLike], out: TextIO, *,
+                      options: Options | None = None) -> Summary:
+    """Every row as one JSON object per line on ``out``, with its table in ``"table"``."""
+    summary = Summary()
+    for name, rows in stream(source, options or Options()):
+        summary.add(name, rows)
+        columns = SCHEMAS[name].names
+        times = {f.name for f in SCHEMAS[name] if pa.types.is_timestamp(f.type)}
+        for row in rows:  # the schema's columns, in its order, like the files
+            record = {"table": name, **{c: _iso(row.get(c)) if c in times else row.get(c) for c in columns}}
+            out.write(json.dumps(record, default=_json_value, ensure_ascii=False) + "\n")
+    out.flush()
+    return summary
+
+
+def _json_value(value: object) -> str:
+    return str(value)
+
+
+def _iso(ns: object) -> str | None:
+    """Nanoseconds since the epoch as RFC 3339 UTC with all nine digits."""
+    if not isinstance(ns, int):
+        return None if ns is None else str(ns)
+    seconds, frac = divmod(ns, 10**9)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
+
+
+def _write_dir(batches: Iterable[Batch], out_dir: str | os.PathLike[str], fmt: Format) -> list[Path]:
     target = Path(out_dir)
     if fmt not in FORMATS:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -38,8 +92,9 @@ def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format =
     except OSError as exc:
         raise OutputError(f"{target}: cannot write here ({exc.strerror})") from None
     try:
-        for name in trace:
-            _write_one(trace.arrow(name), tmp / f"{name}.{fmt}", fmt)
+        with _TableFiles(tmp, fmt) as files:
+            for name, rows in batches:
+                files.append(name, rows)
         return _move_into_place(tmp, target)
     except OSError as exc:
         raise OutputError(f"{target}: writing failed ({_why(exc)}); nothing was written") from None
@@ -47,18 +102,47 @@ def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format =
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _write_one(table: pa.Table, path: Path, fmt: Format) -> None:
-    if fmt == "parquet":
-        pq.write_table(table, path, compression="zstd")
-        return
-    frame = pl.from_arrow(table)
-    assert isinstance(frame, pl.DataFrame)
-    if fmt == "jsonl":
-        frame.write_ndjson(path)
-        return
-    lists = [name for name, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
-    flat = frame.with_columns(pl.col(lists).cast(pl.List(pl.String)).list.join(" ")) if lists else frame
-    flat.write_csv(path)
+class _TableFiles:
+    """One file per table, appended batch by batch; tables never appended get an empty file."""
+
+    def __init__(self, directory: Path, fmt: Format) -> None:
+        self.directory, self.fmt = directory, fmt
+        self.parquet: dict[str, pq.ParquetWriter] = {}
+        self.started: set[str] = set()
+
+    def __enter__(self) -> _TableFiles:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            for name in TABLE_NAMES:
+                if name not in self.started:
+                    self.append(name, [], force=True)
+        for writer in self.parquet.values():
+            writer.close()
+
+    def append(self, name: str, rows: list[dict[str, Any]], *, force: bool = False) -> None:
+        if not rows and not force:
+            return
+        table = pa.Table.from_pylist(rows, schema=SCHEMAS[name])
+        path = self.directory / f"{name}.{self.fmt}"
+        first = name not in self.started
+        self.started.add(name)
+        if self.fmt == "parquet":
+            if first:
+                self.parquet[name] = pq.ParquetWriter(path, table.schema, compression="zstd")
+            self.parquet[name].write_table(table)
+            return
+        frame = pl.from_arrow(table)
+        assert isinstance(frame, pl.DataFrame)
+        with path.open("a" if not first else "w", encoding="utf-8") as fh:
+            if self.fmt == "jsonl":
+                frame.write_ndjson(fh)
+            else:
+                lists = [c for c, dtype in frame.schema.items() if isinstance(dtype, pl.List)]
+                if lists:
+                    frame = frame.with_columns(pl.col(lists).cast(pl.List(pl.String)).list.join(" "))
+                frame.write_csv(fh, include_header=first)
 
 
 def _move_into_place(tmp: Path, target: Path) -> list[Path]:
@@ -105,12 +189,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-
-
-def write_json_lines(trace: Trace, out: TextIO) -> None:
-    """Every row of every table as one JSON object per line, with its table in ``"table"``."""
-    for name in trace:
-        frame = trace.frame(name)
-        for row in frame.iter_rows(named=True):
-            out.write(json.dumps({"table": name, **row}, default=str, ensure_ascii=False) + "\n")
-    out.flush()

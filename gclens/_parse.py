@@ -51,10 +51,22 @@ class SourceResult:
     problems: dict[int, str] = field(default_factory=dict)
     unterminated_line: int | None = None
 
+    record_count: int = 0
+    reject_count: int = 0
+
+    def drain(self) -> tuple[list[Record], list[dict[str, Any]]]:
+        """Hand over the records and rejects parsed so far (the counters keep counting)."""
+        records, rejects = self.records, self.rejects
+        self.record_count += len(records)
+        self.reject_count += len(rejects)
+        self.records, self.rejects = [], []
+        return records, rejects
+
     def stats(self) -> dict[str, Any]:
         return {
             "source": self.source.name, "lines_read": self.lines_read,
-            "runtime_lines": len(self.records), "rejected_lines": len(self.rejects),
+            "runtime_lines": self.record_count + len(self.records),
+            "rejected_lines": self.reject_count + len(self.rejects),
             "other_lines": self.other_lines, "joined_lines": self.lines_read - self.logical_lines,
             "spliced_lines": self.spliced_lines, "rejoined_lines": self.rejoined_lines,
             "bytes_read": self.source.bytes_read,
@@ -88,16 +100,21 @@ def parse_runtime_line(text: str) -> tuple[str, dict[str, Any]]:
     return parsed
 
 
-def parse_source(source: Source, *, envelope: str = "auto", clock: Clock | None = None,
-                 max_input_bytes: int | None = None) -> SourceResult:
-    """Read and parse every line of one source (raises InputError if it cannot be read).
+CHUNK_LINES = 20_000
+"""Lines parsed between two hand-overs to the next stage: memory is bounded by this, not the input."""
 
+
+def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,
+                 max_input_bytes: int | None = None, chunk_lines: int = CHUNK_LINES,
+                 ) -> Iterator[tuple[list[Record], list[dict[str, Any]]]]:
+    """Read and parse one source, yielding (records, rejects) every ``chunk_lines`` lines.
+
+    ``result`` keeps the source's counters (final once the generator is exhausted).
     ``envelope`` names the log collector's wrapping (see ``_envelopes``); "auto" detects it
-    from the first lines.
+    from the first lines. Raises InputError if the source cannot be read.
     """
-    result = SourceResult(source)
     clock = clock or Clock()
-    physical = _physical(result, read_lines(source, max_input_bytes=max_input_bytes))
+    physical = _physical(result, read_lines(result.source, max_input_bytes=max_input_bytes))
     head = list(itertools.islice(physical, DETECT_LINES))
     result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope
     held: _Held | None = None
@@ -107,7 +124,9 @@ def parse_source(source: Source, *, envelope: str = "auto", clock: Clock | None 
             held = None
             continue
         held = _take(result, no, text, meta)
-    return result
+        if held is None and len(result.records) + len(result.rejects) >= chunk_lines:
+            yield result.drain()
+    yield result.drain()
 
 
 @dataclass(frozen=True)

@@ -98,64 +98,71 @@ class _Splitter:
         return run
 
 
-@dataclass
-class Assembled:
-    """Rows per table for one source, plus its runs table rows."""
-
-    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
-    runs: list[dict[str, Any]] = field(default_factory=list)
+Rows = dict[str, list[dict[str, Any]]]
+"""Rows per table name."""
 
 
-def assemble(source: str, records: list[Record]) -> Assembled:
-    """Give every record its source, line_no, run_id and (where it has one) gc_num and dump."""
-    splitter = _Splitter()
-    pending: list[Record] = []  # lines waiting for the gc line of their cycle
-    last_gc: dict[int, int | None] = {}
-    out = Assembled()
-    for rec in records:
-        run = splitter.place(rec)
-        rec.row.update(source=source, line_no=rec.line_no, run_id=run.run_id)
-        kind = rec.row.get("kind")
-        if rec.table == "gc":
-            _settle(pending, rec.row["gc_num"], run.run_id)
-            last_gc[run.run_id] = rec.row["gc_num"]
-        elif kind in _BEFORE_GC_LINE or (pending and kind in _END_OF_SWEEP):
-            pending.append(rec)
-        elif rec.table in _DUMP_TABLES:
-            _attach_dump(rec, run.header)
-        elif rec.table != "sched":
-            rec.row["gc_num"] = last_gc.get(run.run_id)
-        out.tables.setdefault(rec.table, []).append(rec.row)
-    if pending:
-        run_id = pending[0].row["run_id"]
-        last = last_gc.get(run_id)
-        _settle(pending, None if last is None else last + 1, run_id)
-    out.runs = _run_rows(source, records, splitter.runs)
-    return out
+class Assembler:
+    """Streams one source's records into table rows, keeping run and cycle state across batches.
 
+    Rows come out in line order per table, except the lines that wait for the gc line of their
+    cycle, which come out with it. ``finish`` settles what is still waiting and gives the runs.
+    """
 
-def _settle(pending: list[Record], gc_num: int | None, run_id: int) -> None:
-    for rec in pending:
-        rec.row.update(gc_num=gc_num, run_id=run_id)
-    pending.clear()
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.splitter = _Splitter()
+        self.pending: list[Record] = []  # lines waiting for the gc line of their cycle
+        self.last_gc: dict[int, int | None] = {}
+        self.runs: dict[int, dict[str, Any]] = {}
 
+    def feed(self, records: list[Record]) -> Rows:
+        out: Rows = {}
+        for rec in records:
+            run = self.splitter.place(rec)
+            rec.row.update(source=self.source, line_no=rec.line_no, run_id=run.run_id)
+            kind = rec.row.get("kind")
+            if rec.table == "gc":
+                self._settle(out, rec.row["gc_num"], run.run_id)
+                self.last_gc[run.run_id] = rec.row["gc_num"]
+            elif kind in _BEFORE_GC_LINE or (self.pending and kind in _END_OF_SWEEP):
+                self.pending.append(rec)
+                continue
+            elif rec.table in _DUMP_TABLES:
+                _attach_dump(rec, run.header)
+            elif rec.table != "sched":
+                rec.row["gc_num"] = self.last_gc.get(run.run_id)
+            self._emit(out, rec)
+        return out
 
-def _attach_dump(rec: Record, header: Record | None) -> None:
-    rec.row["sched_line_no"] = None if header is None else header.line_no
-    rec.row["t_s"] = None if header is None else header.row["t_s"]
+    def finish(self) -> tuple[Rows, list[dict[str, Any]]]:
+        out: Rows = {}
+        if self.pending:
+            run_id = self.pending[0].row["run_id"]
+            last = self.last_gc.get(run_id)
+            self._settle(out, None if last is None else last + 1, run_id)
+        return out, [self.runs[k] for k in sorted(self.runs)]
 
+    def _settle(self, out: Rows, gc_num: int | None, run_id: int) -> None:
+        for rec in self.pending:
+            rec.row.update(gc_num=gc_num, run_id=run_id)
+            self._emit(out, rec)
+        self.pending.clear()
 
-def _run_rows(source: str, records: list[Record], runs_seen: list[_Run]) -> list[dict[str, Any]]:
-    runs: dict[int, dict[str, Any]] = {}
-    for rec in records:
+    def _emit(self, out: Rows, rec: Record) -> None:
+        out.setdefault(rec.table, []).append(rec.row)
+        self._account(rec)
+
+    def _account(self, rec: Record) -> None:
+        """Keep the runs table up to date with one more row."""
         row = rec.row
-        run = runs.setdefault(row["run_id"], {
-            "source": source, "run_id": row["run_id"], "first_line": rec.line_no,
-            "cut_reason": runs_seen[row["run_id"]].cut_reason, "gc_lines": 0,
-            "gomaxprocs_seen": [], "layouts_seen": [],
+        run = self.runs.setdefault(row["run_id"], {
+            "source": self.source, "run_id": row["run_id"], "first_line": rec.line_no,
+            "last_line": rec.line_no, "cut_reason": self.splitter.runs[row["run_id"]].cut_reason,
+            "gc_lines": 0, "gomaxprocs_seen": [], "layouts_seen": [],
         })
         run["first_line"] = min(run["first_line"], rec.line_no)
-        run["last_line"] = max(run.get("last_line", 0), rec.line_no)
+        run["last_line"] = max(run["last_line"], rec.line_no)
         _add_unique(run["layouts_seen"], f"{rec.table}:{row.get('layout')}")
         if rec.table == "gc":
             run["gc_lines"] += 1
@@ -166,7 +173,11 @@ def _run_rows(source: str, records: list[Record], runs_seen: list[_Run]) -> list
             _add_unique(run["gomaxprocs_seen"], row["gomaxprocs"])
         if rec.table in ("gc", "sched"):
             run["t_last_s"] = max(run.get("t_last_s", 0.0), row["t_s"])
-    return [runs[k] for k in sorted(runs)]
+
+
+def _attach_dump(rec: Record, header: Record | None) -> None:
+    rec.row["sched_line_no"] = None if header is None else header.line_no
+    rec.row["t_s"] = None if header is None else header.row["t_s"]
 
 
 def _add_unique(values: list[Any], value: Any) -> None:

@@ -16,7 +16,7 @@ changed for good) is kept. The line goes to the rejects, never into a table with
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 from gclens._parse import Record, SourceResult
@@ -24,33 +24,63 @@ from gclens._parse import Record, SourceResult
 _SPLICED = "other output was spliced into this number"
 
 
-def reject_spliced_numbers(result: SourceResult) -> None:
-    """Move records whose numbers carry spliced digits from the rows to the rejects."""
-    bad: dict[int, str] = {}
-    gcs = [r for r in result.records if r.table == "gc"]
-    for prev, rec, nxt in _triples(gcs):
-        reason = _gc_damage(prev.row, rec.row, nxt.row)
-        if reason:
-            bad[id(rec)] = reason
-    scheds = [r for r in result.records if r.table == "sched"]
-    for prev, rec, nxt in _triples(scheds):
-        ms = [round(r.row["t_s"] * 1000) for r in (prev, rec, nxt)]
-        if ms[0] <= ms[2] and not ms[0] <= ms[1] <= ms[2] and _glued(str(ms[1]), range(ms[0], ms[2] + 1)):
-            bad[id(rec)] = f"SCHED {ms[1]}ms lies outside its neighbours' {ms[0]}..{ms[2]}ms: {_SPLICED}"
-    for rec in result.records:
-        if id(rec) in bad:
-            result.rejects.append({
-                "source": result.source.name, "line_no": rec.line_no, "column": None,
-                "family": "gctrace" if rec.table == "gc" else "sched", "reason": bad[id(rec)],
-                "text": rec.text,
-            })
-    if bad:
-        result.records = [rec for rec in result.records if id(rec) not in bad]
-        result.rejects.sort(key=lambda r: int(r["line_no"]))
+class SpliceGuard:
+    """Streams records through, rejecting those whose numbers carry spliced digits.
+
+    A record is judged once its next neighbour of the same kind has arrived, so records from
+    the last gc or SCHED record on are held back until the next batch (or ``finish``).
+    """
+
+    def __init__(self, result: SourceResult) -> None:
+        self.result = result
+        self.held: list[Record] = []
+        self.last: dict[str, Record] = {}  # the record before the held ones, per kind
+
+    def feed(self, records: list[Record], *, final: bool = False) -> tuple[list[Record], list[dict[str, Any]]]:
+        """Records that are settled (in line order) and the rejects found among them."""
+        pending = self.held + records
+        bad = self._judge(pending)
+        cut = len(pending) if final else self._first_unjudged(pending)
+        ready, self.held = pending[:cut], pending[cut:]
+        for rec in ready:
+            if rec.table in ("gc", "sched"):
+                self.last[rec.table] = rec
+        rejects = [self._reject(rec, bad[id(rec)]) for rec in ready if id(rec) in bad]
+        self.result.record_count -= len(rejects)
+        self.result.reject_count += len(rejects)
+        return [rec for rec in ready if id(rec) not in bad], rejects
+
+    def _judge(self, pending: list[Record]) -> dict[int, str]:
+        bad: dict[int, str] = {}
+        for kind, check in (("gc", _gc_damage), ("sched", _sched_damage)):
+            seq = [self.last[kind]] if kind in self.last else []
+            seq += [r for r in pending if r.table == kind]
+            for prev, rec, nxt in zip(seq, seq[1:], seq[2:], strict=False):
+                reason = check(prev.row, rec.row, nxt.row)
+                if reason:
+                    bad[id(rec)] = reason
+        return bad
+
+    @staticmethod
+    def _first_unjudged(pending: list[Record]) -> int:
+        """Index of the first record that still waits for its next neighbour."""
+        cut = len(pending)
+        for kind in ("gc", "sched"):
+            last = max((i for i, r in enumerate(pending) if r.table == kind), default=None)
+            if last is not None:
+                cut = min(cut, last)
+        return cut
+
+    def _reject(self, rec: Record, reason: str) -> dict[str, Any]:
+        return {"source": self.result.source.name, "line_no": rec.line_no, "column": None,
+                "family": "gctrace" if rec.table == "gc" else "sched", "reason": reason, "text": rec.text}
 
 
-def _triples(records: list[Record]) -> Iterator[tuple[Record, Record, Record]]:
-    return zip(records, records[1:], records[2:], strict=False)
+def _sched_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
+    ms = [round(r["t_s"] * 1000) for r in (prev, row, nxt)]
+    if ms[0] <= ms[2] and not ms[0] <= ms[1] <= ms[2] and _glued(str(ms[1]), range(ms[0], ms[2] + 1)):
+        return f"SCHED {ms[1]}ms lies outside its neighbours' {ms[0]}..{ms[2]}ms: {_SPLICED}"
+    return None
 
 
 def _gc_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,14 +11,11 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from gclens._anchor import anchor
 from gclens._envelopes import Clock, iso_ns
 from gclens._errors import UsageError
-from gclens._parse import parse_source
-from gclens._runs import assemble
+from gclens._pipeline import Batch, Options, stream
 from gclens._schemas import SCHEMAS, TABLE_NAMES
-from gclens._sequence import reject_spliced_numbers
-from gclens._sources import SourceLike, expand
+from gclens._sources import SourceLike
 
 
 @dataclass(frozen=True)
@@ -85,20 +82,23 @@ def read_trace(
 
     Raises InputError when a source cannot be read to its end (missing file, truncated gzip).
     """
-    clock = Clock(year=year or datetime.now().year, tz=tz)
-    start_ns = None if start is None else _start_ns(start)
+    options = make_options(envelope=envelope, start=start, year=year, tz=tz, max_input_bytes=max_input_bytes)
+    return trace_from(stream(source, options))
+
+
+def trace_from(batches: Iterable[Batch]) -> Trace:
+    """Collect streamed batches into an in-memory Trace (rejects in line order per source)."""
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_NAMES}
-    for src in expand(source):
-        result = parse_source(src, envelope=envelope, clock=clock, max_input_bytes=max_input_bytes)
-        reject_spliced_numbers(result)
-        assembled = assemble(src.name, result.records)
-        anchor(assembled, start_ns=start_ns)
-        for name, table_rows in assembled.tables.items():
-            rows[name].extend(table_rows)
-        rows["runs"].extend(assembled.runs)
-        rows["rejects"].extend(result.rejects)
-        rows["sources"].append(result.stats())
+    for name, batch in batches:
+        rows[name].extend(batch)
     return Trace({name: _to_arrow(name, r) for name, r in rows.items()})
+
+
+def make_options(*, envelope: str = "auto", start: datetime | str | None = None, year: int | None = None,
+                 tz: str = "UTC", max_input_bytes: int | None = None) -> Options:
+    """The reading options of ``read_trace``, for the streaming writers too."""
+    return Options(envelope=envelope, clock=Clock(year=year or datetime.now().year, tz=tz),
+                   start_ns=None if start is None else _start_ns(start), max_input_bytes=max_input_bytes)
 
 
 def _start_ns(start: datetime | str) -> int:

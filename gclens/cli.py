@@ -21,6 +21,8 @@ from gclens._errors import GclensError, LineError, UsageError
 from gclens._formats import FORMATS
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them: fast --help
+    from gclens._pipeline import Options, Summary
+    from gclens._sources import SourceLike
     from gclens._trace import Trace
     from gclens.analysis import Limits
 
@@ -114,13 +116,20 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
                        help="stop reading a compressed input after N decompressed bytes (default 64 GiB)")
 
 
-def _read(args: argparse.Namespace) -> Trace:
-    from gclens._sources import SourceLike
-    from gclens._trace import read_trace
+def _options(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
+    from gclens._trace import make_options
 
-    files: list[SourceLike] = list(args.files)
-    return read_trace(files, envelope=args.envelope, start=args.start, year=args.year, tz=args.tz,
-                      max_input_bytes=args.max_input_bytes)
+    options = make_options(envelope=args.envelope, start=args.start, year=args.year, tz=args.tz,
+                           max_input_bytes=args.max_input_bytes)
+    return list(args.files), options
+
+
+def _read(args: argparse.Namespace) -> Trace:
+    from gclens._pipeline import stream
+    from gclens._trace import trace_from
+
+    files, options = _options(args)
+    return trace_from(stream(files, options))
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
@@ -167,18 +176,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:
-    from gclens._output import write_json_lines, write_tables
+    from gclens._output import convert, stream_json_lines
+    from gclens._pipeline import survey
 
     if args.output == "-" and args.format != "jsonl":
         raise UsageError("-o - writes to stdout and needs --format jsonl")
-    trace = _read(args)
+    files, options = _options(args)
     if args.output == "-":
-        write_json_lines(trace, sys.stdout)
+        summary = stream_json_lines(files, sys.stdout, options=options)
     elif args.output:
-        write_tables(trace, args.output, fmt=args.format)
-    print(render_summary(trace, args.output, args.format), file=sys.stderr)
-    rejected = trace.arrow("rejects").num_rows
-    return EXIT_REJECTS if args.strict and rejected else EXIT_OK
+        summary = convert(files, args.output, fmt=args.format, options=options)
+    else:
+        summary = survey(files, options)
+    print(render_summary(summary, args.output, args.format), file=sys.stderr)
+    return EXIT_REJECTS if args.strict and summary.row_counts["rejects"] else EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
@@ -268,27 +279,27 @@ def _schema_markdown(name: str) -> str:
                       "|---|---|---|---|", *rows, ""])
 
 
-def render_summary(trace: Trace, output: str | None, fmt: str) -> str:
+def render_summary(summary: Summary, output: str | None, fmt: str) -> str:
     """The one-screen summary printed to stderr after a parse."""
-    from gclens._schemas import SCHEMA_VERSION
+    from gclens._schemas import SCHEMA_VERSION, TABLE_NAMES
 
-    src = trace.frame("sources")
-    total = int(src["lines_read"].sum())
-    runtime, rejected = int(src["runtime_lines"].sum()), int(src["rejected_lines"].sum())
-    lines = [f"gclens: {src.height} source(s), {total:,} lines: {runtime:,} runtime, "
+    total = sum(src["lines_read"] for src in summary.sources)
+    runtime = sum(src["runtime_lines"] for src in summary.sources)
+    rejected = sum(src["rejected_lines"] for src in summary.sources)
+    lines = [f"gclens: {len(summary.sources)} source(s), {total:,} lines: {runtime:,} runtime, "
              f"{rejected:,} rejected, {total - runtime - rejected:,} other"]
-    lines += [f"  {name:<8} {count:>9,} rows" for name, count in trace.row_counts().items()
-              if name not in ("sources",)]
-    for reason, count in trace.top_reject_reasons():
+    lines += [f"  {name:<8} {summary.row_counts[name]:>9,} rows" for name in TABLE_NAMES if name != "sources"]
+    for reason, count in summary.reasons.most_common(5):
         lines.append(f"  reject x{count}: {reason}")
-    for row in trace.frame("rejects").head(3).iter_rows(named=True):
-        lines.append(str(LineError.from_reject(row)))
+    lines += [str(LineError.from_reject(row)) for row in summary.first_rejects]
     if not total:
         lines.append("gclens: warning: the input is empty")
     elif not runtime and not rejected:
         lines.append("gclens: warning: no Go runtime trace lines found (is GODEBUG=gctrace=1 set?)")
-    if output:
-        lines.append(f"gclens: wrote {len(trace.tables)} tables to {output.rstrip('/')}/ as {fmt} "
+    if output == "-":
+        lines.append(f"gclens: wrote every table's rows to stdout as JSON lines (schema version {SCHEMA_VERSION})")
+    elif output:
+        lines.append(f"gclens: wrote {len(TABLE_NAMES)} tables to {output.rstrip('/')}/ as {fmt} "
                      f"(schema version {SCHEMA_VERSION})")
     else:
         lines.append("gclens: nothing written; add -o DIR to write the tables")

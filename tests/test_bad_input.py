@@ -114,15 +114,15 @@ def test_unwritable_output_exits_2() -> None:
 
 def test_failure_mid_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     trace = gclens.read_trace(SAMPLE)
-    real, written = _output._write_one, []
+    real, written = _output._TableFiles.append, []
 
-    def fail_on_third(table: object, path: Path, fmt: str) -> None:
+    def fail_on_third(self: _output._TableFiles, name: str, rows: list[dict[str, object]], **kw: bool) -> None:
         if len(written) == 2:
             raise OSError(28, "No space left on device")
-        written.append(path)
-        real(table, path, fmt)  # type: ignore[arg-type]
+        written.append(name)
+        real(self, name, rows, **kw)
 
-    monkeypatch.setattr(_output, "_write_one", fail_on_third)
+    monkeypatch.setattr(_output._TableFiles, "append", fail_on_third)
     expected = r"writing failed \(No space left on device\); nothing was written"
     with pytest.raises(gclens.OutputError, match=expected):
         _output.write_tables(trace, tmp_path / "out")

@@ -61,7 +61,7 @@ def test_stdout_closed_early() -> None:
     err = child.stderr.read().decode()
     child.stderr.close()
     assert child.wait(timeout=60) == 141 and "Traceback" not in err
-    assert first.startswith(b'{"table": "gc", "source": ')
+    assert first.startswith(b'{"table": "sched", "source": ')
 
 
 def test_jsonl_to_stdout_has_every_row() -> None:

@@ -1,0 +1,89 @@
+"""The streaming pipeline: sources → chunks of parsed lines → splice guard → runs → anchors.
+
+Every stage keeps only the state it needs across chunks (the last lines of each kind, the
+current run, the lines waiting for their gc line or their run's anchor), so memory is bounded
+by the chunk size, not by the input. Sinks (in memory for ``read_trace``, files for ``gclens
+parse -o``) receive (table, rows) batches.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from gclens._anchor import Anchorer
+from gclens._envelopes import Clock
+from gclens._parse import CHUNK_LINES, SourceResult, parse_chunks
+from gclens._runs import Assembler, Rows
+from gclens._sequence import SpliceGuard
+from gclens._sources import SourceLike, expand
+
+Batch = tuple[str, list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to read the sources (see ``read_trace``)."""
+
+    envelope: str = "auto"
+    clock: Clock = field(default_factory=Clock)
+    start_ns: int | None = None
+    max_input_bytes: int | None = None
+    chunk_lines: int = CHUNK_LINES
+
+
+def stream(source: SourceLike | list[SourceLike], options: Options) -> Iterator[Batch]:
+    """Every row of every table, in batches, source after source."""
+    for src in expand(source):
+        yield from _one_source(SourceResult(src), options)
+
+
+def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
+    guard, assembler = SpliceGuard(result), Assembler(result.source.name)
+    anchorer = Anchorer(start_ns=options.start_ns)
+    for records, rejects in parse_chunks(result, envelope=options.envelope, clock=options.clock,
+                                         max_input_bytes=options.max_input_bytes,
+                                         chunk_lines=options.chunk_lines):
+        ready, spliced = guard.feed(records)
+        yield "rejects", sorted(rejects + spliced, key=lambda r: int(r["line_no"]))
+        yield from anchorer.feed(assembler.feed(ready)).items()
+    ready, spliced = guard.feed([], final=True)
+    yield "rejects", spliced
+    rows = assembler.feed(ready)
+    tail, runs = assembler.finish()
+    yield from anchorer.feed(_merge(rows, tail)).items()
+    yield from anchorer.finish(runs).items()
+    yield "runs", runs
+    yield "sources", [result.stats()]
+
+
+def _merge(a: Rows, b: Rows) -> Rows:
+    return {name: a.get(name, []) + b.get(name, []) for name in a.keys() | b.keys()}
+
+
+@dataclass
+class Summary:
+    """What a parse produced, for the one-screen report: counts, sources, the first rejects."""
+
+    row_counts: Counter[str] = field(default_factory=Counter)
+    sources: list[dict[str, Any]] = field(default_factory=list)
+    reasons: Counter[str] = field(default_factory=Counter)
+    first_rejects: list[dict[str, Any]] = field(default_factory=list)
+
+    def add(self, name: str, rows: list[dict[str, Any]]) -> None:
+        self.row_counts[name] += len(rows)
+        if name == "sources":
+            self.sources.extend(rows)
+        if name == "rejects":
+            self.reasons.update(r["reason"] for r in rows)
+            self.first_rejects.extend(rows[: 3 - len(self.first_rejects)])
+
+
+def survey(source: SourceLike | list[SourceLike], options: Options) -> Summary:
+    """Parse without keeping anything: the counts and the first rejects only."""
+    summary = Summary()
+    for name, rows in stream(source, options):
+        summary.add(name, rows)
+    return summary
