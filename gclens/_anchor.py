@@ -22,6 +22,7 @@ from gclens._runs import Rows
 ANCHOR_SAMPLES = 64
 MAX_WAITING_ROWS = 100_000
 _RECENT_CYCLES = 4096
+_LIVE_RUNS = 8  # as in _runs: older runs receive no more lines
 _CLOCKED = ("gc", "sched")  # rows that carry their own runtime time
 
 
@@ -57,8 +58,10 @@ class Anchorer:
                            for i, row in enumerate(batch)), key=lambda x: (x[0], x[1]))
         for _, _, table, row in in_order:  # line order: the anchor uses a run's first lines
             self._take(out, table, row)
-        for clock in self.runs.values():
-            if not clock.decided and (len(clock.waiting) >= MAX_WAITING_ROWS or self._enough(clock)):
+        newest = max(self.runs, default=0)
+        for run_id, clock in self.runs.items():
+            finished = run_id <= newest - _LIVE_RUNS  # a later run started long ago: this one ended
+            if not clock.decided and (finished or len(clock.waiting) >= MAX_WAITING_ROWS or self._enough(clock)):
                 self._decide(out, clock)
         return out
 

@@ -65,7 +65,7 @@ def stream_json_lines(source: SourceLike | list[SourceLike], out: TextIO, *,
         for row in rows:  # the schema's columns, in its order, like the files
             record = {"table": name, **{c: _iso(row.get(c)) if c in times else row.get(c) for c in columns}}
             out.write(json.dumps(record, default=_json_value, ensure_ascii=False) + "\n")
-    out.flush()
+        out.flush()  # a reader downstream sees rows as they are parsed, even on endless input
     return summary
 
 

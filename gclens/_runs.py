@@ -27,6 +27,8 @@ from gclens._parse import Record
 _BEFORE_GC_LINE = {"assist_ratio", "old_pacer", "cpu_pacer"}
 _END_OF_SWEEP = {"sweep_done", "scav"}
 _DUMP_TABLES = {"sched_p", "sched_m", "sched_g"}
+_LIVE_RUNS = 8
+"""Runs a line may still continue: interleaved runtimes are a handful, restarts are many."""
 
 
 @dataclass
@@ -70,7 +72,7 @@ class _Splitter:
         cur = self.current
         if cur is not None and cur.continues_exactly(n, t):
             return cur
-        exact = [r for r in self.runs if r.continues_exactly(n, t)]
+        exact = [r for r in self.runs[-_LIVE_RUNS:] if r.continues_exactly(n, t)]
         if exact:
             return exact[-1]
         if cur is not None and cur.moves_forward(n, t):
@@ -85,7 +87,7 @@ class _Splitter:
         cur = self.current
         if cur is not None and (cur.sched_t is None or t >= cur.sched_t):
             return cur
-        behind = [r for r in self.runs if r.sched_t is not None and r.sched_t <= t]
+        behind = [r for r in self.runs[-_LIVE_RUNS:] if r.sched_t is not None and r.sched_t <= t]
         if behind:
             return max(behind, key=lambda r: r.sched_t or 0.0)
         if cur is None:

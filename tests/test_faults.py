@@ -8,6 +8,7 @@ import resource
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -100,3 +101,37 @@ def test_large_scheddetail_dump(tmp_path: Path) -> None:
     g = gclens.read_trace(tmp_path / "dump.log").sched_g
     assert g.height == 50_000 and g["sched_line_no"].unique().to_list() == [1]
     assert g["wait_reason"].unique().to_list() == ["chan receive (nil chan)"]
+
+
+def _rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_endless_stdin_streams_rows_with_bounded_memory() -> None:
+    """stdin that never ends: rows come out while input still flows, and memory stays flat."""
+    block = "".join(ln for ln in SAMPLE.read_text().splitlines(keepends=True) if ln.startswith(("gc ", "app")))
+    child = subprocess.Popen([sys.executable, "-m", "gclens", "parse", "-", "--format", "jsonl", "-o", "-"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    assert child.stdin is not None and child.stdout is not None
+    seen: list[str] = []
+    reader = threading.Thread(target=lambda: seen.extend(iter(child.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+    reader.start()
+    rss = []
+    for round_ in range(16):  # a chunk is 20,000 lines: several chunks before the first reading
+        for _ in range(60):
+            child.stdin.write(block)
+        child.stdin.flush()
+        time.sleep(0.25)
+        if round_ in (7, 15):
+            rss.append(_rss_kib(child.pid))
+    assert any('"table": "gc"' in line for line in seen), "rows must flow before stdin ends"
+    child.stdin.close()
+    child.wait(timeout=120)
+    reader.join(timeout=30)
+    child.stdout.close()
+    assert child.returncode == 0
+    assert rss[1] - rss[0] < 40_000, f"RSS grew from {rss[0]} to {rss[1]} KiB while input kept coming"
