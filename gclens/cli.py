@@ -21,6 +21,8 @@ from gclens._errors import GclensError, LineError, UsageError
 from gclens._formats import FORMATS
 
 if TYPE_CHECKING:  # the heavy modules load inside the commands that use them: fast --help
+    import polars as pl
+
     from gclens._pipeline import Options, Summary
     from gclens._sources import SourceLike
     from gclens._trace import Trace
@@ -54,7 +56,6 @@ def build_parser() -> argparse.ArgumentParser:
         description="Parse GODEBUG gctrace/gcpacertrace/schedtrace/scavtrace output.",
         epilog="example:\n  gclens parse app.log 'logs/*.log.gz' -o out/ --format parquet",
     )
-    parse.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
     _add_input(parse)
     parse.add_argument("-o", "--output", metavar="DIR",
                        help="write every table to DIR; '-' streams JSON lines to stdout (--format jsonl)")
@@ -63,14 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     parse.set_defaults(run=_cmd_parse)
     check = _command(sub, "check", "exit 1 when pauses or GC CPU exceed their limits",
                      "gclens check app.log --max-stw-ms 1 --max-gc-cpu-pct 5 --format junit > gc.xml")
-    check.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
     _add_input(check)
     _add_limits(check)
     check.add_argument("--format", choices=("text", "json", "junit"), default="text")
     check.set_defaults(run=_cmd_check)
     summary = _command(sub, "summary", "KPIs and top findings, one screen per run",
                        "gclens summary app.log")
-    summary.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
     _add_input(summary)
     _add_limits(summary)
     summary.set_defaults(run=_cmd_summary)
@@ -85,9 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     diff.set_defaults(run=_cmd_diff)
     report = _command(sub, "report", "write a self-contained HTML report",
                       "gclens report app.log -o report.html")
-    report.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
-    report.add_argument("-o", "--output", metavar="HTML", required=True, help="the report file to write")
     _add_input(report)
+    report.add_argument("-o", "--output", metavar="HTML", required=True, help="the report file to write")
     _add_limits(report)
     report.set_defaults(run=_cmd_report)
     schema = sub.add_parser("schema", help="print the tables and their columns",
@@ -106,6 +104,7 @@ def _command(sub: Any, name: str, help_: str, example: str) -> argparse.Argument
 
 
 def _add_input(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
     group = parser.add_argument_group("input")
     group.add_argument("--envelope", default="auto", choices=["auto", "raw", *ENVELOPES],
                        help="log collector envelope around each line (default: detect per file)")
@@ -192,15 +191,20 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_REJECTS if args.strict and summary.row_counts["rejects"] else EXIT_OK
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def _analysed(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The findings and the per-run KPIs of the input, under the limits of the command line."""
     from gclens.analysis import evaluate, run_kpis
-    from gclens.render import findings_json, findings_junit, findings_text
 
-    limits = _limits(args)
-    trace = _read(args)
-    findings = evaluate(trace, limits)
+    limits, trace = _limits(args), _read(args)
     kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
                     cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
+    return evaluate(trace, limits), kpis
+
+
+def _cmd_check(args: argparse.Namespace) -> int:
+    from gclens.render import findings_json, findings_junit, findings_text
+
+    findings, kpis = _analysed(args)
     if args.format == "json":
         print(findings_json(findings, kpis))
     elif args.format == "junit":
@@ -211,14 +215,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
-    from gclens.analysis import evaluate, run_kpis
     from gclens.render import summary_text
 
-    limits = _limits(args)
-    trace = _read(args)
-    kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
-                    cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
-    print(summary_text(kpis, evaluate(trace, limits)))
+    findings, kpis = _analysed(args)
+    print(summary_text(kpis, findings))
     return EXIT_OK
 
 
