@@ -267,3 +267,23 @@ def unwrap(texts: Iterable[tuple[int, str]], name: str, clock: Clock) -> Iterato
         yield no, piece.text, piece.meta
     if pending is not None:
         yield pending
+
+
+_POD_LOG = re.compile(r"/pods/(?P<ns>[^/_]+)_(?P<pod>[^/_]+)_[^/]+/(?P<container>[^/]+)/\d+\.log")
+_CONTAINER_LOG = re.compile(r"/containers/(?P<pod>[^/_]+)_(?P<ns>[^/_]+)_(?P<container>.+)-[0-9a-f]{64}\.log")
+_DOCKER_LOG = re.compile(r"/containers/(?P<container>[0-9a-f]{64})/[0-9a-f]{64}-json\.log")
+
+
+def container_from_path(path: str) -> str | None:
+    """The container a log file belongs to, from the paths kubelet and Docker write.
+
+    ``/var/log/pods/<ns>_<pod>_<uid>/<container>/0.log`` and
+    ``/var/log/containers/<pod>_<ns>_<container>-<id>.log`` give ``<ns>/<pod>/<container>``;
+    ``/var/lib/docker/containers/<id>/<id>-json.log`` gives the container id.
+    """
+    for pattern in (_POD_LOG, _CONTAINER_LOG):
+        m = pattern.search(path)
+        if m:
+            return f"{m['ns']}/{m['pod']}/{m['container']}"
+    m = _DOCKER_LOG.search(path)
+    return m["container"][:12] if m else None

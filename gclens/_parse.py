@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gclens._classify import classify, is_fragment
-from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, detect, unwrap
+from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
 from gclens._errors import LineError
 from gclens._grammar import parse_line
 from gclens._ranges import out_of_range
@@ -50,6 +50,7 @@ class SourceResult:
     envelope: str = "raw"
     problems: dict[int, str] = field(default_factory=dict)
     unterminated_line: int | None = None
+    container: str | None = None
 
     record_count: int = 0
     reject_count: int = 0
@@ -114,6 +115,7 @@ def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock |
     from the first lines. Raises InputError if the source cannot be read.
     """
     clock = clock or Clock()
+    result.container = container_from_path(str(result.source.path or ""))
     physical = _physical(result, read_lines(result.source, max_input_bytes=max_input_bytes))
     head = list(itertools.islice(physical, DETECT_LINES))
     result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope
@@ -207,6 +209,8 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
 def _keep(result: SourceResult, no: int, table: str, row: dict[str, Any], text: str, meta: Meta) -> None:
     if meta is not NO_META:
         row.update(_meta_columns(meta))
+    if result.container and not row.get("container"):
+        row["container"] = result.container
     result.records.append(Record(no, table, row, text, meta))
 
 

@@ -24,11 +24,16 @@ from gclens._parse import Record, SourceResult
 _SPLICED = "other output was spliced into this number"
 
 
+MAX_HELD = 5_000
+"""Records held back waiting for a neighbour; past this (a SCHED header followed by a huge
+scheddetail dump) the waiting record is taken as it is, so memory stays bounded."""
+
+
 class SpliceGuard:
     """Streams records through, rejecting those whose numbers carry spliced digits.
 
     A record is judged once its next neighbour of the same kind has arrived, so records from
-    the last gc or SCHED record on are held back until the next batch (or ``finish``).
+    the last gc or SCHED record on are held back until the next batch (at most ``MAX_HELD``).
     """
 
     def __init__(self, result: SourceResult) -> None:
@@ -40,7 +45,7 @@ class SpliceGuard:
         """Records that are settled (in line order) and the rejects found among them."""
         pending = self.held + records
         bad = self._judge(pending)
-        cut = len(pending) if final else self._first_unjudged(pending)
+        cut = len(pending) if final else max(self._first_unjudged(pending), len(pending) - MAX_HELD)
         ready, self.held = pending[:cut], pending[cut:]
         for rec in ready:
             if rec.table in ("gc", "sched"):

@@ -133,3 +133,21 @@ def test_docker_split_lines_are_joined() -> None:
     trace = _read(text)
     assert trace.gc.height == 1 and trace.sources["joined_lines"].to_list() == [2]
     assert str(trace.gc["log_ts"][0]) == "2026-11-27 04:51:05.100000+00:00"
+
+
+@pytest.mark.parametrize("path,container", [
+    ("/var/log/pods/shop_checkout-7d9f_0a1b2c3d-4e5f/app/0.log", "shop/checkout-7d9f/app"),
+    ("/var/log/containers/checkout-7d9f_shop_app-" + "ab" * 32 + ".log", "shop/checkout-7d9f/app"),
+    ("/var/lib/docker/containers/" + "c0" * 32 + "/" + "c0" * 32 + "-json.log", "c0c0c0c0c0c0"),
+    ("/srv/app.log", None),
+])
+def test_container_from_the_log_path(tmp_path: Path, path: str, container: str | None) -> None:
+    from gclens._envelopes import container_from_path
+
+    assert container_from_path(path) == container
+    if container and path.startswith("/var/log/pods/"):
+        log = tmp_path / path.lstrip("/")
+        log.parent.mkdir(parents=True)
+        raw, truth = _sample(RUNS[0])
+        log.write_text(wrap(raw, truth, "cri"))
+        assert set(gclens.read_trace(log).gc["container"]) == {container}

@@ -135,3 +135,20 @@ def test_endless_stdin_streams_rows_with_bounded_memory() -> None:
     child.stdout.close()
     assert child.returncode == 0
     assert rss[1] - rss[0] < 40_000, f"RSS grew from {rss[0]} to {rss[1]} KiB while input kept coming"
+
+
+def test_million_line_scheddetail_dump_through_the_cli(tmp_path: Path) -> None:
+    """A crash-time dump of a million goroutines: every G line becomes a row, streamed to Parquet."""
+    import pyarrow.parquet as pq
+
+    header = ("SCHED 0ms: gomaxprocs=2 idleprocs=0 threads=5 spinningthreads=0 needspinning=0 "
+              "idlethreads=3 runqueue=0 gcwaiting=false nmidlelocked=1 stopwait=0 sysmonwait=false\n")
+    dump = tmp_path / "dump.log"
+    with dump.open("w") as fh:
+        fh.write(header)
+        fh.writelines(f"  G{i}: status=4(chan receive (nil chan)) m=nil lockedm=nil\n" for i in range(1_000_000))
+    proc = run("parse", str(dump), "-o", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stderr
+    assert pq.ParquetFile(tmp_path / "out" / "sched_g.parquet").metadata.num_rows == 1_000_000
+    headers = pq.read_table(tmp_path / "out" / "sched_g.parquet", columns=["sched_line_no"]).column(0)
+    assert headers.unique().to_pylist() == [1]

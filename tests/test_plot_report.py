@@ -97,3 +97,13 @@ def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     assert pixels.shape[:2] == (2400, 1200) and pixels.std() > 0.05  # not a blank page
     dom = subprocess.run([*flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.stdout.count("<img ") == 4 and "gclens report" in dom.stdout
+
+
+def test_notebook_html_output_escapes_log_text(tmp_path: Path) -> None:
+    """What a notebook shows of a frame is HTML: text from a log or a file name must be escaped."""
+    hostile = tmp_path / "<b onmouseover=alert(1)>.log"
+    hostile.write_text("gc 7 @1.0<script>alert('x')</script>\n")
+    trace = gclens.read_trace(hostile)
+    html = trace.rejects._repr_html_()
+    assert "<script>" not in html and "<b onmouseover" not in html
+    assert "&lt;script&gt;" in html
