@@ -77,3 +77,10 @@ def windows(cs: list[Cycle], window_s: float, *, include_forced: bool = False) -
 def least_squares_slope(xs: list[float], ys: list[float]) -> float:
     mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+
+
+def worst_window(cs: list[Cycle], window_s: float) -> float:
+    """The highest window that spans ``window_s``; a shorter run is one window: all of it."""
+    all_windows = windows(cs, window_s)
+    complete = [pct for end, pct in all_windows if end >= window_s]
+    return max(complete) if complete else all_windows[-1][1]

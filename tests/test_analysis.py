@@ -10,7 +10,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-from independent import cycles, least_squares_slope, nearest_rank, windows
+from independent import cycles, least_squares_slope, nearest_rank, windows, worst_window
 
 import gclens
 from conftest import CORPUS, SAMPLES, sample_runs
@@ -73,7 +73,7 @@ def test_heavy_corpus_trace_exceeds_both_limits() -> None:
                     "goal-overshoot": sum(c.heap[1] > c.goal for c in cs)}
     over = [c.num for c in cycles(HEAVY[0]) if not c.forced and c.stw > 1.0]
     assert findings.filter(pl.col("rule") == "stw-pause")["evidence_gc"].to_list() == [over]
-    worst = max(pct for _, pct in windows(cycles(HEAVY[0]), 60.0))
+    worst = worst_window(cycles(HEAVY[0]), 60.0)
     assert findings.filter(pl.col("rule") == "gc-cpu")["value"][0] == pytest.approx(worst)
 
 
@@ -132,7 +132,7 @@ def test_real_runs_over_the_limits_are_flagged_with_the_right_cycles(path: Path)
     over = [c.num for c in cs if not c.forced and c.stw > 1.0]
     pause = findings.filter(pl.col("rule") == "stw-pause")
     assert pause["evidence_gc"].to_list() == ([over] if over else [])
-    worst = max(pct for _, pct in windows(cs, 60.0))
+    worst = worst_window(cs, 60.0)
     cpu = findings.filter(pl.col("rule") == "gc-cpu")
     assert cpu["value"].to_list() == ([pytest.approx(worst)] if worst > 5.0 else [])
     if "pauses-long" in path.name:

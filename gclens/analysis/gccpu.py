@@ -100,7 +100,9 @@ def gc_cpu_stats(gc: pl.DataFrame, *, window_s: float = 60.0, short_window_s: fl
 
 
 def _worst(windows: pl.DataFrame, name: str) -> pl.DataFrame:
-    """The highest complete window per run (or the whole run when it is shorter)."""
-    full = windows.filter(pl.col("complete") | ~pl.col("complete").any().over(RUN))
+    """The highest complete window per run; a run shorter than the window is its own window
+    (the last one, which covers it all), not the few first cycles of a partial window."""
+    last = pl.col("t_end_s") == pl.col("t_end_s").max().over(RUN)
+    full = windows.filter(pl.col("complete") | (~pl.col("complete").any().over(RUN) & last))
     return full.sort("gc_cpu_pct", descending=True).group_by(RUN, maintain_order=True).first().select(
         *RUN, pl.col("gc_cpu_pct").alias(f"{name}_pct"), pl.col("t_end_s").alias(f"{name}_end_s"))
