@@ -54,7 +54,8 @@ def test_envelope_gives_the_raw_rows_and_a_true_anchor(name: str, envelope: str)
         return
     start_ns = int(wrapped.runs.select(pl.col("start_ts").dt.epoch("ns")).item())
     error_ms = (start_ns - truth["start_unix_ns"]) / 1e6
-    assert -5 < error_ms < 1, "runtime start precedes main() by a little, never follows it"
+    # late by the collector delay and the truncated @ (both push it up); runtime start precedes main()
+    assert -5 < error_ms < 1
     assert runs["anchor"].startswith("median of") and runs["anchor_spread_ms"] < 1
     ts = wrapped.gc.select(pl.col("ts").dt.epoch("ns"), "gc_num", "wall_ms")
     assert ts["ts"].is_sorted()
