@@ -82,6 +82,15 @@ def build_parser() -> argparse.ArgumentParser:
     diff.add_argument("--include-forced", action="store_true", help="count forced cycles too")
     diff.add_argument("--format", choices=("text", "json"), default="text")
     diff.set_defaults(run=_cmd_diff)
+    whatif = _command(sub, "whatif", "predict GC CPU and peak heap under other GOGC / GOMEMLIMIT values",
+                      "gclens whatif app.log --gogc 50,100,200,off --memlimit 512MiB --format json")
+    _add_input(whatif)
+    whatif.add_argument("--gogc", default="50,100,200,400", help="comma-separated GOGC values ('off' allowed)")
+    whatif.add_argument("--memlimit", default="", help="comma-separated GOMEMLIMIT values, e.g. 256MiB,1GiB")
+    whatif.add_argument("--target-gc-cpu-pct", type=float, default=5.0,
+                        help="recommend the smallest GOGC that keeps GC CPU under this (default 5)")
+    whatif.add_argument("--format", choices=("text", "json"), default="text")
+    whatif.set_defaults(run=_cmd_whatif)
     report = _command(sub, "report", "write a self-contained HTML report",
                       "gclens report app.log -o report.html")
     _add_input(report)
@@ -231,6 +240,27 @@ def _cmd_diff(args: argparse.Namespace) -> int:
                      max_regression_pct=args.max_regression_pct, include_forced=args.include_forced)
     print(diff_json(diff) if args.format == "json" else diff_text(diff))
     return EXIT_LIMIT if diff["regression"].any() else EXIT_OK
+
+
+def _cmd_whatif(args: argparse.Namespace) -> int:
+    from gclens.analysis.whatif import fit, parse_size_mib, predict, recommend
+    from gclens.render import whatif_json, whatif_text
+
+    gogcs = [None if g.strip().lower() == "off" else _number(g) for g in args.gogc.split(",") if g.strip()]
+    limits = [parse_size_mib(m.strip()) for m in args.memlimit.split(",") if m.strip()]
+    model = fit(_read(args).frame("gc"))
+    scenarios = [predict(model, gogc=g, memlimit_mib=m) for g in gogcs for m in [None, *limits]
+                 if g is not None or m is not None]
+    advice = recommend(model, target_gc_cpu_pct=args.target_gc_cpu_pct)
+    print(whatif_json(model, scenarios, advice) if args.format == "json" else whatif_text(model, scenarios, advice))
+    return EXIT_OK
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise UsageError(f"--gogc {text!r}: give numbers or 'off'") from None
 
 
 def _cmd_report(args: argparse.Namespace) -> int:

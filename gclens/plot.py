@@ -166,3 +166,33 @@ def _title(run: pl.DataFrame, what: str) -> str:
         return f"{what} (no data)"
     first = run.select(RUN).row(0)
     return f"{what}: {first[0]} run {first[1]}"
+
+
+def whatif(model: object, *, observed: Sequence[tuple[float, float, float]] = (),
+           gogc_range: tuple[float, float] = (10, 400)) -> Figure:
+    """Predicted GC CPU and peak heap across GOGC (with the fit's range), observed runs as dots.
+
+    ``model`` is a ``gclens.analysis.whatif.Fit``; ``observed`` holds (GOGC, GC CPU %, peak MiB).
+    """
+    from gclens.analysis.whatif import predict
+
+    grid = np.geomspace(gogc_range[0], gogc_range[1], 60)
+    rows = [predict(model, gogc=float(g)) for g in grid]  # type: ignore[arg-type]
+    fig = Figure(figsize=(10, 4), layout="constrained")
+    cpu_ax, heap_ax = fig.subplots(1, 2)
+    cpu_ax.plot(grid, [r["gc_cpu_pct"] for r in rows], label="predicted")
+    cpu_ax.fill_between(grid, [r["gc_cpu_pct_range"][0] for r in rows], [r["gc_cpu_pct_range"][1] for r in rows],
+                        alpha=0.2, label="fit range")
+    heap_ax.plot(grid, [r["peak_heap_mib"] for r in rows], label="predicted")
+    if observed:
+        gogc, cpu, peak = zip(*observed, strict=True)
+        cpu_ax.plot(gogc, cpu, "o", color="tab:red", label="observed runs")
+        heap_ax.plot(gogc, peak, "o", color="tab:red", label="observed runs")
+    for ax, label in ((cpu_ax, "GC CPU (% of capacity)"), (heap_ax, "peak heap (MiB)")):
+        ax.set_xscale("log")
+        ax.set_xlabel("GOGC")
+        ax.set_ylabel(label)
+        ax.legend(fontsize="small")
+        ax.grid(alpha=0.3)
+    fig.suptitle("What-if: GOGC against GC CPU and peak heap")
+    return fig

@@ -127,3 +127,36 @@ def diff_text(diff: pl.DataFrame) -> str:
 def diff_json(diff: pl.DataFrame) -> str:
     rows = [{k: _clean(v) for k, v in row.items()} for row in diff.iter_rows(named=True)]
     return json.dumps({"regression": any(r["regression"] for r in rows), "kpis": rows}, indent=2)
+
+
+def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any]) -> str:
+    """The what-if as a JSON array, one object per scenario (the fit and advice repeated in each)."""
+    fitted = {k: v for k, v in vars(model).items()}
+    rows = [{**{k: _clean(v) for k, v in s.items()}, "fit": fitted, "recommendation": advice} for s in scenarios]
+    return json.dumps(rows, indent=2, default=str)
+
+
+def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any]) -> str:
+    """The fit, one line per scenario, and the recommendation."""
+    lines = [
+        f"fitted on {model.source} run {model.run_id}: {model.cycles} steady cycles, GOMAXPROCS "
+        f"{model.procs}, allocation {model.alloc_mib_per_s:.1f} MiB/s, live heap {model.live_mib:.0f} MiB, "
+        f"roots {model.roots_mib:.0f} MiB, {model.cost_ms:.2f} CPU-ms per cycle "
+        f"(fixed {model.fixed_ms:.2f} + {model.per_mib_ms:.3f}/MiB, r2 {model.r2:.2f}); "
+        f"observed GOGC ~{model.gogc_observed:.0f}",
+        f"{'GOGC':>6} {'limit MiB':>10} {'GC/s':>8} {'GC CPU %':>9} {'range %':>13} {'peak MiB':>9}",
+    ]
+    for s in scenarios:
+        low, high = s["gc_cpu_pct_range"]
+        peak = "-" if s["peak_heap_mib"] is None else f"{s['peak_heap_mib']:.0f}"
+        limit = "-" if s["memlimit_mib"] is None else f"{s['memlimit_mib']:.0f}"
+        lines.append(f"{s['gogc']!s:>6} {limit:>10} {s['gc_per_s']:>8.2f} {s['gc_cpu_pct']:>9.2f} "
+                     f"{low:>6.2f}-{high:<6.2f} {peak:>9}" + ("  DEATH SPIRAL" if s.get("death_spiral") else ""))
+        lines += [f"       ! {w}" for w in s["warnings"]]
+    lines += [f"note: {w}" for w in model.warnings]
+    if advice.get("gogc") is not None:
+        lines.append(f"recommendation: GOGC={advice['gogc']} keeps GC CPU at {advice['gc_cpu_pct']:.1f} % "
+                     f"with a peak heap of {advice['peak_heap_mib']:.0f} MiB ({advice['assumes']})")
+    else:
+        lines.append(f"recommendation: none ({advice['reason']})")
+    return "\n".join(lines)

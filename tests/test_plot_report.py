@@ -23,7 +23,7 @@ ARTIFACTS = ROOT / "test-artifacts"
 
 
 def _labels(ax: object) -> list[str]:
-    return [h.get_label() for h in ax.get_legend().legend_handles]  # type: ignore[attr-defined]
+    return [t.get_text() for t in ax.get_legend().get_texts()]  # type: ignore[attr-defined]
 
 
 def test_timeline_draws_heap_pauses_cpu_and_limits() -> None:
@@ -107,3 +107,14 @@ def test_notebook_html_output_escapes_log_text(tmp_path: Path) -> None:
     html = trace.rejects._repr_html_()
     assert "<script>" not in html and "<b onmouseover" not in html
     assert "&lt;script&gt;" in html
+
+
+def test_whatif_figure_shows_prediction_range_and_observed_runs() -> None:
+    from gclens.analysis.whatif import fit
+
+    model = fit(gclens.read_trace(SAMPLES / "go1.21/churn-gogc10.stderr").gc)
+    cpu_ax, heap_ax = plot.whatif(model, observed=[(10, 16.9, 63), (50, 5.0, 75)]).axes
+    assert sorted(_labels(cpu_ax)) == ["fit range", "observed runs", "predicted"]
+    assert cpu_ax.get_xscale() == "log" and cpu_ax.get_xlabel() == "GOGC"
+    dots = next(line for line in heap_ax.get_lines() if line.get_label() == "observed runs")
+    assert list(dots.get_ydata()) == [63, 75]
