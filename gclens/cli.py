@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--memlimit", default="", help="comma-separated GOMEMLIMIT values, e.g. 256MiB,1GiB")
     whatif.add_argument("--target-gc-cpu-pct", type=float, default=5.0,
                         help="recommend the smallest GOGC that keeps GC CPU under this (default 5)")
+    whatif.add_argument("--cpu-bound", action="store_true",
+                        help="the program allocates as fast as its CPU allows (batch job, benchmark)")
     whatif.add_argument("--format", choices=("text", "json"), default="text")
     whatif.set_defaults(run=_cmd_whatif)
     report = _command(sub, "report", "write a self-contained HTML report",
@@ -249,8 +251,8 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     gogcs = [None if g.strip().lower() == "off" else _number(g) for g in args.gogc.split(",") if g.strip()]
     limits = [parse_size_mib(m.strip()) for m in args.memlimit.split(",") if m.strip()]
     model = fit(_read(args).frame("gc"))
-    scenarios = [predict(model, gogc=g, memlimit_mib=m) for g in gogcs for m in [None, *limits]
-                 if g is not None or m is not None]
+    scenarios = [predict(model, gogc=g, memlimit_mib=m, cpu_bound=args.cpu_bound)
+                 for g in gogcs for m in [None, *limits] if g is not None or m is not None]
     advice = recommend(model, target_gc_cpu_pct=args.target_gc_cpu_pct)
     print(whatif_json(model, scenarios, advice) if args.format == "json" else whatif_text(model, scenarios, advice))
     return EXIT_OK

@@ -33,6 +33,7 @@ from gclens._errors import UsageError
 from gclens.analysis._common import CYCLE_CPU_COLS, RUN, cycle_end_s
 
 MIN_CYCLES = 8
+GC_BOUND_PCT = 50.0
 GC_CPU_LIMITER_PCT = 50.0
 HEAP_MINIMUM_MIB = 4.0
 
@@ -56,6 +57,7 @@ class Fit:
     cost_spread: tuple[float, float]
     r2: float
     overshoot: float
+    observed_gc_cpu_pct: float
     warnings: list[str] = field(default_factory=list)
 
 
@@ -86,13 +88,19 @@ def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = Non
         cost_ms=float(np.median(costs)),
         cost_spread=(float(np.percentile(costs, 25)), float(np.percentile(costs, 75))), r2=r2,
         overshoot=float((steady["heap_end_mib"] / steady["heap_goal_mib"].clip(lower_bound=1)).median()),  # type: ignore[arg-type]
-        warnings=warnings,
+        observed_gc_cpu_pct=_steady_gc_cpu(steady), warnings=warnings,
     )
 
 
 def predict(model: Fit, *, gogc: float | None, memlimit_mib: float | None = None,
-            live_mib: float | None = None) -> dict[str, Any]:
-    """One scenario: GOGC (None for off) and an optional memory limit, in MiB."""
+            live_mib: float | None = None, cpu_bound: bool = False) -> dict[str, Any]:
+    """One scenario: GOGC (None for off) and an optional memory limit, in MiB.
+
+    ``cpu_bound``: the program allocates as fast as its CPU allows (a batch job, a benchmark),
+    so GC CPU taken from it slows its allocation: A' = A x (1 - f') / (1 - f), solved for the
+    scenario's GC CPU fraction f'. Otherwise the allocation rate is the fitted run's (a service
+    serving a given load), as in the GC guide.
+    """
     live = model.live_mib if live_mib is None else live_mib
     goal = math.inf if gogc is None else max(live * (1 + gogc / 100), HEAP_MINIMUM_MIB * gogc / 100)
     limited = False
@@ -112,18 +120,35 @@ def predict(model: Fit, *, gogc: float | None, memlimit_mib: float | None = None
     spiral = runway <= 0.05 * live
     rates = [model.alloc_spread[0], model.alloc_mib_per_s, model.alloc_spread[1]]
     costs = [model.cost_spread[0] * cost / model.cost_ms, cost, model.cost_spread[1] * cost / model.cost_ms]
-    pcts = [_gc_cpu(rate, c, max(runway, 1e-9), model.procs, limited) for rate, c in zip(rates, costs, strict=True)]
-    out.update(gc_per_s=model.alloc_mib_per_s / max(runway, 1e-9), gc_cpu_pct=pcts[1],
-               gc_cpu_pct_range=(min(pcts), max(pcts)), peak_heap_mib=goal * model.overshoot,
-               death_spiral=spiral)
+    seen = model.observed_gc_cpu_pct / 100 if cpu_bound else None
+    pcts = [_gc_cpu(rate, c, runway, model.procs, limited, seen) for rate, c in zip(rates, costs, strict=True)]
+    # cycles follow from the GC CPU: each costs `cost` CPU-ms out of GOMAXPROCS x 1000 per second
+    gc_per_s = pcts[1] / 100 * model.procs * 1000 / cost if cost else 0.0
+    out.update(gc_per_s=gc_per_s, gc_cpu_pct=pcts[1], gc_cpu_pct_range=(min(pcts), max(pcts)),
+               peak_heap_mib=max(goal, live) * model.overshoot, death_spiral=spiral)
     if spiral:
         out["warnings"].append("the memory limit leaves no room above the live heap: GC would run "
                                "back to back (death spiral)")
+    elif pcts[1] > GC_BOUND_PCT:
+        out["warnings"].append(f"over {GC_BOUND_PCT:.0f} % GC CPU the program is GC-bound: assists and "
+                               "the scheduler change its behaviour and this model overestimates")
     return out
 
 
-def _gc_cpu(rate: float, cost_ms: float, runway: float, procs: int, limited: bool) -> float:
-    pct = rate / runway * cost_ms / (procs * 1000) * 100
+def _gc_cpu(rate: float, cost_ms: float, runway: float, procs: int, limited: bool,
+            seen_fraction: float | None) -> float:
+    """GC CPU % for an allocation rate, a cost per cycle and a runway (goal - live), in MiB.
+
+    With ``seen_fraction`` (cpu-bound), the rate scales with the mutator's CPU share:
+    f = k (1 - f) with k = cost x rate / ((1 - seen) x runway x capacity), so f = k / (1 + k).
+    """
+    if runway <= 0:
+        return GC_CPU_LIMITER_PCT if limited else 100.0
+    k = rate / runway * cost_ms / (procs * 1000)
+    if seen_fraction is not None:
+        k /= max(1 - seen_fraction, 0.05)
+        k = k / (1 + k)
+    pct = 100 * min(k, 1.0)
     return min(pct, GC_CPU_LIMITER_PCT) if limited else pct
 
 
@@ -155,6 +180,12 @@ def _steady(run: pl.DataFrame) -> pl.DataFrame:
     level = float(half["heap_live_mib"].median() or 0)  # type: ignore[arg-type]
     reached = run.with_columns(ok=(pl.col("heap_live_mib") >= 0.9 * level).cum_max())
     return reached.filter(pl.col("ok")).drop("ok")
+
+
+def _steady_gc_cpu(steady: pl.DataFrame) -> float:
+    ends = steady["t_end_s"].to_numpy()
+    capacity = float(np.sum(np.diff(ends) * 1000 * steady["procs"].to_numpy()[1:]))
+    return 100 * float(steady["gc_cpu_ms"][1:].sum()) / capacity if capacity else 0.0
 
 
 def _periods(steady: pl.DataFrame) -> np.ndarray:
@@ -207,7 +238,6 @@ def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None =
     if steady.height < 2:
         raise UsageError("a steady state needs at least 2 GC cycles")
     ends = steady["t_end_s"].to_numpy()
-    capacity = float(np.sum(np.diff(ends) * 1000 * steady["procs"].to_numpy()[1:]))
     return {"gc_per_s": (steady.height - 1) / float(ends[-1] - ends[0]),
-            "gc_cpu_pct": 100 * float(steady["gc_cpu_ms"][1:].sum()) / capacity,
+            "gc_cpu_pct": _steady_gc_cpu(steady),
             "peak_heap_mib": float(steady["heap_end_mib"].max())}  # type: ignore[arg-type]
