@@ -30,7 +30,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS_DIR = os.path.join(HERE, "programs")
@@ -65,9 +65,52 @@ class Scenario:
     description: str = ""
     args: tuple = ()            # command-line arguments of the program
     expect_splices: bool = False  # app writes are meant to land inside runtime lines
+    whatif_group: str | None = None  # runs of one program/args that differ only in GOGC/GOMEMLIMIT
+    whatif_minors: tuple = ()   # if set, whatif_group only on these minors
+    minor_args: dict = field(default_factory=dict)  # minor -> args used instead of `args` there
+
+    def args_for(self, minor: int) -> tuple:
+        return self.minor_args.get(minor, self.args)
 
 
 FULL = "gctrace=1,gcpacertrace=1,scavtrace=1,schedtrace=500"
+
+# GOGC / GOMEMLIMIT sweep for validating a what-if model: churn -pointer-heap, only the
+# environment varies between the runs of one toolchain (GOGC=10 ... 400, or GOGC=off under a
+# memory limit).  The churn is much faster than churn-gogc10's (18 MiB/s for 2.5 s; that scenario
+# is not in the group) so that even GOGC=400 gets >= 8 cycles after the live heap is built.  At
+# 400 MiB/s a steady GOGC=400 cycle takes 1.2-1.6 s on go1.21/go1.25 and 0.8-0.9 s on go1.27 (the
+# marked heap there is ~90-150 MB, not ~59: with both Ps busy the mark phase runs on the 25 %
+# fractional worker for 0.1-0.55 s, and what is allocated meanwhile counts as marked), while at
+# GOGC=10 or under the memory limit the GC is always running and the rate is capped by it: ~8-9
+# cycles/s on go1.21/go1.25, ~20-25 on go1.27 (green tea marks faster).  No single duration gives
+# GOGC=400 >= 8 steady cycles on go1.21/go1.25 (>= ~14 s) and keeps GOGC=10 on go1.27 below 250
+# cycles (<= ~10 s, MemStats keeps 256 pauses), so the duration is per toolchain; the rate and
+# everything else are the same for every run.
+WHATIF_GROUP = "churn-pointer-heap"
+WHATIF_MINORS = (21, 25, 27)
+WHATIF_GODEBUG = "gctrace=1,gcpacertrace=1"
+WHATIF_RATE = "400"  # MiB/s, -ph-rate
+WHATIF_DURATION = {21: "18s", 25: "18s", 27: "9s"}  # -ph-duration per toolchain minor
+WHATIF_MEMLIMIT = "80MiB"  # ~1.35x the ~59 MiB live heap (heap_live in churn-gogc10's gc lines)
+
+
+def whatif_args(minor: int) -> tuple:
+    return ("-pointer-heap", "-ph-rate", WHATIF_RATE, "-ph-duration", WHATIF_DURATION[minor])
+
+
+def whatif(name: str, env: dict, description: str) -> Scenario:
+    return Scenario(name, "churn", {"GODEBUG": WHATIF_GODEBUG, **env, "GOMAXPROCS": "2"},
+                    args=whatif_args(WHATIF_MINORS[0]), only_minors=WHATIF_MINORS,
+                    minor_args={m: whatif_args(m) for m in WHATIF_MINORS},
+                    whatif_group=WHATIF_GROUP, whatif_minors=WHATIF_MINORS,
+                    description=description)
+
+
+WHATIF_WORKLOAD = (f"churn -pointer-heap -ph-rate {WHATIF_RATE} -ph-duration "
+                   + "/".join(f"{d} (go1.{m})" for m, d in WHATIF_DURATION.items()))
+
+
 SCENARIOS = [
     Scenario("churn-full", "churn", {"GODEBUG": FULL, "GOMAXPROCS": "2"},
              description="allocation churn + app log lines on stderr; gctrace, gcpacertrace, "
@@ -113,6 +156,13 @@ SCENARIOS = [
                          "CPUs) and allocates ~200 MiB/s of garbage in total over a 1 MiB "
                          "pointer-dense live set, GOGC=50, 3 s: stop-the-world phases (sweep + "
                          "mark termination) often 1-20 ms"),
+    *[whatif(f"whatif-gogc{g}", {"GOGC": str(g)},
+             f"{WHATIF_WORKLOAD} (the churn-gogc10 workload, faster and longer) with GOGC={g}: "
+             f"what-if sweep (whatif_group {WHATIF_GROUP})")
+      for g in (10, 50, 100, 200, 400)],
+    whatif("whatif-memlimit", {"GOGC": "off", "GOMEMLIMIT": WHATIF_MEMLIMIT},
+           f"{WHATIF_WORKLOAD} with GOGC=off GOMEMLIMIT={WHATIF_MEMLIMIT} (~1.35x the ~59 MiB "
+           f"live heap): limit-driven cycles; what-if sweep (whatif_group {WHATIF_GROUP})"),
     Scenario("crash-deadlock", "crash", {"GODEBUG": "schedtrace=1000,gctrace=1"},
              only_minors=(19, 22, 27),
              description="allocates ~1.5 s then deadlocks: scheddetail dump at crash + "
@@ -185,6 +235,31 @@ def clean_env() -> dict:
             if not (k.startswith("GO") or k.startswith("GCLENS_") or k == "CGO_ENABLED")}
 
 
+def whatif_group_of(scenario: str, gdir: str) -> str | None:
+    """The whatif_group of a run of `scenario` in go<MAJOR.MINOR> directory `gdir`, if any."""
+    sc = next((s for s in SCENARIOS if s.name == scenario), None)
+    if sc is None or not sc.whatif_group:
+        return None
+    minor = int(gdir.rsplit(".", 1)[1])
+    return sc.whatif_group if not sc.whatif_minors or minor in sc.whatif_minors else None
+
+
+def tag_whatif(run: dict) -> dict:
+    """Set (or drop) a manifest run's whatif_group from the scenario definitions, right after
+    expect_splices; also used on runs kept from an older manifest (e.g. it drops the group from
+    churn-gogc10, which left the sweep)."""
+    group = None if run["status"] == "hung" else whatif_group_of(run["scenario"],
+                                                                  run["file"].split("/")[0])
+    out = {}
+    for k, v in run.items():
+        if k == "whatif_group":
+            continue
+        out[k] = v
+        if k == "expect_splices" and group:
+            out["whatif_group"] = group
+    return out
+
+
 def applies(sc: Scenario, tc: Toolchain) -> bool:
     if sc.only_minors and tc.minor not in sc.only_minors:
         return False
@@ -242,7 +317,7 @@ def run_scenario(sc: Scenario, tc: Toolchain, binary: str, outdir: str, args) ->
         for attempt in range(1, args.retries + 2):
             err = os.path.join(tmpdir, f"attempt{attempt}.stderr")
             tru = os.path.join(tmpdir, f"attempt{attempt}.truth.json")
-            rc, secs = run_once([binary, *sc.args], sc.env, err, tru, args.timeout)
+            rc, secs = run_once([binary, *sc.args_for(tc.minor)], sc.env, err, tru, args.timeout)
             attempts.append({"attempt": attempt, "exit_code": rc, "seconds": round(secs, 2),
                              "hung": rc is None})
             outcome = f"HUNG (killed after {args.timeout}s)" if rc is None else f"exit {rc}"
@@ -309,7 +384,7 @@ def store(sc, tc, name, err_src, truth_src, rc, status, outdir, attempts) -> dic
         "program": sc.program,
         "scenario": name,
         "env": dict(sc.env),
-        "args": list(sc.args),
+        "args": list(sc.args_for(tc.minor)),
         "goexperiment": sc.goexperiment,
         "expect_splices": sc.expect_splices,
         "exit_code": rc,
@@ -485,6 +560,7 @@ def main() -> int:
         g = r["file"].split("/")[0][2:]
         return (tuple(int(x) for x in g.split(".")), r["scenario"])
 
+    runs = [tag_whatif(r) for r in runs]
     runs.sort(key=sort_key)
     manifest = {
         "generator": "sample_traces/generate.py",
@@ -495,7 +571,13 @@ def main() -> int:
                                  **{("go" + tc.key): {"version": tc.version, "go": tc.go}
                                     for tc in toolchains}},
         "scenarios": {s.name: {"program": s.program, "args": list(s.args), "env": s.env,
+                               **({"args_by_toolchain": {f"go1.{m}": list(a)
+                                                         for m, a in s.minor_args.items()}}
+                                  if s.minor_args else {}),
                                "goexperiment": s.goexperiment, "expect_splices": s.expect_splices,
+                               **({"whatif_group": s.whatif_group,
+                                   "whatif_toolchains": [f"go1.{m}" for m in s.whatif_minors]}
+                                  if s.whatif_group else {}),
                                "description": s.description}
                       for s in SCENARIOS},
         "runs": runs,
