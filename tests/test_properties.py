@@ -109,3 +109,27 @@ def test_letters_spliced_into_a_line_never_change_its_numbers(line: str, data: s
         return  # the splice made another kind of line (e.g. a prefix before a marker): not this row
     numbers = {k: v for k, v in original.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     assert {k: got.get(k) for k in numbers} == numbers, spliced
+
+
+@st.composite
+def enveloped(draw: st.DrawFn) -> str:
+    """A real runtime line in a collector envelope whose timestamp or JSON may be broken."""
+    line = draw(real_line)
+    stamp = draw(st.sampled_from(["2026-11-27T04:51:05.123456789Z", "2026-13-45T99:99:99Z",
+                                  "2026-11-27T04:51:05.Z", "not-a-time", ""]))
+    kind = draw(st.sampled_from(["kubectl", "cri", "docker", "journald"]))
+    if kind == "kubectl":
+        return f"{stamp} {line}"
+    if kind == "cri":
+        return f"{stamp} stderr {draw(st.sampled_from(['F', 'P', 'X']))} {line}"
+    body = json.dumps({"log": line + "\n", "stream": "stderr", "time": stamp} if kind == "docker" else
+                      {"MESSAGE": line, "__REALTIME_TIMESTAMP": stamp})
+    cut = draw(st.integers(0, len(body)))
+    return body if draw(st.booleans()) else body[:cut]
+
+
+@BUDGET
+@given(st.lists(enveloped(), min_size=1, max_size=20))
+def test_broken_envelopes_never_raise_and_lose_nothing(lines: list[str]) -> None:
+    trace = _read(("\n".join(lines) + "\n").encode())
+    assert _accounted(trace)
