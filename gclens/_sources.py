@@ -14,7 +14,7 @@ import os
 import re
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union
 
@@ -56,7 +56,6 @@ class Source:
     stream: IO[bytes] | None = None
     compression: str = "none"
     bytes_read: int = 0
-    unterminated: bool = field(default=False)
 
 
 def expand(inputs: SourceLike | list[SourceLike]) -> list[Source]:
@@ -180,7 +179,6 @@ def _split(source: Source, stream: IO[bytes]) -> Iterator[Line]:
         terminated = last.endswith(b"\n")
         source.bytes_read += length
         length -= terminated
-        source.unterminated = not terminated
         yield Line(no, chunk.rstrip(b"\n").removesuffix(b"\r"), terminated, length)
 
 

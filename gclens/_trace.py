@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -49,11 +48,6 @@ class Trace:
     def row_counts(self) -> dict[str, int]:
         """Rows per table, in table order."""
         return {name: self.tables[name].num_rows for name in TABLE_NAMES}
-
-    def top_reject_reasons(self, n: int = 5) -> list[tuple[str, int]]:
-        """The most common reject reasons, with their counts."""
-        reasons = self.tables["rejects"].column("reason").to_pylist()
-        return Counter(reasons).most_common(n)
 
 
 def read_trace(
