@@ -156,3 +156,17 @@ def test_death_spiral_windows_match_brute_force(path: Path) -> None:
     got = death_spiral(gclens.read_trace(path).gc, window_s=1.0, gc_cpu_pct=5.0, goal_ratio=0.5,
                        goal_flatness=1.5, min_cycles=3, min_goal_mib=4)
     assert sorted(got["gc_num"].to_list()) == expected
+
+
+@pytest.mark.parametrize("path", FILES[:6], ids=_ids(FILES[:6]))
+def test_cpu_quota_and_idle_mark_match_a_plain_recount(path: Path) -> None:
+    """With cgroup cpu.max at one CPU, a GOMAXPROCS=2 run has half the capacity; idle mark apart."""
+    cs = cycles(path)
+    if cs[0].num != 1:
+        pytest.skip("the log starts after gc 1")
+    quota = 1.0
+    capacity = sum((c.end_s - (cs[i - 1].end_s if i else 0.0)) * 1000 * min(c.procs, quota)
+                   for i, c in enumerate(cs))
+    stats = gc_cpu_stats(gclens.read_trace(path).gc, cpu_quota=quota).row(0, named=True)
+    assert stats["gc_cpu_pct"] == pytest.approx(100 * sum(c.gc_cpu for c in cs if not c.forced) / capacity)
+    assert stats["idle_mark_pct"] == pytest.approx(100 * sum(c.cpus[-2] for c in cs) / capacity)
