@@ -204,12 +204,11 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
 def _analysed(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame]:
     """The findings and the per-run KPIs of the input, under the limits of the command line."""
-    from gclens.analysis import evaluate, run_kpis
+    from gclens.analysis import evaluate, kpis_under
 
     limits, trace = _limits(args), _read(args)
-    kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
-                    cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
-    return evaluate(trace, limits), kpis
+    kpis = kpis_under(trace, limits)
+    return evaluate(trace, limits, kpis=kpis), kpis
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from gclens import plot
 from gclens._schemas import SCHEMA_VERSION
 from gclens._trace import Trace
-from gclens.analysis import Limits, evaluate, run_kpis
+from gclens.analysis import Limits, evaluate, kpis_under
 
 MAX_RUN_FIGURES = 6
 MAX_REJECTS = 50
@@ -36,9 +36,8 @@ KPI_COLUMNS = [
 def render_report(trace: Trace, *, limits: Limits | None = None, title: str | None = None) -> str:
     """The report as an HTML string (see ``gclens report``)."""
     limits = limits or Limits()
-    kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
-                    cpu_quota=limits.cpu_quota, include_forced=limits.include_forced)
-    findings = evaluate(trace, limits)
+    kpis = kpis_under(trace, limits)
+    findings = evaluate(trace, limits, kpis=kpis)
     env = jinja2.Environment(loader=jinja2.PackageLoader("gclens", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     sources = trace.frame("sources")

@@ -5,7 +5,7 @@ new frame; nothing here reads files or prints.
 """
 
 from gclens.analysis.diff import diff_kpis, trace_kpis
-from gclens.analysis.findings import RULES, Limits, Rule, evaluate
+from gclens.analysis.findings import RULES, Limits, Rule, evaluate, kpis_under
 from gclens.analysis.gccpu import gc_cpu_per_cycle, gc_cpu_stats, gc_cpu_windows
 from gclens.analysis.heap import death_spiral, heap_per_cycle, heap_stats, pacer_stats
 from gclens.analysis.kpis import run_kpis
@@ -24,6 +24,7 @@ __all__ = [
     "gc_cpu_windows",
     "heap_per_cycle",
     "heap_stats",
+    "kpis_under",
     "pacer_stats",
     "pause_histogram",
     "pause_stats",

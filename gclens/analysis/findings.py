@@ -107,16 +107,24 @@ RULES: tuple[Rule, ...] = (
 )
 
 
-def evaluate(trace: Trace, limits: Limits = Limits()) -> pl.DataFrame:
-    """Every finding for every run of ``trace`` under ``limits``, worst first."""
-    kpis = run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
+def kpis_under(trace: Trace, limits: Limits) -> pl.DataFrame:
+    """The per-run KPIs computed the way ``limits`` asks (windows, quota, forced cycles)."""
+    return run_kpis(trace, max_stw_ms=limits.max_stw_ms, window_s=limits.window_s,
                     short_window_s=limits.short_window_s, cpu_quota=limits.cpu_quota,
                     include_forced=limits.include_forced)
-    kpis = kpis.with_columns(thread_growth=pl.col("threads_max") / pl.col("threads_first"))
+
+
+def evaluate(trace: Trace, limits: Limits = Limits(), *, kpis: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Every finding for every run of ``trace`` under ``limits``, worst first.
+
+    ``kpis`` from ``kpis_under(trace, limits)`` saves computing them again.
+    """
+    kpis = kpis_under(trace, limits) if kpis is None else kpis
     rows: list[dict[str, Any]] = []
-    for run in kpis.iter_rows(named=True):
+    growth = kpis.with_columns(thread_growth=pl.col("threads_max") / pl.col("threads_first"))
+    for run in growth.iter_rows(named=True):
         rows.extend(_rule_findings(trace, run, limits))
-    rows.extend(_special_findings(trace, limits))
+    rows.extend(_special_findings(trace, limits, kpis))
     order = {"error": 0, "warning": 1, "info": 2}
     frame = pl.DataFrame(rows, schema=FINDINGS_SCHEMA)
     return frame.sort(pl.col("severity").replace_strict(order), "source", "run_id")
@@ -162,7 +170,7 @@ def _run_gc(trace: Trace, run: dict[str, Any]) -> pl.DataFrame:
     return trace.gc.filter((pl.col("source") == run["source"]) & (pl.col("run_id") == run["run_id"]))
 
 
-def _special_findings(trace: Trace, limits: Limits) -> list[dict[str, Any]]:
+def _special_findings(trace: Trace, limits: Limits, kpis: pl.DataFrame) -> list[dict[str, Any]]:
     """Findings that are not one KPI against one limit."""
     out = []
     spiral = death_spiral(trace.gc, gc_cpu_pct=max(25.0, limits.max_gc_cpu_pct))
@@ -175,7 +183,7 @@ def _special_findings(trace: Trace, limits: Limits) -> list[dict[str, Any]]:
             "heap pinned at its goal while GC CPU climbs: the memory limit binds (golang/go#58106)",
             "Raise GOMEMLIMIT or the container limit, or reduce the live heap; keep GOGC on so the "
             "limit is a backstop, not the pacer.", "https://go.dev/doc/gc-guide#Memory_limit"))
-    mismatch = run_kpis(trace).filter(pl.col("cum_pct_mismatches") > 0)
+    mismatch = kpis.filter(pl.col("cum_pct_mismatches") > 0)
     for run in mismatch.iter_rows(named=True):
         out.append(_finding(
             "cumulative-pct-mismatch", "warning", run, float(run["cum_pct_mismatches"]), 0.0,
