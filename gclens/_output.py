@@ -33,8 +33,7 @@ def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format =
 
     Raises OutputError (and leaves nothing behind) when the directory cannot be written.
     """
-    batches = ((name, trace.arrow(name).to_pylist()) for name in trace)
-    return _write_dir(batches, out_dir, fmt)
+    return _write_dir(((name, trace.arrow(name)) for name in trace), out_dir, fmt)
 
 
 def convert(source: SourceLike | list[SourceLike], out_dir: str | os.PathLike[str], *,
@@ -81,7 +80,8 @@ def _iso(ns: object) -> str | None:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{frac:09d}Z"
 
 
-def _write_dir(batches: Iterable[Batch], out_dir: str | os.PathLike[str], fmt: Format) -> list[Path]:
+def _write_dir(batches: Iterable[Batch | tuple[str, pa.Table]], out_dir: str | os.PathLike[str],
+               fmt: Format) -> list[Path]:
     target = Path(out_dir)
     if fmt not in FORMATS:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -121,10 +121,11 @@ class _TableFiles:
         for writer in self.parquet.values():
             writer.close()
 
-    def append(self, name: str, rows: list[dict[str, Any]], *, force: bool = False) -> None:
-        if not rows and not force:
+    def append(self, name: str, rows: list[dict[str, Any]] | pa.Table, *, force: bool = False) -> None:
+        """Append rows (dicts from the pipeline, or an Arrow table already built) to a table's file."""
+        if not len(rows) and not force:
             return
-        table = pa.Table.from_pylist(rows, schema=SCHEMAS[name])
+        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=SCHEMAS[name])
         path = self.directory / f"{name}.{self.fmt}"
         first = name not in self.started
         self.started.add(name)
