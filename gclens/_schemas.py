@@ -295,6 +295,75 @@ SOURCES = _schema("sources", "Accounting per input: lines read = runtime + rejec
     _field("unterminated_last_line", BOOL, "The input ended without a final newline (e.g. a hung process)."),
 ])
 
+_SNAPSHOT = _field("snapshot_id", STR, "Capture the row belongs to: host, pid and capture time, unique per capture.")
+_MONO = "CLOCK_MONOTONIC of the host (boot_id), ns"
+
+SETTINGS = _schema("settings", "Long table of captured settings: one row per key per snapshot.", [
+    _SNAPSHOT,
+    _field("snapshot_source", STR, "File the snapshot was read from."),
+    _field("captured_ts", TS, "Wall-clock time of the capture (null for sysctl -a text without one)."),
+    _field("captured_mono_ns", I64, f"Capture time, {_MONO} (null when unknown)."),
+    _field("boot_id", STR, "Boot the monotonic time belongs to (/proc/sys/kernel/random/boot_id)."),
+    _field("host", STR, "Host name at capture."),
+    _field("pid", I64, "Target process of the capture (null for a host-only capture)."),
+    _field("origin", STR, "Where the key comes from: sysctl, cgroup, thp, limits, env, process, host."),
+    _field("key", STR, "sysctl-style key (vm.swappiness), cgroup file (memory.max), or origin-specific name."),
+    _field("value", STR, "The value as read, whitespace-normalised; null when reading failed."),
+    _field("error", STR, "Why the value could not be read (EACCES, EIO, absent), else null."),
+])
+
+GC_SETTINGS = _schema("gc_settings", "Each GC cycle with the settings snapshot in effect at its start.", [
+    _SOURCE, _RUN, _GC_NUM,
+    _field("t_s", F64, "Cycle start, seconds since runtime start."),
+    _field("mono_ns", I64, f"Cycle start on {_MONO}; null when the run has no monotonic anchor."),
+    _field("time_basis", STR, "How mono_ns was obtained (perf alignment, journald, wall clock via snapshot)."),
+    _SNAPSHOT,
+    _field("snapshot_age_s", F64, "Seconds from the capture to the cycle start (>= 0)."),
+])
+
+PERF_SAMPLES = _schema("perf_samples", "perf samples of the traced process, labelled with the GC phase.", [
+    _field("perf_source", STR, "perf script output the sample came from."),
+    _field("sample_no", I64, "0-based sample index in the perf source."),
+    _field("time_ns", I64, "Sample time on perf's clock (CLOCK_MONOTONIC when recorded with -k mono), ns."),
+    _field("pid", I64, "Process id (null when perf script did not print it)."),
+    _field("tid", I64, "Thread id."),
+    _field("cpu", I32, "CPU (null unless recorded system-wide or with -C)."),
+    _field("comm", STR, "Thread name (the Go binary's name for every Go thread)."),
+    _field("event", STR, "Sampled event, e.g. cpu-clock."),
+    _field("period", I64, "Sample period (ns for cpu-clock; events otherwise)."),
+    _field("sym", STR, "Leaf function, without offset; [unknown] when unresolved."),
+    _field("dso", STR, "Leaf object file."),
+    _field("stack", pa.list_(STR), "Call chain, leaf first, offsets and .abi0 suffixes stripped."),
+    _field("gc_work", STR, "GC work the stack shows: mark, assist, write_barrier, sweep, scavenge, stw, or null."),
+    _field("is_gc_stack", BOOL, "The stack is GC work (mark, assist, write barrier, sweep, scavenge, stw)."),
+    _SOURCE, _RUN,
+    _field("t_s", F64, "Sample time in the run's program time (seconds since runtime start)."),
+    _GC_NUM,
+    _field("gc_phase", STR, "Run's GC phase at the sample: sweep_term, mark, mark_term or none."),
+])
+
+ALIGNMENT = _schema("alignment", "How each run's program time was placed on each perf source's clock.", [
+    _SOURCE, _RUN,
+    _field("perf_source", STR, "perf script output aligned to the run."),
+    _field("pid", I64, "Process of the perf source matched to the run."),
+    _field("offset_ns", I64, "perf time of the run's t_s = 0: perf time = offset_ns + t_s * 1e9."),
+    _field("method", STR, "exec-anchor, xcorr, exec-anchor+xcorr, or given."),
+    _field("perf_clock", STR, "perf's clock: monotonic (-k mono) or perf_local (default sched_clock)."),
+    _field("score", F64, "Youden score J at the offset: P(mark sample in a mark window) - P(other sample in one)."),
+    _field("margin", F64, "J minus the best J more than 10 ms away (aliasing at the GC period)."),
+    _field("runner_up_offset_ns", I64, "Offset of that best competing peak."),
+    _field("mark_samples", I64, "Samples with a mark signature used in the score."),
+    _field("cycles", I64, "GC cycles used in the score."),
+    _field("mark_in_window_pct", F64, "Share of mark-signature samples inside a mark window after alignment."),
+    _field("uncertainty_ms", F64, "Half-width of the interval the offset is known to lie in."),
+    _field("note", STR, "How the offset was found, in words."),
+])
+
+ALIGN_SCHEMAS: dict[str, pa.Schema] = {
+    "settings": SETTINGS, "gc_settings": GC_SETTINGS, "perf_samples": PERF_SAMPLES, "alignment": ALIGNMENT,
+}
+"""Tables written by `gclens align` next to the parse tables."""
+
 SCHEMAS: dict[str, pa.Schema] = {
     "gc": GC, "pacer": PACER, "sched": SCHED, "sched_p": SCHED_P, "sched_m": SCHED_M,
     "sched_g": SCHED_G, "scav": SCAV, "gc_scan": GC_SCAN, "events": EVENTS, "runs": RUNS,

@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", metavar="HTML", required=True, help="the report file to write")
     _add_limits(report)
     report.set_defaults(run=_cmd_report)
+    snapshot = _command(sub, "snapshot", "capture sysctl, cgroup, THP, limits and Go settings of a process",
+                        "gclens snapshot --pid $(pidof myservice) -o before.json")
+    snapshot.add_argument("--pid", type=int, help="process to describe (default: the host only)")
+    snapshot.add_argument("-o", "--output", metavar="FILE", default="-",
+                          help="JSON file to write (default: stdout); with --every, one JSON line per capture")
+    snapshot.add_argument("--every", type=float, metavar="SECONDS",
+                          help="keep capturing every SECONDS until the process exits or Ctrl-C")
+    snapshot.add_argument("--count", type=int, metavar="N", help="with --every: stop after N captures")
+    snapshot.set_defaults(run=_cmd_snapshot)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
     schema.add_argument("tables", nargs="*", metavar="TABLE", help="tables to describe (default: all)")
@@ -272,6 +281,34 @@ def _cmd_report(args: argparse.Namespace) -> int:
     write_text_atomic(args.output, html)
     print(f"gclens: wrote {args.output}", file=sys.stderr)
     return EXIT_OK
+
+
+def _cmd_snapshot(args: argparse.Namespace) -> int:
+    from gclens._output import write_text_atomic
+    from gclens.snapshot import capture, capture_every, dumps
+
+    if args.every is None:
+        text = dumps(capture(args.pid))
+        if args.output == "-":
+            sys.stdout.write(text)
+        else:
+            write_text_atomic(args.output, text)
+        return EXIT_OK
+    if args.every <= 0:
+        raise UsageError("--every needs a positive number of seconds")
+    out = sys.stdout if args.output == "-" else _append(args.output)
+    with out:
+        for snap in capture_every(args.pid, args.every, count=args.count):
+            out.write(dumps(snap))  # one complete line per capture, flushed: a reader never sees half
+            out.flush()
+    return EXIT_OK
+
+
+def _append(path: str) -> Any:
+    try:
+        return open(path, "a", encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
