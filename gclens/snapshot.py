@@ -64,8 +64,8 @@ def capture(pid: int | None = None, *, root: str | os.PathLike[str] = "/") -> di
         "pid": pid,
         "sysctl": {}, "sysctl_errors": {},
     }
-    if pid is not None and not (base / f"proc/{pid}").is_dir():
-        raise InputError(f"no process with pid {pid} (nothing under {base / 'proc' / str(pid)})")
+    if pid is not None:
+        _require_running(base, pid)
     snap["sysctl"], snap["sysctl_errors"] = read_proc_sys(base / "proc/sys")
     snap["meminfo"] = _meminfo(base)
     snap["pressure"] = _files(base / "proc/pressure", ("cpu", "memory", "io"))
@@ -79,6 +79,15 @@ def capture(pid: int | None = None, *, root: str | os.PathLike[str] = "/") -> di
         snap["env"] = _go_env(base / f"proc/{pid}/environ")
     snap["captured_end"] = _clocks()
     return snap
+
+
+def _require_running(base: Path, pid: int) -> None:
+    """A pid that is gone, or exited and not yet reaped (a zombie has no settings left), is an error."""
+    stat, _ = _read(base / f"proc/{pid}/stat")
+    if stat is None:
+        raise InputError(f"no process with pid {pid} (nothing under {base / 'proc' / str(pid)})")
+    if stat[stat.rindex(")") + 2:].startswith(("Z", "X")):
+        raise InputError(f"process {pid} has exited (it is a zombie waiting for its parent)")
 
 
 def capture_every(pid: int | None, seconds: float, *, root: str | os.PathLike[str] = "/",
