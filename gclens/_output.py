@@ -14,7 +14,7 @@ import tempfile
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import polars as pl
 import pyarrow as pa
@@ -23,9 +23,14 @@ import pyarrow.parquet as pq
 from gclens._errors import OutputError
 from gclens._formats import FORMATS, Format
 from gclens._pipeline import Batch, Options, Summary, stream
-from gclens._schemas import SCHEMAS, TABLE_NAMES
+from gclens._schemas import ALIGN_SCHEMAS, SCHEMAS, TABLE_NAMES
 from gclens._sources import SourceLike
 from gclens._trace import Trace
+
+if TYPE_CHECKING:
+    from gclens.align import Aligned
+
+_SCHEMAS = {**SCHEMAS, **ALIGN_SCHEMAS}
 
 
 def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format = "parquet") -> list[Path]:
@@ -34,6 +39,13 @@ def write_tables(trace: Trace, out_dir: str | os.PathLike[str], *, fmt: Format =
     Raises OutputError (and leaves nothing behind) when the directory cannot be written.
     """
     return _write_dir(((name, trace.arrow(name)) for name in trace), out_dir, fmt)
+
+
+def write_aligned(trace: Trace, aligned: Aligned, out_dir: str | os.PathLike[str], *,
+                  fmt: Format = "parquet") -> list[Path]:
+    """Write the parse tables and the align tables (settings, gc_settings, perf_samples, alignment)."""
+    tables = [(name, trace.arrow(name)) for name in trace] + list(aligned.tables.items())
+    return _write_dir(tables, out_dir, fmt, required=(*TABLE_NAMES, *aligned.tables))
 
 
 def convert(source: SourceLike | list[SourceLike], out_dir: str | os.PathLike[str], *,
@@ -81,7 +93,7 @@ def _iso(ns: object) -> str | None:
 
 
 def _write_dir(batches: Iterable[Batch | tuple[str, pa.Table]], out_dir: str | os.PathLike[str],
-               fmt: Format) -> list[Path]:
+               fmt: Format, required: tuple[str, ...] = TABLE_NAMES) -> list[Path]:
     target = Path(out_dir)
     if fmt not in FORMATS:
         raise OutputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
@@ -92,7 +104,7 @@ def _write_dir(batches: Iterable[Batch | tuple[str, pa.Table]], out_dir: str | o
     except OSError as exc:
         raise OutputError(f"{target}: cannot write here ({exc.strerror})") from None
     try:
-        with _TableFiles(tmp, fmt) as files:
+        with _TableFiles(tmp, fmt, required) as files:
             for name, rows in batches:
                 files.append(name, rows)
         return _move_into_place(tmp, target)
@@ -105,8 +117,8 @@ def _write_dir(batches: Iterable[Batch | tuple[str, pa.Table]], out_dir: str | o
 class _TableFiles:
     """One file per table, appended batch by batch; tables never appended get an empty file."""
 
-    def __init__(self, directory: Path, fmt: Format) -> None:
-        self.directory, self.fmt = directory, fmt
+    def __init__(self, directory: Path, fmt: Format, required: tuple[str, ...] = TABLE_NAMES) -> None:
+        self.directory, self.fmt, self.required = directory, fmt, required
         self.parquet: dict[str, pq.ParquetWriter] = {}
         self.started: set[str] = set()
 
@@ -115,7 +127,7 @@ class _TableFiles:
 
     def __exit__(self, *exc: object) -> None:
         if exc[0] is None:
-            for name in TABLE_NAMES:
+            for name in self.required:
                 if name not in self.started:
                     self.append(name, [], force=True)
         for writer in self.parquet.values():
@@ -125,7 +137,7 @@ class _TableFiles:
         """Append rows (dicts from the pipeline, or an Arrow table already built) to a table's file."""
         if not len(rows) and not force:
             return
-        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=SCHEMAS[name])
+        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=_SCHEMAS[name])
         path = self.directory / f"{name}.{self.fmt}"
         first = name not in self.started
         self.started.add(name)

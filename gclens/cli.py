@@ -26,6 +26,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them: f
     from gclens._pipeline import Options, Summary
     from gclens._sources import SourceLike
     from gclens._trace import Trace
+    from gclens.align import Aligned
     from gclens.analysis import Limits
 
 EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = (
@@ -66,12 +67,14 @@ def build_parser() -> argparse.ArgumentParser:
                      "gclens check app.log --max-stw-ms 1 --max-gc-cpu-pct 5 --format junit > gc.xml")
     _add_input(check)
     _add_limits(check)
+    _add_context(check)
     check.add_argument("--format", choices=("text", "json", "junit"), default="text")
     check.set_defaults(run=_cmd_check)
     summary = _command(sub, "summary", "KPIs and top findings, one screen per run",
                        "gclens summary app.log")
     _add_input(summary)
     _add_limits(summary)
+    _add_context(summary)
     summary.set_defaults(run=_cmd_summary)
     diff = _command(sub, "diff", "compare KPIs of two traces; exit 1 on a regression",
                     "gclens diff before.log after.log --max-regression-pct 10 --format json")
@@ -98,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_input(report)
     report.add_argument("-o", "--output", metavar="HTML", required=True, help="the report file to write")
     _add_limits(report)
+    _add_context(report)
     report.set_defaults(run=_cmd_report)
+    align = _command(sub, "align", "line GC cycles up with perf samples and settings snapshots",
+                     "gclens align app.log --perf perf.txt --snapshot before.json after.json -o out/")
+    _add_input(align)
+    _add_context(align)
+    align.add_argument("-o", "--output", metavar="DIR", required=True,
+                       help="write the parse tables plus settings, gc_settings, perf_samples, alignment to DIR")
+    align.add_argument("--format", choices=FORMATS, default="parquet", help="output format")
+    align.set_defaults(run=_cmd_align)
     snapshot = _command(sub, "snapshot", "capture sysctl, cgroup, THP, limits and Go settings of a process",
                         "gclens snapshot --pid $(pidof myservice) -o before.json")
     snapshot.add_argument("--pid", type=int, help="process to describe (default: the host only)")
@@ -133,6 +145,16 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tz", default="UTC", help="time zone for envelope times that lack one")
     group.add_argument("--max-input-bytes", type=int, default=None, metavar="N",
                        help="stop reading a compressed input after N decompressed bytes (default 64 GiB)")
+
+
+def _add_context(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("context (settings snapshots and perf samples to line up with the trace)")
+    group.add_argument("--snapshot", nargs="+", default=[], metavar="FILE",
+                       help="gclens snapshot JSON/JSONL, sysctl -a text, or a copied /proc/sys directory")
+    group.add_argument("--perf", nargs="+", default=[], metavar="FILE",
+                       help="perf script output (text, .gz, or gclens' JSONL export); record with -k mono -g")
+    group.add_argument("--perf-clock", choices=("monotonic", "perf_local"),
+                       help="perf's clock when the file has no header (perf script --header shows it)")
 
 
 def _options(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
@@ -217,7 +239,43 @@ def _analysed(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame]:
 
     limits, trace = _limits(args), _read(args)
     kpis = kpis_under(trace, limits)
-    return evaluate(trace, limits, kpis=kpis), kpis
+    findings = evaluate(trace, limits, kpis=kpis)
+    if args.snapshot or args.perf:
+        from gclens.analysis.settings_rules import settings_findings
+
+        aligned = _aligned(args, trace)
+        extra = settings_findings(trace, aligned.settings, aligned.gc_settings, limits)
+        findings = _worst_first(findings, extra)
+    return findings, kpis
+
+
+def _worst_first(*frames: pl.DataFrame) -> pl.DataFrame:
+    import polars as pl
+
+    order = {"error": 0, "warning": 1, "info": 2}
+    return pl.concat(frames).sort(pl.col("severity").replace_strict(order), "source", "run_id", nulls_last=True)
+
+
+def _aligned(args: argparse.Namespace, trace: Trace) -> Aligned:
+    """The trace lined up with the --perf and --snapshot inputs of the command line."""
+    from gclens.align import align
+    from gclens.perf import read_perf
+    from gclens.settings import read_settings
+
+    settings = read_settings(args.snapshot) if args.snapshot else None
+    captures = [read_perf(path, clock=args.perf_clock) for path in args.perf]
+    return align(trace, captures, settings)
+
+
+def _cmd_align(args: argparse.Namespace) -> int:
+    from gclens._output import write_aligned
+    from gclens.render import alignment_text
+
+    trace = _read(args)
+    aligned = _aligned(args, trace)
+    write_aligned(trace, aligned, args.output, fmt=args.format)
+    print(alignment_text(aligned), file=sys.stderr)
+    return EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree as ET
 
 import polars as pl
 
 from gclens.analysis.findings import RULES
+
+if TYPE_CHECKING:
+    from gclens.align import Aligned
 
 _SUMMARY_KPIS = [
     ("cycles", "GC cycles (forced excluded)", "{:.0f}"), ("gc_per_s", "GC cycles per second", "{:.2f}"),
@@ -159,4 +162,29 @@ def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
                      f"with a peak heap of {advice['peak_heap_mib']:.0f} MiB ({advice['assumes']})")
     else:
         lines.append(f"recommendation: none ({advice['reason']})")
+    return "\n".join(lines)
+
+
+def alignment_text(aligned: Aligned) -> str:
+    """What ``gclens align`` found: one line per run and perf source, then the settings join."""
+    lines = []
+    for row in aligned.alignment.iter_rows(named=True):
+        score = "" if row["score"] is None else f", J {row['score']:.3f}"
+        margin = "" if row["margin"] is None else f", margin {row['margin']:.3f}"
+        pct = row["mark_in_window_pct"]
+        inside = "" if pct is None else f", {pct:.1f} % of mark samples in mark"
+        lines.append(f"run {row['source']}#{row['run_id']} ~ {row['perf_source']} pid {row['pid']}: "
+                     f"t=0 at {row['offset_ns'] / 1e9:.6f} s {row['perf_clock']} ({row['method']}{score}{margin}"
+                     f"{inside})")
+    samples = aligned.perf_samples
+    if samples.height:
+        labelled = samples.filter(pl.col("gc_phase").is_not_null())
+        lines.append(f"perf samples: {samples.height:,} read, {labelled.height:,} placed on a run's GC phases")
+    if aligned.settings.height:
+        snapshots = aligned.settings["snapshot_id"].n_unique()
+        placed = aligned.gc_settings.filter(pl.col("snapshot_id").is_not_null()).height
+        lines.append(f"settings: {snapshots} snapshots, {aligned.settings.height:,} values; "
+                     f"{placed:,} of {aligned.gc_settings.height:,} cycles matched to the snapshot in effect")
+    if not lines:
+        lines.append("nothing to align: give --perf and/or --snapshot")
     return "\n".join(lines)

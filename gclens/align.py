@@ -1,0 +1,408 @@
+"""Put GC cycles, perf samples and settings snapshots on one timeline.
+
+A gctrace run counts time from the runtime's start (``runtimeInitTime``, an unexported
+CLOCK_MONOTONIC reading); ``perf record -k mono`` stamps samples on CLOCK_MONOTONIC; a gclens
+snapshot carries CLOCK_MONOTONIC and CLOCK_REALTIME read together. One unknown per run and perf
+source, the offset θ (perf time of the run's t = 0), ties them together:
+
+- **exec anchor**: perf saw the ``execve`` (``perf record -- ./svc``): θ lies 0.5–2.2 ms after it
+  (measured, perf-sysctl-clocks §2.4), so the search is confined to [exec, exec + 50 ms];
+- **offset search** (§2.5): the offset that best fits the samples whose stacks show GC mark work
+  into the cycle windows, scored by a Youden contrast J = P(mark sample in a window) − P(other
+  sample in one) and computed for every candidate at once by FFT cross-correlation. Periodic GC
+  aliases at the GC period, so the runner-up peak more than 10 ms away and the margin are always
+  reported.
+
+Then every sample is labelled with the run's GC phase at that instant, and every cycle gets the
+settings snapshot in effect (an as-of join on CLOCK_MONOTONIC).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from gclens._schemas import ALIGNMENT, GC_SETTINGS, PERF_SAMPLES, SETTINGS
+from gclens._trace import Trace
+from gclens.perf import PerfCapture
+
+GC_WORK: tuple[tuple[str, str], ...] = (
+    ("stw", r"runtime\.(stopTheWorldWithSema|startTheWorldWithSema|gcMarkTermination|gcStart\.func)"),
+    ("assist", r"runtime\.gcAssistAlloc"),
+    ("write_barrier", r"runtime\.(wbBufFlush|gcWriteBarrier)"),
+    ("mark", r"runtime\.(gcBgMarkWorker|gcDrain|markroot|scanobject|greyobject|scanstack|scanblock|scanframeworker"
+             r"|gcMarkDone|scanSpan|scanObject|tryDeferToSpanScan|gcFlushBgCredit|markBits|\(\*gcWork\))"),
+    ("sweep", r"runtime\.(bgsweep|sweepone|deductSweepCredit|\(\*sweepLocked\)\.sweep|\(\*mspan\)\.sweep)"),
+    ("scavenge", r"runtime\.(bgscavenge|\(\*pageAlloc\)\.scavenge|\(\*scavengerState\))"),
+)
+"""Stack signatures, strongest first. Matched as prefixes on every frame, because the function
+that calls ``systemstack`` is missing from frame-pointer stacks (``gcBgMarkWorker`` is seen only
+as ``gcBgMarkWorker.func2``). Edit here when a Go release renames GC internals."""
+
+MARK_WORK = ("mark", "assist", "write_barrier")
+"""Work that only runs while a cycle is marking: the evidence the offset search looks for."""
+
+GRID_NS = 100_000
+"""Resolution of the offset search (0.1 ms); the best bin is then refined at 10 µs."""
+TRUNCATION_NS = 1_000_000
+"""The printed @ is truncated to ms: a cycle window is padded by 1 ms at its end."""
+EXEC_WINDOW_NS = 50_000_000
+"""Search window after a perf exec event: measured 0.5–2.2 ms, widened for slow container starts."""
+ALIAS_GUARD_NS = 10_000_000
+MIN_MARK_SAMPLES = 20
+
+
+@dataclass(frozen=True)
+class Aligned:
+    """Everything ``gclens align`` writes besides the parse tables, as Polars frames."""
+
+    perf_samples: pl.DataFrame
+    alignment: pl.DataFrame
+    settings: pl.DataFrame
+    gc_settings: pl.DataFrame
+    tables: dict[str, pa.Table] = field(default_factory=dict)
+
+
+def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame | None = None) -> Aligned:
+    """Align every run of ``trace`` with each perf capture, label samples, join settings."""
+    settings = settings if settings is not None else _empty(SETTINGS)
+    sample_frames, rows = [], []
+    for capture in perf:
+        samples = label_gc_work(_frame(capture.samples))
+        found = [align_run(trace.gc, run, samples, capture) for run in _runs(trace.gc)]
+        rows += [row for row in found if row is not None]
+        sample_frames.append(label_phases(samples, trace.gc, [r for r in found if r is not None]))
+    alignment = pl.DataFrame(rows, schema=pl.from_arrow(ALIGNMENT.empty_table()).schema)  # type: ignore[union-attr]
+    perf_samples = pl.concat(sample_frames) if sample_frames else _empty(PERF_SAMPLES)
+    joined = gc_settings(trace, settings, alignment)
+    aligned = Aligned(perf_samples, alignment, settings, joined)
+    tables = {"settings": settings, "gc_settings": joined, "perf_samples": perf_samples, "alignment": alignment}
+    aligned.tables.update({name: _arrow(frame, name) for name, frame in tables.items()})
+    return aligned
+
+
+def _empty(schema: pa.Schema) -> pl.DataFrame:
+    frame = pl.from_arrow(schema.empty_table())
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _frame(table: pa.Table) -> pl.DataFrame:
+    frame = pl.from_arrow(table)
+    assert isinstance(frame, pl.DataFrame)
+    return frame
+
+
+def _arrow(frame: pl.DataFrame, name: str) -> pa.Table:
+    from gclens._schemas import ALIGN_SCHEMAS
+
+    schema = ALIGN_SCHEMAS[name]
+    return frame.select(schema.names).to_arrow().cast(schema)
+
+
+def _runs(gc: pl.DataFrame) -> list[tuple[str, int]]:
+    return [(s, r) for s, r in gc.select("source", "run_id").unique(maintain_order=True).iter_rows()]
+
+
+def label_gc_work(samples: pl.DataFrame) -> pl.DataFrame:
+    """Add ``gc_work`` (the strongest GC signature on the stack) and ``is_gc_stack``."""
+    joined = pl.col("stack").list.join("\n")
+    label: Any = pl.lit(None, pl.String)
+    for name, pattern in reversed(GC_WORK):
+        label = pl.when(joined.str.contains(f"(?m)^{pattern}")).then(pl.lit(name)).otherwise(label)
+    return samples.with_columns(label.alias("gc_work")).with_columns(
+        pl.col("gc_work").is_not_null().alias("is_gc_stack"))
+
+
+@dataclass(frozen=True)
+class _Windows:
+    """A run's cycles as int ns arrays (program time), sorted by start."""
+
+    gc_num: np.ndarray
+    start: np.ndarray
+    mark_start: np.ndarray
+    mark_end: np.ndarray
+    end: np.ndarray
+
+    @classmethod
+    def of(cls, gc: pl.DataFrame, source: str, run_id: int) -> _Windows:
+        run = gc.filter((pl.col("source") == source) & (pl.col("run_id") == run_id)).sort("t_s")
+        ms = [run[c].fill_null(0.0).to_numpy() * 1e6 for c in
+              ("clock_sweep_term_ms", "clock_mark_ms", "clock_mark_term_ms")]
+        start = np.round(run["t_s"].to_numpy() * 1e9).astype(np.int64)
+        mark_start = start + ms[0].astype(np.int64)
+        mark_end = mark_start + ms[1].astype(np.int64)
+        return cls(run["gc_num"].to_numpy(), start, mark_start, mark_end, mark_end + ms[2].astype(np.int64))
+
+    def inside(self, t: np.ndarray, pad: int = TRUNCATION_NS) -> np.ndarray:
+        """Whether each program time lies in a cycle window [start, end + pad]."""
+        i = np.searchsorted(self.start, t, side="right") - 1
+        ok = i >= 0
+        return ok & (t <= self.end[np.clip(i, 0, None)] + pad)
+
+    def in_mark(self, t: np.ndarray) -> np.ndarray:
+        i = np.searchsorted(self.mark_start, t, side="right") - 1
+        ok = i >= 0
+        return ok & (t <= self.mark_end[np.clip(i, 0, None)] + TRUNCATION_NS)
+
+
+def align_run(gc: pl.DataFrame, run: tuple[str, int], samples: pl.DataFrame,
+              capture: PerfCapture) -> dict[str, Any] | None:
+    """The best offset of one run against one perf capture, over the pids the capture holds."""
+    windows = _Windows.of(gc, *run)
+    if not len(windows.start):
+        return None
+    best: dict[str, Any] | None = None
+    for pid in _candidate_pids(samples, capture):
+        mine = samples.filter(pl.col("pid") == pid) if pid is not None else samples
+        found = _align_pid(windows, mine, capture, pid)
+        if found and (best is None or (found["score"] or -1) > (best["score"] or -1)):
+            best = found
+    if best is None:
+        return None
+    return {"source": run[0], "run_id": run[1], "perf_source": capture.name, **best}
+
+
+def _candidate_pids(samples: pl.DataFrame, capture: PerfCapture) -> list[int | None]:
+    if samples["pid"].null_count() == samples.height:
+        return [None]
+    marks = samples.filter(pl.col("gc_work").is_in(MARK_WORK)).group_by("pid").len()
+    pids: list[int | None] = list(
+        marks.filter(pl.col("len") >= MIN_MARK_SAMPLES).sort("len", descending=True)["pid"].to_list())
+    seen = set(samples["pid"].to_list())
+    execs: list[int | None] = [e.pid for e in capture.exec_events if e.pid in seen]
+    return pids or execs[:1]
+
+
+def _align_pid(windows: _Windows, samples: pl.DataFrame, capture: PerfCapture,
+               pid: int | None) -> dict[str, Any] | None:
+    times = samples["time_ns"].to_numpy().astype(np.int64)
+    work = samples["gc_work"].to_numpy()
+    is_mark = np.isin(work, MARK_WORK)
+    other = samples["gc_work"].is_null().to_numpy()
+    mark_t, other_t = times[is_mark], times[other]
+    exec_ns = next((e.time_ns for e in capture.exec_events if e.pid == pid), None)
+    if exec_ns is not None:
+        lo, hi, method = exec_ns, exec_ns + EXEC_WINDOW_NS, "exec-anchor+xcorr"
+    else:
+        lo, hi, method = int(times.min()) - int(windows.end[-1]) - TRUNCATION_NS, int(times.max()), "xcorr"
+    base = {"pid": pid, "perf_clock": capture.clock, "mark_samples": int(is_mark.sum()),
+            "cycles": len(windows.start)}
+    if len(mark_t) < MIN_MARK_SAMPLES or not len(other_t):
+        if exec_ns is None:
+            return None
+        offset = exec_ns + 1_000_000
+        return {**base, "offset_ns": offset, "method": "exec-anchor", "score": None, "margin": None,
+                "runner_up_offset_ns": None, "uncertainty_ms": 1.5,
+                "mark_in_window_pct": _mark_pct(windows, mark_t, offset),
+                "note": f"exec at {exec_ns} ns + 1 ms (measured 0.5-2.2 ms); too few mark samples to refine"}
+    scores = _scores(windows, mark_t, other_t, lo, hi)
+    best = int(np.argmax(scores))
+    offset = _refine(windows, mark_t, other_t, lo + best * GRID_NS)
+    score = _score_at(windows, mark_t, other_t, offset)
+    guard = ALIAS_GUARD_NS // GRID_NS
+    far = scores.copy()
+    far[max(0, best - guard):best + guard + 1] = -np.inf
+    second = int(np.argmax(far)) if np.isfinite(far).any() else None
+    runner = float(far[second]) if second is not None else None
+    return {**base, "offset_ns": offset, "method": method, "score": score,
+            "margin": None if runner is None else score - runner,
+            "runner_up_offset_ns": None if second is None else lo + second * GRID_NS,
+            "uncertainty_ms": TRUNCATION_NS / 1e6,  # windows start at a truncated @; the fit is finer
+            "mark_in_window_pct": _mark_pct(windows, mark_t, offset),
+            "note": _note(method, exec_ns, offset, len(mark_t))}
+
+
+def _note(method: str, exec_ns: int | None, offset: int, marks: int) -> str:
+    if exec_ns is not None:
+        return (f"searched [exec, exec + 50 ms] from the exec event at {exec_ns} ns; "
+                f"runtime start {(offset - exec_ns) / 1e6:.2f} ms after exec; {marks} mark samples")
+    return f"searched every offset overlapping the capture; {marks} mark samples"
+
+
+def _mark_pct(windows: _Windows, mark_t: np.ndarray, offset: int) -> float | None:
+    if not len(mark_t):
+        return None
+    return float(windows.in_mark(mark_t - offset).mean() * 100)
+
+
+def _scores(windows: _Windows, mark_t: np.ndarray, other_t: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    """J for every offset lo + k·GRID_NS in [lo, hi], by FFT cross-correlation of binned samples."""
+    n_off = (hi - lo) // GRID_NS + 1
+    n_prog = int((windows.end[-1] + TRUNCATION_NS) // GRID_NS) + 2
+    mask = np.zeros(n_prog)
+    for s, e in zip(windows.start // GRID_NS, (windows.end + TRUNCATION_NS) // GRID_NS, strict=True):
+        mask[int(s):int(e) + 1] = 1.0
+    size = 1 << int(np.ceil(np.log2(n_off + n_prog)))
+    spectrum = np.conj(np.fft.rfft(mask, size))
+
+    def share(t: np.ndarray) -> np.ndarray:
+        bins = (t - lo) // GRID_NS
+        bins = bins[(bins >= 0) & (bins < n_off + n_prog)]
+        hist = np.bincount(bins.astype(np.int64), minlength=n_off + n_prog).astype(float)
+        corr = np.fft.irfft(np.fft.rfft(hist, size) * spectrum, size)[:n_off]
+        return corr / max(len(t), 1)
+
+    scores: np.ndarray = share(mark_t) - share(other_t)
+    return scores
+
+
+def _score_at(windows: _Windows, mark_t: np.ndarray, other_t: np.ndarray, offset: int) -> float:
+    return float(windows.inside(mark_t - offset).mean() - windows.inside(other_t - offset).mean())
+
+
+def _refine(windows: _Windows, mark_t: np.ndarray, other_t: np.ndarray, coarse: int) -> int:
+    """The middle of the best plateau of J within ±2 grid steps, at 10 µs."""
+    candidates = np.arange(coarse - 2 * GRID_NS, coarse + 2 * GRID_NS + 1, 10_000)
+    values = np.array([_score_at(windows, mark_t, other_t, int(c)) for c in candidates])
+    top = np.flatnonzero(values >= values.max() - 1e-12)
+    return int(candidates[top[len(top) // 2]])
+
+
+def label_phases(samples: pl.DataFrame, gc: pl.DataFrame, alignment: list[dict[str, Any]]) -> pl.DataFrame:
+    """Give each sample of an aligned pid its run, program time, cycle and GC phase."""
+    n = samples.height
+    source = np.full(n, None, dtype=object)
+    run_id = np.full(n, None, dtype=object)
+    t_s = np.full(n, np.nan)
+    gc_num = np.full(n, None, dtype=object)
+    phase = np.full(n, None, dtype=object)
+    times = samples["time_ns"].to_numpy().astype(np.int64)
+    pids = samples["pid"].to_numpy()
+    for row in alignment:
+        windows = _Windows.of(gc, row["source"], row["run_id"])
+        mine = np.ones(n, dtype=bool) if row["pid"] is None else pids == row["pid"]
+        prog = times[mine] - row["offset_ns"]
+        idx = np.flatnonzero(mine)
+        source[idx], run_id[idx], t_s[idx] = row["source"], row["run_id"], prog / 1e9
+        cycle, labels = _phase_of(windows, prog)
+        gc_num[idx], phase[idx] = cycle, labels
+    return samples.with_columns(
+        pl.Series("source", source.tolist(), dtype=pl.String), pl.Series("run_id", run_id.tolist(), dtype=pl.Int32),
+        pl.Series("t_s", t_s, dtype=pl.Float64).fill_nan(None),
+        pl.Series("gc_num", gc_num.tolist(), dtype=pl.Int64), pl.Series("gc_phase", phase.tolist(), dtype=pl.String))
+
+
+def _phase_of(windows: _Windows, prog: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Cycle and phase at each program time: sweep_term, mark, mark_term, or none."""
+    i = np.clip(np.searchsorted(windows.start, prog, side="right") - 1, 0, None)
+    started = prog >= windows.start[i]
+    phase = np.where(~started | (prog >= windows.end[i]), "none",
+                     np.where(prog < windows.mark_start[i], "sweep_term",
+                              np.where(prog < windows.mark_end[i], "mark", "mark_term")))
+    cycle = windows.gc_num[i].astype(object)
+    cycle[phase == "none"] = None
+    return cycle, phase.astype(object)
+
+
+def gc_settings(trace: Trace, settings: pl.DataFrame, alignment: pl.DataFrame) -> pl.DataFrame:
+    """Each cycle with the snapshot in effect at its start (as-of join on CLOCK_MONOTONIC)."""
+    snaps = (settings.select("snapshot_id", "captured_mono_ns", "captured_ts", "boot_id", "host", "pid")
+             .unique(maintain_order=True).drop_nulls("captured_mono_ns").sort("captured_mono_ns"))
+    frames = []
+    for source, run_id in _runs(trace.gc):
+        mono_start, basis, pid = _time_basis(trace, settings, alignment, source, run_id)
+        cycles = trace.gc.filter((pl.col("source") == source) & (pl.col("run_id") == run_id)).select(
+            "source", "run_id", "gc_num", "t_s")
+        cycles = cycles.with_columns(
+            (pl.lit(mono_start, pl.Int64) + (pl.col("t_s") * 1e9).round().cast(pl.Int64)).alias("mono_ns"),
+            pl.lit(basis, pl.String).alias("time_basis"))
+        mine = snaps.filter(pl.col("pid").is_null() | (pl.col("pid") == pid)) if pid is not None else snaps
+        frames.append(_asof(cycles, mine))
+    if not frames:
+        return _empty(GC_SETTINGS)
+    return pl.concat(frames).select(GC_SETTINGS.names)
+
+
+def _asof(cycles: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
+    if cycles["mono_ns"].null_count() == cycles.height or snaps.is_empty():
+        return cycles.with_columns(pl.lit(None, pl.String).alias("snapshot_id"),
+                                   pl.lit(None, pl.Float64).alias("snapshot_age_s"))
+    ordered = cycles.with_row_index("_order").sort("mono_ns", nulls_last=True)
+    joined = ordered.join_asof(snaps.select("snapshot_id", "captured_mono_ns"), left_on="mono_ns",
+                               right_on="captured_mono_ns", strategy="backward")
+    age = (pl.col("mono_ns") - pl.col("captured_mono_ns")) / 1e9
+    return joined.with_columns(age.alias("snapshot_age_s")).sort("_order").drop("_order", "captured_mono_ns")
+
+
+def _time_basis(trace: Trace, settings: pl.DataFrame, alignment: pl.DataFrame, source: str,
+                run_id: int) -> tuple[int | None, str | None, int | None]:
+    """CLOCK_MONOTONIC of the run's t = 0, how it was found, and the run's pid when known."""
+    mono = alignment.filter((pl.col("source") == source) & (pl.col("run_id") == run_id)
+                            & (pl.col("perf_clock") == "monotonic"))
+    if mono.height:
+        row = mono.sort("score", descending=True, nulls_last=True).row(0, named=True)
+        return int(row["offset_ns"]), f"perf -k mono ({row['method']})", row["pid"]
+    runs = trace.runs.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
+    run = runs.row(0, named=True) if runs.height else {}
+    if run.get("mono_start_ns") is not None:
+        return int(run["mono_start_ns"]), "journald monotonic", None
+    pair = _clock_pair(settings)
+    if run.get("start_ts") is not None and pair is not None:
+        start_ns = int(run["start_ts"].timestamp() * 1e9) if hasattr(run["start_ts"], "timestamp") else None
+        if start_ns is not None:
+            return start_ns - pair, f"wall clock ({run['anchor']}) via snapshot clock pair", None
+    return None, None, None
+
+
+def _clock_pair(settings: pl.DataFrame) -> int | None:
+    """CLOCK_REALTIME − CLOCK_MONOTONIC at the latest snapshot that has both."""
+    both = settings.select("captured_ts", "captured_mono_ns").drop_nulls().unique()
+    if both.is_empty():
+        return None
+    row = both.sort("captured_mono_ns").row(-1)
+    return int(row[0].timestamp() * 1_000_000) * 1000 - int(row[1])
+
+
+_SYMBOL = re.compile(r"\s+")
+
+
+def top_functions(perf_samples: pl.DataFrame, *, by: str = "gc_phase", n: int = 10) -> pl.DataFrame:
+    """The leaf functions with the most samples in each group (GC phase by default), with shares."""
+    counted = (perf_samples.filter(pl.col(by).is_not_null()).group_by(by, "sym").agg(
+        pl.len().alias("samples"), pl.col("period").sum().alias("period")))
+    counted = counted.with_columns((pl.col("samples") / pl.col("samples").sum().over(by) * 100).alias("share_pct"))
+    ranked = counted.sort([by, "samples", "sym"], descending=[False, True, False])
+    return ranked.group_by(by, maintain_order=True).head(n)
+
+
+def folded_stacks(perf_samples: pl.DataFrame, *, phase: str | None = None) -> list[str]:
+    """``root;...;leaf count`` lines (sample counts, not period) for flame-graph tools."""
+    chosen = perf_samples if phase is None else perf_samples.filter(pl.col("gc_phase") == phase)
+    folded = chosen.select(pl.col("stack").list.reverse().list.join(";").alias("stack")).group_by("stack").len()
+    return [f"{stack} {count}" for stack, count in folded.sort("stack").iter_rows()]
+
+
+def gc_cpu_compare(perf_samples: pl.DataFrame, gc: pl.DataFrame) -> pl.DataFrame:
+    """GC CPU seen by perf beside GC CPU from the gctrace CPU fields, per run, over the cycles perf covered.
+
+    perf counts the sampled period of GC-work stacks (mark, assists, write barriers, STW; not
+    sweeping, which the runtime does not count either) over the cycles' wall time × GOMAXPROCS.
+    Idle mark workers are in perf's figure but not in gctrace's (the runtime treats them as free),
+    so ``gctrace_with_idle_pct`` adds them back: that is the figure perf should match.
+    """
+    covered = perf_samples.filter(pl.col("gc_num").is_not_null())
+    if covered.is_empty():
+        return pl.DataFrame(schema={"source": pl.String, "run_id": pl.Int32, "cycles": pl.UInt32,
+                                    "perf_gc_cpu_pct": pl.Float64, "gctrace_gc_cpu_pct": pl.Float64,
+                                    "gctrace_with_idle_pct": pl.Float64})
+    work = pl.col("gc_work").is_in([*MARK_WORK, "stw"])
+    perf_ms = covered.group_by("source", "run_id", "gc_num").agg(
+        (pl.col("period").filter(work).sum() / 1e6).alias("perf_gc_cpu_ms"))
+    cpu = (pl.col("cpu_sweep_term_ms").fill_null(0) + pl.col("cpu_assist_ms").fill_null(0)
+           + pl.col("cpu_background_ms").fill_null(0) + pl.col("cpu_mark_term_ms").fill_null(0))
+    joined = gc.select("source", "run_id", "gc_num", "wall_ms", "procs", cpu.alias("gctrace_gc_cpu_ms"),
+                       pl.col("cpu_idle_ms").fill_null(0).alias("idle_ms")).join(
+        perf_ms, on=["source", "run_id", "gc_num"], how="inner")
+    capacity = (pl.col("wall_ms") * pl.col("procs")).sum()
+    return joined.group_by("source", "run_id", maintain_order=True).agg(
+        pl.len().alias("cycles"),
+        (pl.col("perf_gc_cpu_ms").sum() / capacity * 100).alias("perf_gc_cpu_pct"),
+        (pl.col("gctrace_gc_cpu_ms").sum() / capacity * 100).alias("gctrace_gc_cpu_pct"),
+        ((pl.col("gctrace_gc_cpu_ms") + pl.col("idle_ms")).sum() / capacity * 100).alias("gctrace_with_idle_pct"))

@@ -1,0 +1,3 @@
+module perfmini
+
+go 1.19
