@@ -372,3 +372,6 @@ SCHEMAS: dict[str, pa.Schema] = {
 """Every table, in the order they are written and summarised."""
 
 TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
+
+ALL_SCHEMAS: dict[str, pa.Schema] = {**SCHEMAS, **ALIGN_SCHEMAS}
+"""Every table gclens can write: the data dictionary of ``gclens schema``."""

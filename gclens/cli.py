@@ -370,36 +370,36 @@ def _append(path: str) -> Any:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from gclens._schemas import SCHEMAS
+    from gclens._schemas import ALL_SCHEMAS
 
-    unknown = [name for name in args.tables if name not in SCHEMAS]
+    unknown = [name for name in args.tables if name not in ALL_SCHEMAS]
     if unknown:
-        raise UsageError(f"unknown table {unknown[0]!r}; choose from {', '.join(SCHEMAS)}")
+        raise UsageError(f"unknown table {unknown[0]!r}; choose from {', '.join(ALL_SCHEMAS)}")
     render = _schema_markdown if args.markdown else _schema_text
-    print("\n".join(render(name) for name in args.tables or SCHEMAS))
+    print("\n".join(render(name) for name in args.tables or ALL_SCHEMAS))
     return EXIT_OK
 
 
 def _columns(name: str) -> list[tuple[str, str, str, str]]:
-    from gclens._schemas import SCHEMAS
+    from gclens._schemas import ALL_SCHEMAS
 
-    fields = SCHEMAS[name]
+    fields = ALL_SCHEMAS[name]
     return [(f.name, str(f.type), (f.metadata or {}).get(b"unit", b"").decode(),
              (f.metadata or {})[b"doc"].decode()) for f in fields]
 
 
 def _schema_text(name: str) -> str:
-    from gclens._schemas import SCHEMAS
+    from gclens._schemas import ALL_SCHEMAS
 
-    doc = SCHEMAS[name].metadata[b"doc"].decode()
+    doc = ALL_SCHEMAS[name].metadata[b"doc"].decode()
     rows = [f"  {col:<24} {typ:<22} {unit:<6} {doc}" for col, typ, unit, doc in _columns(name)]
     return "\n".join([f"{name}: {doc}", *rows])
 
 
 def _schema_markdown(name: str) -> str:
-    from gclens._schemas import SCHEMAS
+    from gclens._schemas import ALL_SCHEMAS
 
-    doc = SCHEMAS[name].metadata[b"doc"].decode()
+    doc = ALL_SCHEMAS[name].metadata[b"doc"].decode()
     rows = [f"| `{col}` | {typ} | {unit} | {doc} |" for col, typ, unit, doc in _columns(name)]
     return "\n".join([f"#### `{name}`\n\n{doc}\n", "| column | type | unit | meaning |",
                       "|---|---|---|---|", *rows, ""])

@@ -179,12 +179,18 @@ def alignment_text(aligned: Aligned) -> str:
     samples = aligned.perf_samples
     if samples.height:
         labelled = samples.filter(pl.col("gc_phase").is_not_null())
-        lines.append(f"perf samples: {samples.height:,} read, {labelled.height:,} placed on a run's GC phases")
+        lines.append(f"perf samples: {samples.height:,} read, "
+                     f"{labelled.height:,} placed on a run's timeline (GC phase or none)")
     if aligned.settings.height:
         snapshots = aligned.settings["snapshot_id"].n_unique()
         placed = aligned.gc_settings.filter(pl.col("snapshot_id").is_not_null()).height
         lines.append(f"settings: {snapshots} snapshots, {aligned.settings.height:,} values; "
                      f"{placed:,} of {aligned.gc_settings.height:,} cycles matched to the snapshot in effect")
+        from gclens.settings import settings_changes
+
+        for change in settings_changes(aligned.settings).iter_rows(named=True):
+            lines.append(f"  changed: {change['key']} {change['before']} -> {change['after']} "
+                         f"(between {change['snapshot_before']} and {change['snapshot_after']})")
     if not lines:
         lines.append("nothing to align: give --perf and/or --snapshot")
     return "\n".join(lines)

@@ -188,3 +188,16 @@ def test_real_throttling_is_found_in_the_cycles_after_the_quota_change() -> None
     placed = result.gc_settings.filter(pl.col("gc_num").is_in(cycles))
     assert (placed["mono_ns"] > int(capture["change_mono_ns"])).all()  # only cycles after the change
     assert "gomaxprocs-over-quota" in findings["rule"].to_list()
+
+
+@pytest.mark.parametrize("bad", ["garbage", "snapshot"])
+def test_cli_align_with_unreadable_context_exits_2_and_writes_nothing(tmp_path: Path, bad: str) -> None:
+    directory = PERF / MONO[0]["dir"]
+    junk = tmp_path / "junk.txt"
+    junk.write_bytes(b"\x00\xff not perf output \xfe\n" * 3)
+    out = tmp_path / "out"
+    flag = "--perf" if bad == "garbage" else "--snapshot"
+    run = subprocess.run([sys.executable, "-m", "gclens", "align", str(directory / "trace.stderr"), flag, str(junk),
+                          "-o", str(out)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 2 and run.stderr.startswith("gclens: error:") and "Traceback" not in run.stderr
+    assert "junk.txt" in run.stderr and not out.exists()
