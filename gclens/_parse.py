@@ -6,6 +6,7 @@ and reason), or the count of other (application) lines.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from typing import Any
 from gclens._classify import classify, is_fragment
 from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
 from gclens._errors import LineError
+from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
 from gclens._ranges import out_of_range
 from gclens._sources import MAX_LINE_BYTES, Line, Source, read_lines
@@ -51,6 +53,7 @@ class SourceResult:
     problems: dict[int, str] = field(default_factory=dict)
     unterminated_line: int | None = None
     container: str | None = None
+    engine: FastEngine | None = None
 
     record_count: int = 0
     reject_count: int = 0
@@ -105,8 +108,18 @@ CHUNK_LINES = 20_000
 """Lines parsed between two hand-overs to the next stage: memory is bounded by this, not the input."""
 
 
+ENGINES = ("fast", "lark")
+"""``fast``: templates derived from the grammars (the default); ``lark``: every line through Lark."""
+
+
+@functools.cache
+def shared_engine() -> FastEngine:
+    """One template cache per process: shapes learnt on one file serve the next."""
+    return FastEngine()
+
+
 def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,
-                 max_input_bytes: int | None = None, chunk_lines: int = CHUNK_LINES,
+                 max_input_bytes: int | None = None, chunk_lines: int = CHUNK_LINES, engine: str = "fast",
                  ) -> Iterator[tuple[list[Record], list[dict[str, Any]]]]:
     """Read and parse one source, yielding (records, rejects) every ``chunk_lines`` lines.
 
@@ -115,6 +128,7 @@ def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock |
     from the first lines. Raises InputError if the source cannot be read.
     """
     clock = clock or Clock()
+    result.engine = shared_engine() if engine == "fast" else None
     result.container = container_from_path(str(result.source.path or ""))
     physical = _physical(result, read_lines(result.source, max_input_bytes=max_input_bytes))
     head = list(itertools.islice(physical, DETECT_LINES))
@@ -184,8 +198,11 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     if problem:
         _reject(result, no, text, hit.family, problem)
         return None
+    runtime = text[hit.start:]
     try:
-        parsed = parse_line(hit.family, text[hit.start:])
+        parsed = result.engine.parse(hit.family, runtime) if result.engine is not None else None
+        if parsed is None:
+            parsed = parse_line(hit.family, runtime)
     except LineError as exc:
         reason = exc.reason if no != result.unterminated_line else f"unterminated last line ({exc.reason})"
         column = None if exc.column is None else exc.column + hit.start

@@ -32,6 +32,7 @@ class Options:
     start_ns: int | None = None
     max_input_bytes: int | None = None
     chunk_lines: int = CHUNK_LINES
+    engine: str = "fast"
 
 
 def stream(source: SourceLike | list[SourceLike], options: Options) -> Iterator[Batch]:
@@ -45,7 +46,7 @@ def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
     anchorer = Anchorer(start_ns=options.start_ns)
     for records, rejects in parse_chunks(result, envelope=options.envelope, clock=options.clock,
                                          max_input_bytes=options.max_input_bytes,
-                                         chunk_lines=options.chunk_lines):
+                                         chunk_lines=options.chunk_lines, engine=options.engine):
         ready, spliced = guard.feed(records)
         yield "rejects", sorted(rejects + spliced, key=lambda r: int(r["line_no"]))
         yield from anchorer.feed(assembler.feed(ready)).items()

@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from gclens._envelopes import Clock, iso_ns
 from gclens._errors import UsageError
+from gclens._parse import ENGINES
 from gclens._pipeline import Batch, Options, stream
 from gclens._schemas import SCHEMAS, TABLE_NAMES
 from gclens._sources import SourceLike
@@ -53,7 +54,7 @@ class Trace:
 def read_trace(
     source: SourceLike | list[SourceLike], *, envelope: str = "auto",
     start: datetime | str | None = None, year: int | None = None, tz: str = "UTC",
-    max_input_bytes: int | None = None,
+    max_input_bytes: int | None = None, engine: str = "fast",
 ) -> Trace:
     """Parse Go runtime trace output (gctrace, gcpacertrace, schedtrace, scavtrace) into tables.
 
@@ -73,10 +74,13 @@ def read_trace(
     (a datetime or an ISO 8601 string) gives runtime start explicitly instead. ``year`` and
     ``tz`` complete envelope times that lack them (syslog, klog, Go log prefixes).
     ``max_input_bytes`` caps the decompressed size of a compressed source (default 64 GiB).
+    ``engine="lark"`` sends every line through the Lark reference parser instead of the templates
+    derived from it (the same rows, slower: for checking the fast engine).
 
     Raises InputError when a source cannot be read to its end (missing file, truncated gzip).
     """
-    options = make_options(envelope=envelope, start=start, year=year, tz=tz, max_input_bytes=max_input_bytes)
+    options = make_options(envelope=envelope, start=start, year=year, tz=tz, max_input_bytes=max_input_bytes,
+                           engine=engine)
     return trace_from(stream(source, options))
 
 
@@ -89,10 +93,13 @@ def trace_from(batches: Iterable[Batch]) -> Trace:
 
 
 def make_options(*, envelope: str = "auto", start: datetime | str | None = None, year: int | None = None,
-                 tz: str = "UTC", max_input_bytes: int | None = None) -> Options:
+                 tz: str = "UTC", max_input_bytes: int | None = None, engine: str = "fast") -> Options:
     """The reading options of ``read_trace``, for the streaming writers too."""
+    if engine not in ENGINES:
+        raise UsageError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
     return Options(envelope=envelope, clock=Clock(year=year or datetime.now().year, tz=tz),
-                   start_ns=None if start is None else _start_ns(start), max_input_bytes=max_input_bytes)
+                   start_ns=None if start is None else _start_ns(start), max_input_bytes=max_input_bytes,
+                   engine=engine)
 
 
 def _start_ns(start: datetime | str) -> int:

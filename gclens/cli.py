@@ -145,6 +145,8 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--tz", default="UTC", help="time zone for envelope times that lack one")
     group.add_argument("--max-input-bytes", type=int, default=None, metavar="N",
                        help="stop reading a compressed input after N decompressed bytes (default 64 GiB)")
+    group.add_argument("--engine", choices=("fast", "lark"), default="fast",
+                       help="fast: templates derived from the grammars (default); lark: the reference parser")
 
 
 def _add_context(parser: argparse.ArgumentParser) -> None:
@@ -161,7 +163,7 @@ def _options(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
     from gclens._trace import make_options
 
     options = make_options(envelope=args.envelope, start=args.start, year=args.year, tz=args.tz,
-                           max_input_bytes=args.max_input_bytes)
+                           max_input_bytes=args.max_input_bytes, engine=args.engine)
     return list(args.files), options
 
 

@@ -1,0 +1,209 @@
+"""The fast engine: line templates derived from the grammars by Lark itself.
+
+Runtime lines come in few shapes: a gc line of one Go version differs from the next only in its
+digits. So the engine keys each line by its *shape*, the text with every digit run taken out.
+The first line of a shape is parsed by Lark (the reference), into a tree whose tokens are then
+located in the shape; the template keeps, per token, where its text lies and which terminal it
+is, and the tree as a post-order program of transformer calls. Every later line of that shape
+is cut at the same places, each token is checked against its terminal's regular expression from
+the grammar, and the same transformer callbacks run on the new tokens — no lexer, no LALR
+automaton. A line whose token fails its check, or a shape Lark rejects, takes the Lark path,
+which also gives the exact reject message. Changing a `.lark` file changes both engines: there
+is no second copy of any format.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from lark import Lark, Token, Transformer, Tree
+from lark.exceptions import LarkError
+
+from gclens._grammar import FAMILIES, grammar_dir
+
+_DIGITS = re.compile(r"([0-9]+)")
+MAX_TEMPLATES = 4096
+"""Shapes remembered per process; past that (garbage or fuzzing) lines simply take the Lark path."""
+
+
+@dataclass(frozen=True)
+class _Slot:
+    """Where one token lies in a line split by _DIGITS: parts[first:last+1], trimmed."""
+
+    type: str
+    first: int
+    last: int
+    head: int  # characters to drop from the start of the joined parts (inside a literal part)
+    tail: int  # characters to drop from the end
+    check: re.Pattern[str] | None  # the terminal's regex; None when the token is all literal text
+    callback: bool  # the transformer has a method for this terminal (Lark applies it while lexing)
+
+    def value(self, parts: list[str]) -> str:
+        text = parts[self.first] if self.first == self.last else "".join(parts[self.first:self.last + 1])
+        if self.head or self.tail:
+            text = text[self.head:len(text) - self.tail]
+        return text
+
+
+Call = Callable[[list[Any]], Any]
+Op = tuple[int, Call | None]
+"""(slot index, None) pushes that token; (arity, callback) pops arity values and calls the rule's callback."""
+
+
+def _token(type_: str, value: str) -> Token:
+    """A Token without Lark's slow constructor: the transformers read only its text and type."""
+    token = str.__new__(Token, value)
+    token.type, token.value = type_, value
+    return token
+
+
+@dataclass(frozen=True)
+class Template:
+    """One line shape: its tokens and the transformer program that builds the row."""
+
+    slots: tuple[_Slot, ...]
+    program: tuple[Op, ...]
+
+    def run(self, parts: list[str]) -> Any:
+        tokens: list[Any] = []
+        for slot in self.slots:
+            value = slot.value(parts)
+            if slot.check is not None and slot.check.fullmatch(value) is None:
+                return None
+            tokens.append(_token(slot.type, value))
+        stack: list[Any] = []
+        for arg, call in self.program:
+            if call is None:
+                stack.append(tokens[arg])
+            elif arg:
+                children = stack[-arg:]
+                del stack[-arg:]
+                stack.append(call(children))
+            else:
+                stack.append(call([]))
+        return stack[0]
+
+
+class FastEngine:
+    """Parse runtime lines by template, learning a template from Lark on each new shape."""
+
+    def __init__(self) -> None:
+        self._templates: dict[tuple[str, tuple[str, ...]], Template] = {}
+        self._failures: dict[tuple[str, tuple[str, ...]], int] = {}
+        self._transformers = {name: cls() for name, cls in FAMILIES.items()}
+        self.hits = 0
+        self.misses = 0
+
+    def parse(self, family: str, text: str) -> Any:
+        """The row (or Legacy) the grammar gives for ``text``, or None: use the Lark path."""
+        parts = _DIGITS.split(text)
+        key = (family, tuple(parts[0::2]))
+        template = self._templates.get(key)
+        if template is None:
+            template = self._learn(family, text, parts, key)
+            if template is None:
+                self.misses += 1
+                return None
+        result = template.run(parts)
+        if result is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return result
+
+    def _learn(self, family: str, text: str, parts: list[str], key: tuple[str, tuple[str, ...]]) -> Template | None:
+        """A template for this shape, from Lark's parse of ``text``; None when Lark rejects it.
+
+        A shape whose lines Lark keeps rejecting (or that cannot be templated) stops being
+        retried after a few lines, and the cache stops growing at MAX_TEMPLATES shapes.
+        """
+        if self._failures.get(key, 0) >= _RETRIES or len(self._templates) >= MAX_TEMPLATES:
+            return None
+        try:
+            template = _template(family, _tree_parser(family).parse(text), parts, self._transformers[family])
+        except LarkError:
+            template = None
+        if template is None:
+            if len(self._failures) < MAX_TEMPLATES:
+                self._failures[key] = self._failures.get(key, 0) + 1
+            return None
+        self._templates[key] = template
+        return template
+
+
+_RETRIES = 3
+
+
+@functools.cache
+def _tree_parser(family: str) -> Lark:
+    """The same grammar as the reference parser, building a tree so tokens keep their positions."""
+    return Lark.open(str(grammar_dir() / f"{family}.lark"), parser="lalr", lexer="contextual")
+
+
+@functools.cache
+def _terminal_patterns(family: str) -> dict[str, re.Pattern[str]]:
+    """Each terminal's regular expression, as the grammar file defines it."""
+    return {t.name: re.compile(t.pattern.to_regexp()) for t in _tree_parser(family).terminals}  # flags inline
+
+
+def _template(family: str, tree: Tree[Token] | Token, parts: list[str],
+              transformer: Transformer[Token, Any]) -> Template | None:
+    starts, index = [], 0
+    for part in parts:
+        starts.append(index)
+        index += len(part)
+    slots: list[_Slot] = []
+    program: list[Op] = []
+
+    def visit(node: Tree[Token] | Token) -> bool:
+        if isinstance(node, Token):
+            slot = _slot(family, node, starts, parts)
+            if slot is None:
+                return False
+            if slot.callback:
+                return False  # a terminal callback runs while lexing: leave such lines to Lark
+            program.append((len(slots), None))
+            slots.append(slot)
+            return True
+        if not all(visit(child) for child in node.children):  # type: ignore[arg-type]
+            return False
+        program.append((len(node.children), _callback(transformer, str(node.data))))
+        return True
+
+    if not visit(tree):
+        return None
+    return Template(tuple(slots), tuple(program))
+
+
+def _callback(transformer: Transformer[Token, Any], rule: str) -> Call:
+    """The transformer's method for a rule, as Lark would call it (``__default__`` builds a Tree)."""
+    method = getattr(transformer, rule, None)
+    if method is None or getattr(method, "visit_wrapper", None) is not None:
+        return lambda children: transformer._call_userfunc(Tree(rule, children))  # type: ignore[no-untyped-call]
+    return method  # type: ignore[no-any-return]
+
+
+def _slot(family: str, token: Token, starts: list[int], parts: list[str]) -> _Slot | None:
+    begin, end = token.start_pos, token.end_pos
+    if begin is None or end is None:
+        return None
+    first = _part_at(starts, begin)
+    last = _part_at(starts, end - 1) if end > begin else first
+    digits = any(i % 2 for i in range(first, last + 1))
+    head = begin - starts[first]
+    tail = starts[last] + len(parts[last]) - end
+    if (first % 2 and head) or (last % 2 and tail):
+        return None  # a token boundary inside a digit run: not expressible by this shape
+    check = _terminal_patterns(family).get(token.type) if digits else None
+    if digits and check is None:
+        return None
+    return _Slot(token.type, first, last, head, tail, check, callable(getattr(FAMILIES[family], token.type, None)))
+
+
+def _part_at(starts: list[int], position: int) -> int:
+    return bisect.bisect_right(starts, position) - 1
