@@ -51,3 +51,13 @@ def classify(text: str) -> Hit | None:
 def is_fragment(text: str) -> bool:
     """True for a line that holds a piece of a runtime line but no start of one."""
     return _FRAGMENT.search(text) is not None
+
+
+def _unanchored(pattern: re.Pattern[str]) -> str:
+    """A pattern as a plain search: groups unnamed, anchors and leading indentation dropped."""
+    return re.sub(r"\(\?P<\w+>", "(?:", pattern.pattern).replace("$", "").replace("[ \\t]*", "")
+
+
+CANDIDATES = "|".join(f"(?:{_unanchored(p)})" for p in (_ANYWHERE, _AT_START, _FRAGMENT))
+"""Every line ``classify`` or ``is_fragment`` accepts matches this (a superset, in RE2 syntax):
+the block scanner uses it to skip application lines without looking at them one by one."""

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gclens._classify import classify, is_fragment
+from gclens._classify import CANDIDATES, classify, is_fragment
 from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
 from gclens._ranges import out_of_range
-from gclens._sources import MAX_LINE_BYTES, Line, Source, read_lines
+from gclens._sources import MAX_LINE_BYTES, Line, LineReader, Source
 from gclens._torn import rejoin
 from gclens._transformers import Legacy
 
@@ -130,9 +130,12 @@ def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock |
     clock = clock or Clock()
     result.engine = shared_engine() if engine == "fast" else None
     result.container = container_from_path(str(result.source.path or ""))
-    physical = _physical(result, read_lines(result.source, max_input_bytes=max_input_bytes))
+    reader = LineReader(result.source, max_input_bytes=max_input_bytes)
+    physical = _physical(result, iter(reader))
     head = list(itertools.islice(physical, DETECT_LINES))
     result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope
+    if result.envelope == "raw" and engine == "fast":
+        reader.candidates = CANDIDATES  # plain lines: skip application output in blocks
     held: _Held | None = None
     for no, text, meta in unwrap(itertools.chain(head, physical), result.envelope, clock):
         result.logical_lines += 1
@@ -142,7 +145,17 @@ def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock |
         held = _take(result, no, text, meta)
         if held is None and len(result.records) + len(result.rejects) >= chunk_lines:
             yield result.drain()
+    _count_skipped(result, reader)
     yield result.drain()
+
+
+def _count_skipped(result: SourceResult, reader: LineReader) -> None:
+    """Lines the block scanner passed over are application output: read, and other."""
+    result.lines_read += reader.skipped
+    result.logical_lines += reader.skipped
+    result.other_lines += reader.skipped
+    if reader.unterminated_skipped is not None:
+        result.unterminated_line = reader.unterminated_skipped
 
 
 @dataclass(frozen=True)

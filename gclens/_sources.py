@@ -102,20 +102,138 @@ def read_lines(source: Source, *, max_input_bytes: int | None = None) -> Iterato
 
     A compressed source stops with InputError after ``max_input_bytes`` decompressed bytes.
     """
-    limit = MAX_INPUT_BYTES if max_input_bytes is None else max_input_bytes
-    try:
-        with contextlib.ExitStack() as owned:
-            if source.stream is None:
-                raw: IO[bytes] = owned.enter_context(_open_path(source))
-            else:
-                raw = source.stream  # the caller's stream: read it, never close it
-            for line in _split(source, _decoded(source, raw)):
-                if source.compression != "none" and source.bytes_read > limit:
-                    raise InputError(f"{source.name}: stopped after {limit:,} decompressed bytes "
-                                     "(--max-input-bytes): a decompression bomb, or raise the limit")
-                yield line
-    except (OSError, EOFError, ValueError, _ZstdError) as exc:
-        raise InputError(f"{source.name}: {_reason(exc)}") from None
+    return iter(LineReader(source, max_input_bytes=max_input_bytes))
+
+
+class LineReader:
+    """The lines of a source; once ``candidates`` is set, only the lines that may matter.
+
+    Most lines of a real log are application output. With ``candidates`` (a regular expression,
+    RE2 syntax) set, the rest of the source is read in blocks: Arrow's RE2 marks the lines that
+    match, zero-copy over the block, and only those and the line after each (a torn runtime
+    line continues there) are yielded; the others are counted in ``skipped``. Line numbers,
+    byte counts and the unterminated last line stay exact.
+    """
+
+    BLOCK_BYTES = 8 << 20
+
+    def __init__(self, source: Source, *, max_input_bytes: int | None = None) -> None:
+        self.source = source
+        self.limit = MAX_INPUT_BYTES if max_input_bytes is None else max_input_bytes
+        self.candidates: str | None = None
+        self.skipped = 0
+        self.unterminated_skipped: int | None = None
+        self._no = 0
+        self._keep_next = True
+
+    def __iter__(self) -> Iterator[Line]:
+        try:
+            with contextlib.ExitStack() as owned:
+                if self.source.stream is None:
+                    raw: IO[bytes] = owned.enter_context(_open_path(self.source))
+                else:
+                    raw = self.source.stream  # the caller's stream: read it, never close it
+                stream = _decoded(self.source, raw)
+                for line in self._lines(stream):
+                    self._check_limit()
+                    yield line
+                    if self.candidates is not None:
+                        yield from self._blocks(stream)
+                        return
+        except (OSError, EOFError, ValueError, _ZstdError) as exc:
+            raise InputError(f"{self.source.name}: {_reason(exc)}") from None
+
+    def _lines(self, stream: IO[bytes]) -> Iterator[Line]:
+        """Line by line: readline, with over-long lines cut at MAX_LINE_BYTES and the rest skipped."""
+        while chunk := stream.readline(MAX_LINE_BYTES):
+            self._no += 1
+            length, last = len(chunk), chunk
+            while len(last) == MAX_LINE_BYTES and not last.endswith(b"\n"):
+                last = stream.readline(MAX_LINE_BYTES)  # discard the rest of an over-long line
+                length += len(last)
+            terminated = last.endswith(b"\n")
+            self.source.bytes_read += length
+            length -= terminated
+            yield Line(self._no, chunk.rstrip(b"\n").removesuffix(b"\r"), terminated, length)
+
+    def _check_limit(self) -> None:
+        if self.source.compression != "none" and self.source.bytes_read > self.limit:
+            raise InputError(f"{self.source.name}: stopped after {self.limit:,} decompressed bytes "
+                             "(--max-input-bytes): a decompression bomb, or raise the limit")
+
+    def _blocks(self, stream: IO[bytes]) -> Iterator[Line]:
+        carry = b""
+        read = getattr(stream, "read1", stream.read)  # what is there now: a pipe's rows flow at once
+        while chunk := read(self.BLOCK_BYTES):
+            self.source.bytes_read += len(chunk)
+            self._check_limit()
+            data = carry + chunk
+            end = data.rfind(b"\n")
+            if end < 0 and len(data) <= 2 * MAX_LINE_BYTES:
+                carry = data
+                continue
+            if end < 0:  # the start of an over-long line: hand it over like _lines does
+                yield from self._long_line(data, stream)
+                carry = b""
+                continue
+            yield from self._scan(data[:end + 1])
+            carry = data[end + 1:]
+        if carry:
+            yield from self._scan(carry)
+
+    def _long_line(self, head: bytes, stream: IO[bytes]) -> Iterator[Line]:
+        length = len(head)
+        while chunk := stream.read(MAX_LINE_BYTES):
+            self.source.bytes_read += len(chunk)
+            self._check_limit()
+            cut = chunk.find(b"\n")
+            if cut >= 0:
+                length += cut
+                self._no += 1
+                yield Line(self._no, _raw(head), True, length)
+                yield from self._scan(chunk[cut + 1:])  # may hold an unterminated tail; scanned alone
+                return
+            length += len(chunk)
+        self._no += 1
+        yield Line(self._no, _raw(head), False, length)
+
+    def _scan(self, region: bytes) -> Iterator[Line]:
+        """Yield the candidate lines of a run of whole lines (the last may lack its newline)."""
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        if not region:
+            return
+        newlines = np.flatnonzero(np.frombuffer(region, np.uint8) == 10)
+        terminated = region.endswith(b"\n")
+        count = len(newlines) + (not terminated)
+        offsets = np.empty(count + 1, np.int64)
+        offsets[0], offsets[1:len(newlines) + 1] = 0, newlines + 1
+        offsets[-1] = len(region)
+        lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count,
+                                                 [None, pa.py_buffer(offsets), pa.py_buffer(region)])
+        assert self.candidates is not None
+        hit = pc.match_substring_regex(lines, self.candidates).to_numpy(zero_copy_only=False)
+        keep = hit.copy()
+        keep[1:] |= hit[:-1]
+        keep[0] |= self._keep_next
+        self._keep_next = bool(hit[-1])
+        for i in np.flatnonzero(keep).tolist():
+            start, stop = int(offsets[i]), int(offsets[i + 1])
+            ends_line = i < len(newlines)
+            line = region[start:stop - ends_line]
+            yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
+        self.skipped += count - int(keep.sum())
+        if not terminated and not keep[-1]:
+            self.unterminated_skipped = self._no + count
+        self._no += count
+
+
+def _raw(line: bytes) -> bytes:
+    """What _lines keeps of a line: at most MAX_LINE_BYTES, without the newline and a CR before it."""
+    return line[:MAX_LINE_BYTES].rstrip(b"\n").removesuffix(b"\r") if len(line) >= MAX_LINE_BYTES \
+        else line.removesuffix(b"\r")
 
 
 def _decoded(source: Source, raw: IO[bytes]) -> IO[bytes]:
@@ -166,20 +284,6 @@ class _ZstdFrames(io.RawIOBase):
         n = min(len(buffer), len(self._out))
         buffer[:n], self._out = self._out[:n], self._out[n:]
         return n
-
-
-def _split(source: Source, stream: IO[bytes]) -> Iterator[Line]:
-    no = 0
-    while chunk := stream.readline(MAX_LINE_BYTES):
-        no += 1
-        length, last = len(chunk), chunk
-        while len(last) == MAX_LINE_BYTES and not last.endswith(b"\n"):
-            last = stream.readline(MAX_LINE_BYTES)  # discard the rest of an over-long line
-            length += len(last)
-        terminated = last.endswith(b"\n")
-        source.bytes_read += length
-        length -= terminated
-        yield Line(no, chunk.rstrip(b"\n").removesuffix(b"\r"), terminated, length)
 
 
 def _reason(exc: BaseException) -> str:
