@@ -337,7 +337,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from gclens._output import write_text_atomic
     from gclens.report import render_report
 
-    html = render_report(_read(args), limits=_limits(args))
+    trace = _read(args)
+    aligned = _aligned(args, trace) if args.snapshot or args.perf else None
+    html = render_report(trace, limits=_limits(args), aligned=aligned)
     write_text_atomic(args.output, html)
     print(f"gclens: wrote {args.output}", file=sys.stderr)
     return EXIT_OK

@@ -240,15 +240,19 @@ def _noise(match: re.Match[str]) -> tuple[str, None, str]:
 def settings_changes(settings: pl.DataFrame, *, include_counters: bool = False) -> pl.DataFrame:
     """What changed between consecutive snapshots of the same host and process, and when.
 
-    One row per changed key: ``before``/``after`` values (or errors), the two snapshots, and the
-    interval the change happened in (``after_mono_ns`` .. ``changed_by_mono_ns``). Usage counters
-    and pressure move all the time and are left out unless ``include_counters``.
+    One row per changed key: ``before``/``after`` values (or errors, or ``absent`` for a key one
+    capture lacks, e.g. GOMEMLIMIT set by a restart), the two snapshots, and the interval the
+    change happened in (``after_mono_ns`` .. ``changed_by_mono_ns``). Usage counters and pressure
+    move all the time and are left out unless ``include_counters``.
     """
     frame = settings if include_counters else settings.filter(~pl.col("key").str.contains(COUNTER_PATTERN.pattern))
-    shown = pl.coalesce(pl.col("value"), pl.lit("error: ") + pl.col("error"))
-    order = frame.select("snapshot_id", "captured_mono_ns").unique(maintain_order=True)
-    order = order.with_row_index("seq")
-    frame = frame.join(order, on=["snapshot_id", "captured_mono_ns"], how="left", nulls_equal=True)
+    shown = pl.coalesce(pl.col("value"), pl.lit("error: ") + pl.col("error"), pl.lit("absent"))
+    snaps = frame.select("snapshot_id", "captured_mono_ns", "captured_ts", "host", "pid").unique(
+        maintain_order=True).with_row_index("seq")
+    keys = frame.select("host", "pid", "key", "origin").unique(["host", "pid", "key"], maintain_order=True)
+    grid = snaps.join(keys, on=["host", "pid"], how="inner", nulls_equal=True)  # a key missing from a capture
+    values = frame.select("snapshot_id", "key", "value", "error")
+    frame = grid.join(values, on=["snapshot_id", "key"], how="left")
     group = [pl.col("host"), pl.col("pid"), pl.col("key")]
     frame = frame.sort("seq").with_columns(shown.alias("after"))
     frame = frame.with_columns(

@@ -200,3 +200,15 @@ def test_changes_between_snapshots_ignore_counters(tmp_path: Path) -> None:
     wide = settings_wide(settings, ["cpu.max", "GOGC", "no.such.key"])
     assert wide["cpu.max"].to_list() == ["max 100000", "50000 100000"]
     assert wide["GOGC"].to_list() == ["50", "50"] and wide["no.such.key"].null_count() == 2
+
+
+def test_a_key_that_appears_is_a_change(tmp_path: Path) -> None:
+    base = 1_795_000_000 * 10**9
+    first = {"gclens_snapshot": 1, "captured": {"realtime_ns": base, "monotonic_ns": 10}, "hostname": "h",
+             "pid": 7, "sysctl": {"vm.swappiness": "60"}, "env": {"GOGC": "100"}}
+    second = {**first, "captured": {"realtime_ns": base + 10**9, "monotonic_ns": 20},
+              "env": {"GOGC": "100", "GOMEMLIMIT": "1GiB"}}
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
+    changes = settings_changes(read_settings(path))
+    assert changes.select("key", "before", "after").rows() == [("GOMEMLIMIT", "absent", "1GiB")]
