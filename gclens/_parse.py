@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -120,6 +120,7 @@ def shared_engine() -> FastEngine:
 
 def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,
                  max_input_bytes: int | None = None, chunk_lines: int = CHUNK_LINES, engine: str = "fast",
+                 progress: Callable[[str, int], None] | None = None,
                  ) -> Iterator[tuple[list[Record], list[dict[str, Any]]]]:
     """Read and parse one source, yielding (records, rejects) every ``chunk_lines`` lines.
 
@@ -130,7 +131,9 @@ def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock |
     clock = clock or Clock()
     result.engine = shared_engine() if engine == "fast" else None
     result.container = container_from_path(str(result.source.path or ""))
-    reader = LineReader(result.source, max_input_bytes=max_input_bytes)
+    name = result.source.name
+    reader = LineReader(result.source, max_input_bytes=max_input_bytes,
+                        progress=None if progress is None else lambda done: progress(name, done))
     physical = _physical(result, iter(reader))
     head = list(itertools.islice(physical, DETECT_LINES))
     result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope

@@ -9,7 +9,7 @@ parse -o``) receive (table, rows) batches.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,8 @@ class Options:
     max_input_bytes: int | None = None
     chunk_lines: int = CHUNK_LINES
     engine: str = "fast"
+    progress: Callable[[str, int], None] | None = None
+    """Called with (source name, bytes read so far) as a source is read: for a progress bar."""
 
 
 def stream(source: SourceLike | list[SourceLike], options: Options) -> Iterator[Batch]:
@@ -46,7 +48,8 @@ def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
     anchorer = Anchorer(start_ns=options.start_ns)
     for records, rejects in parse_chunks(result, envelope=options.envelope, clock=options.clock,
                                          max_input_bytes=options.max_input_bytes,
-                                         chunk_lines=options.chunk_lines, engine=options.engine):
+                                         chunk_lines=options.chunk_lines, engine=options.engine,
+                                         progress=options.progress):
         ready, spliced = guard.feed(records)
         yield "rejects", sorted(rejects + spliced, key=lambda r: int(r["line_no"]))
         yield from anchorer.feed(assembler.feed(ready)).items()

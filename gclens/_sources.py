@@ -13,7 +13,7 @@ import io
 import os
 import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union
@@ -116,9 +116,12 @@ class LineReader:
     """
 
     BLOCK_BYTES = 8 << 20
+    PROGRESS_LINES = 4096
 
-    def __init__(self, source: Source, *, max_input_bytes: int | None = None) -> None:
+    def __init__(self, source: Source, *, max_input_bytes: int | None = None,
+                 progress: Callable[[int], None] | None = None) -> None:
         self.source = source
+        self.progress = progress  # called with bytes read so far, every few MiB
         self.limit = MAX_INPUT_BYTES if max_input_bytes is None else max_input_bytes
         self.candidates: str | None = None
         self.skipped = 0
@@ -154,6 +157,8 @@ class LineReader:
             terminated = last.endswith(b"\n")
             self.source.bytes_read += length
             length -= terminated
+            if self.progress is not None and not self._no % self.PROGRESS_LINES:
+                self.progress(self.source.bytes_read)
             yield Line(self._no, chunk.rstrip(b"\n").removesuffix(b"\r"), terminated, length)
 
     def _check_limit(self) -> None:
@@ -168,6 +173,8 @@ class LineReader:
             self.source.bytes_read += len(chunk)
             self._check_limit()
             data = carry + chunk
+            if self.progress is not None:
+                self.progress(self.source.bytes_read)
             end = data.rfind(b"\n")
             if end < 0 and len(data) <= 2 * MAX_LINE_BYTES:
                 carry = data

@@ -9,10 +9,11 @@ are written under temporary names and renamed, so an interruption never leaves a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -62,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="write every table to DIR; '-' streams JSON lines to stdout (--format jsonl)")
     parse.add_argument("--format", choices=FORMATS, default="parquet", help="output format")
     parse.add_argument("--strict", action="store_true", help="exit 3 when any line is rejected")
+    parse.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                       help="progress bar on stderr (default: on a terminal, for inputs over 64 MiB)")
     parse.set_defaults(run=_cmd_parse)
     check = _command(sub, "check", "exit 1 when pauses or GC CPU exceed their limits",
                      "gclens check app.log --max-stw-ms 1 --max-gc-cpu-pct 5 --format junit > gc.xml")
@@ -225,12 +228,14 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     if args.output == "-" and args.format != "jsonl":
         raise UsageError("-o - writes to stdout and needs --format jsonl")
     files, options = _options(args)
-    if args.output == "-":
-        summary = stream_json_lines(files, sys.stdout, options=options)
-    elif args.output:
-        summary = convert(files, args.output, fmt=args.format, options=options)
-    else:
-        summary = survey(files, options)
+    with _progress_bar(files, args.progress) as progress:
+        options = replace(options, progress=progress)
+        if args.output == "-":
+            summary = stream_json_lines(files, sys.stdout, options=options)
+        elif args.output:
+            summary = convert(files, args.output, fmt=args.format, options=options)
+        else:
+            summary = survey(files, options)
     print(render_summary(summary, args.output, args.format), file=sys.stderr)
     return EXIT_REJECTS if args.strict and summary.row_counts["rejects"] else EXIT_OK
 
@@ -267,6 +272,30 @@ def _aligned(args: argparse.Namespace, trace: Trace) -> Aligned:
     settings = read_settings(args.snapshot) if args.snapshot else None
     captures = [read_perf(path, clock=args.perf_clock) for path in args.perf]
     return align(trace, captures, settings)
+
+
+PROGRESS_MIN_BYTES = 64 << 20
+
+
+@contextlib.contextmanager
+def _progress_bar(files: list[SourceLike], wanted: bool | None) -> Iterator[Callable[[str, int], None] | None]:
+    """A tqdm bar of bytes read, for people at a terminal; pipelines and small files get none."""
+    sizes = [os.path.getsize(f) if isinstance(f, str) and os.path.isfile(f) else None for f in files]
+    known = None if None in sizes else sum(s for s in sizes if s is not None)
+    show = wanted if wanted is not None else sys.stderr.isatty() and (known is None or known >= PROGRESS_MIN_BYTES)
+    if not show:
+        yield None
+        return
+    from tqdm import tqdm
+
+    done: dict[str, int] = {}
+    with tqdm(total=known, unit="B", unit_scale=True, unit_divisor=1024, file=sys.stderr, desc="gclens",
+              leave=False, mininterval=0.5) as bar:
+        def update(name: str, bytes_read: int) -> None:
+            bar.update(bytes_read - done.get(name, 0))
+            done[name] = bytes_read
+
+        yield update
 
 
 def _cmd_align(args: argparse.Namespace) -> int:

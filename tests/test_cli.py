@@ -123,3 +123,14 @@ def test_help_does_not_load_the_heavy_libraries() -> None:
             "print(sorted(m for m in ('pyarrow', 'polars', 'matplotlib', 'jinja2', 'lark') if m in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_progress_bar_only_when_asked_or_at_a_terminal(tmp_path: Path) -> None:
+    trace = SAMPLES / "go1.25" / "churn-full.stderr"
+    quiet = subprocess.run([sys.executable, "-m", "gclens", "parse", str(trace)], capture_output=True, text=True,
+                           timeout=120)
+    assert quiet.returncode == 0 and "%|" not in quiet.stderr  # a pipeline gets the summary only
+    shown = subprocess.run([sys.executable, "-m", "gclens", "parse", str(trace), "--progress"],
+                           capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0 and "B/s]" in shown.stderr and "%|" in shown.stderr
+    assert shown.stderr.rstrip().endswith(quiet.stderr.rstrip().splitlines()[-1])
