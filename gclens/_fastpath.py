@@ -24,7 +24,7 @@ from typing import Any
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import LarkError
 
-from gclens._grammar import FAMILIES, grammar_dir
+from gclens._grammar import FAMILIES, cache_file, grammar_dir
 
 _DIGITS = re.compile(r"([0-9]+)")
 MAX_TEMPLATES = 4096
@@ -142,7 +142,8 @@ _RETRIES = 3
 @functools.cache
 def _tree_parser(family: str) -> Lark:
     """The same grammar as the reference parser, building a tree so tokens keep their positions."""
-    return Lark.open(str(grammar_dir() / f"{family}.lark"), parser="lalr", lexer="contextual")
+    return Lark.open(str(grammar_dir() / f"{family}.lark"), parser="lalr", lexer="contextual",
+                     cache=cache_file(family, "tree"))
 
 
 @functools.cache

@@ -134,3 +134,20 @@ def test_progress_bar_only_when_asked_or_at_a_terminal(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=120)
     assert shown.returncode == 0 and "B/s]" in shown.stderr and "%|" in shown.stderr
     assert shown.stderr.rstrip().endswith(quiet.stderr.rstrip().splitlines()[-1])
+
+
+def test_parser_tables_are_cached_in_the_users_cache_dir_only(tmp_path: Path) -> None:
+    import os
+
+    trace = str(SAMPLES / "go1.25" / "churn-full.stderr")
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    first = subprocess.run([sys.executable, "-m", "gclens", "parse", trace], env=env, capture_output=True, timeout=120)
+    assert first.returncode == 0
+    cache = tmp_path / "cache" / "gclens"
+    assert (cache.stat().st_mode & 0o777) == 0o700 and list(cache.glob("*.lark-cache"))
+    blocked = tmp_path / "not-a-dir"
+    blocked.write_text("")
+    env["XDG_CACHE_HOME"] = str(blocked)  # cannot be created: parse still works, uncached
+    second = subprocess.run([sys.executable, "-m", "gclens", "parse", trace], env=env, capture_output=True,
+                            timeout=120)
+    assert second.returncode == 0 and second.stderr == first.stderr
