@@ -27,6 +27,8 @@ from lark.exceptions import LarkError
 from gclens._grammar import FAMILIES, cache_file, grammar_dir
 
 _DIGITS = re.compile(r"([0-9]+)")
+WIDE_DIGITS = 10
+"""A line whose digit runs are all shorter than this cannot overflow an int32 or int64 column."""
 MAX_TEMPLATES = 4096
 """Shapes remembered per process; past that (garbage or fuzzing) lines simply take the Lark path."""
 
@@ -98,10 +100,12 @@ class FastEngine:
         self._transformers = {name: cls() for name, cls in FAMILIES.items()}
         self.hits = 0
         self.misses = 0
+        self.wide_numbers = True  # the last line had a number too long for int32: check its columns
 
     def parse(self, family: str, text: str) -> Any:
         """The row (or Legacy) the grammar gives for ``text``, or None: use the Lark path."""
         parts = _DIGITS.split(text)
+        self.wide_numbers = max(map(len, parts[1::2]), default=0) >= WIDE_DIGITS
         key = (family, tuple(parts[0::2]))
         template = self._templates.get(key)
         if template is None:
@@ -203,7 +207,37 @@ def _slot(family: str, token: Token, starts: list[int], parts: list[str]) -> _Sl
     check = _terminal_patterns(family).get(token.type) if digits else None
     if digits and check is None:
         return None
+    if check is not None and _always_matches(_slot_shape(parts, first, last, head, tail), check.pattern):
+        check = None  # e.g. INT over one digit run: any digits the shape allows are an INT
     return _Slot(token.type, first, last, head, tail, check, callable(getattr(FAMILIES[family], token.type, None)))
+
+
+def _slot_shape(parts: list[str], first: int, last: int, head: int, tail: int) -> str:
+    """The language of a slot's text across all lines of the shape: digit runs vary, the rest is fixed."""
+    pieces = [("[0-9]+" if i % 2 else re.escape(parts[i])) for i in range(first, last + 1)]
+    if head:
+        pieces[0] = re.escape(parts[first][head:])
+    if tail:
+        pieces[-1] = re.escape(parts[last][:len(parts[last]) - tail])
+    return "".join(pieces)
+
+
+@functools.cache
+def _always_matches(shape: str, terminal: str) -> bool:
+    """Whether every text of the slot's shape is a token of the terminal (so checking it is redundant).
+
+    Proven on the two regular languages with interegular (Lark's own collision checker); without
+    it, or when a pattern is beyond it (lookarounds), the check stays.
+    """
+    try:
+        import interegular
+    except ImportError:  # pragma: no cover - a dependency; the engine stays exact without it
+        return False
+    try:
+        fsm = interegular.parse_pattern(shape).to_fsm()
+        return bool(fsm.issubset(interegular.parse_pattern(terminal).to_fsm()))  # type: ignore[no-untyped-call]
+    except Exception:  # unsupported syntax (lookarounds): keep the check
+        return False
 
 
 def _part_at(starts: list[int], position: int) -> int:

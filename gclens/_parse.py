@@ -228,7 +228,7 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
         _reject(result, no, text, hit.family, parsed.reason)
         return None
     table, row = parsed
-    too_big = out_of_range(table, row)
+    too_big = out_of_range(table, row) if result.engine is None or result.engine.wide_numbers else None
     if too_big:
         _reject(result, no, text, hit.family, too_big)
         return None
