@@ -65,6 +65,16 @@ def build_parser() -> argparse.ArgumentParser:
     parse.add_argument("--strict", action="store_true", help="exit 3 when any line is rejected")
     parse.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                        help="progress bar on stderr (default: on a terminal, for inputs over 64 MiB)")
+    fleet = parse.add_argument_group("fleet dataset (instead of -o)")
+    fleet.add_argument("--dataset", metavar="DIR",
+                       help="append to a hive-partitioned Parquet dataset; files already ingested add nothing")
+    fleet.add_argument("--partition-by", default="host,date", metavar="KEYS",
+                       help="partition columns, comma-separated (default host,date; labels allowed)")
+    fleet.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+                       help="a provenance column on every row, e.g. --label cluster=eu1 (repeatable)")
+    fleet.add_argument("--jobs", type=int, default=1, metavar="N", help="parse files in N processes")
+    fleet.add_argument("--complete", action="store_true",
+                       help="the files are finished: ingest an unterminated last line too")
     parse.set_defaults(run=_cmd_parse)
     check = _command(sub, "check", "exit 1 when pauses or GC CPU exceed their limits",
                      "gclens check app.log --max-stw-ms 1 --max-gc-cpu-pct 5 --format junit > gc.xml")
@@ -227,6 +237,8 @@ def _cmd_parse(args: argparse.Namespace) -> int:
 
     if args.output == "-" and args.format != "jsonl":
         raise UsageError("-o - writes to stdout and needs --format jsonl")
+    if args.dataset:
+        return _ingest(args)
     files, options = _options(args)
     with _progress_bar(files, args.progress) as progress:
         options = replace(options, progress=progress)
@@ -272,6 +284,30 @@ def _aligned(args: argparse.Namespace, trace: Trace) -> Aligned:
     settings = read_settings(args.snapshot) if args.snapshot else None
     captures = [read_perf(path, clock=args.perf_clock) for path in args.perf]
     return align(trace, captures, settings)
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from gclens.dataset import ingest
+
+    if args.output:
+        raise UsageError("--dataset and -o are alternatives: give one")
+    if args.jobs < 1:
+        raise UsageError("--jobs needs a positive number of processes")
+    labels = {}
+    for item in args.label:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise UsageError(f"--label {item!r}: give key=value")
+        labels[key] = value
+    files, options = _options(args)
+    partition_by = tuple(k.strip() for k in args.partition_by.split(",") if k.strip())
+    result = ingest(files, args.dataset, partition_by=partition_by, labels=labels or None, processes=args.jobs,
+                    options=options, complete=args.complete)
+    rows = ", ".join(f"{name} {count:,}" for name, count in result.rows.items() if count)
+    print(f"gclens: {len(result.new)} new, {len(result.resumed)} grown, {len(result.skipped)} unchanged file(s); "
+          f"{result.lines:,} lines added to {args.dataset} (ingest {result.ingest_id})"
+          + (f"\n  rows: {rows}" if rows else ""), file=sys.stderr)
+    return EXIT_OK
 
 
 PROGRESS_MIN_BYTES = 64 << 20
