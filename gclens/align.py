@@ -75,7 +75,7 @@ def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame
     sample_frames, rows = [], []
     for capture in perf:
         samples = label_gc_work(_frame(capture.samples))
-        found = [align_run(trace.gc, run, samples, capture) for run in _runs(trace.gc)]
+        found = [align_run(trace, run, samples, capture, settings) for run in _runs(trace.gc)]
         rows += [row for row in found if row is not None]
         sample_frames.append(label_phases(samples, trace.gc, [r for r in found if r is not None]))
     alignment = pl.DataFrame(rows, schema=pl.from_arrow(ALIGNMENT.empty_table()).schema)  # type: ignore[union-attr]
@@ -152,21 +152,73 @@ class _Windows:
         return ok & (t <= self.mark_end[np.clip(i, 0, None)] + TRUNCATION_NS)
 
 
-def align_run(gc: pl.DataFrame, run: tuple[str, int], samples: pl.DataFrame,
-              capture: PerfCapture) -> dict[str, Any] | None:
+@dataclass(frozen=True)
+class Prior:
+    """Where the offset must lie, from evidence other than the samples' fit, and a best guess."""
+
+    lo: int
+    hi: int
+    method: str
+    note: str
+    point: int | None = None  # usable alone when there are too few mark samples to fit
+    uncertainty_ms: float | None = None
+
+
+def align_run(trace: Trace, run: tuple[str, int], samples: pl.DataFrame, capture: PerfCapture,
+              settings: pl.DataFrame | None = None) -> dict[str, Any] | None:
     """The best offset of one run against one perf capture, over the pids the capture holds."""
-    windows = _Windows.of(gc, *run)
+    windows = _Windows.of(trace.gc, *run)
     if not len(windows.start):
         return None
     best: dict[str, Any] | None = None
     for pid in _candidate_pids(samples, capture):
         mine = samples.filter(pl.col("pid") == pid) if pid is not None else samples
-        found = _align_pid(windows, mine, capture, pid)
+        priors = priors_for(trace, run, capture, pid, settings)
+        found = _align_pid(windows, mine, capture, pid, priors)
         if found and (best is None or (found["score"] or -1) > (best["score"] or -1)):
             best = found
     if best is None:
         return None
     return {"source": run[0], "run_id": run[1], "perf_source": capture.name, **best}
+
+
+def priors_for(trace: Trace, run: tuple[str, int], capture: PerfCapture, pid: int | None,
+               settings: pl.DataFrame | None) -> list[Prior]:
+    """Every independent bound on the offset: the exec event, journald times, the process start."""
+    priors = []
+    exec_ns = next((e.time_ns for e in capture.exec_events if e.pid == pid), None)
+    if exec_ns is not None:  # measured: the runtime starts 0.5-2.2 ms after execve
+        priors.append(Prior(exec_ns, exec_ns + EXEC_WINDOW_NS, "exec-anchor",
+                            f"exec event at {exec_ns} ns", exec_ns + 1_000_000, 1.5))
+    if capture.clock != "monotonic":
+        return priors  # the other anchors are on CLOCK_MONOTONIC; perf's own clock is off by ms
+    runs = trace.runs.filter((pl.col("source") == run[0]) & (pl.col("run_id") == run[1]))
+    mono = runs["mono_start_ns"][0] if runs.height else None
+    if mono is not None:  # journald receipt times: late by the collector's delay, a few ms
+        priors.append(Prior(mono - JOURNALD_WINDOW_NS, mono + JOURNALD_WINDOW_NS, "journald-anchor",
+                            f"journald monotonic times put t=0 at {mono} ns", int(mono), JOURNALD_WINDOW_NS / 1e6))
+    start = _process_start_mono(settings, pid)
+    if start is not None:  # fork time, 10 ms ticks: the runtime starts later, by ms to seconds
+        priors.append(Prior(start - 10_000_000, start + PROCESS_START_WINDOW_NS, "process-start",
+                            f"snapshot of pid {pid}: forked at {start} ns"))
+    return priors
+
+
+JOURNALD_WINDOW_NS = 20_000_000
+PROCESS_START_WINDOW_NS = 10_000_000_000
+
+
+def _process_start_mono(settings: pl.DataFrame | None, pid: int | None) -> int | None:
+    """The process's fork time on CLOCK_MONOTONIC, from a snapshot of it (BOOTTIME minus suspend time)."""
+    if settings is None or pid is None or settings.is_empty():
+        return None
+    mine = settings.filter((pl.col("pid") == pid) & pl.col("key").is_in(
+        ["process.start_boottime_ns", "clock.boottime_minus_monotonic_ns"]))
+    values = dict(mine.select("key", "value").iter_rows())
+    start, lag = values.get("process.start_boottime_ns"), values.get("clock.boottime_minus_monotonic_ns")
+    if start is None or lag is None:
+        return None
+    return int(start) - int(lag)
 
 
 def _candidate_pids(samples: pl.DataFrame, capture: PerfCapture) -> list[int | None]:
@@ -180,28 +232,34 @@ def _candidate_pids(samples: pl.DataFrame, capture: PerfCapture) -> list[int | N
     return pids or execs[:1]
 
 
-def _align_pid(windows: _Windows, samples: pl.DataFrame, capture: PerfCapture,
-               pid: int | None) -> dict[str, Any] | None:
+def _search_range(windows: _Windows, times: np.ndarray, priors: list[Prior]) -> tuple[int, int, list[Prior]]:
+    """The priors' intersection (the strongest alone if they disagree), else every overlapping offset."""
+    lo, hi = int(times.min()) - int(windows.end[-1]) - TRUNCATION_NS, int(times.max())
+    used: list[Prior] = []
+    for prior in priors:  # strongest first
+        if max(lo, prior.lo) <= min(hi, prior.hi):
+            lo, hi = max(lo, prior.lo), min(hi, prior.hi)
+            used.append(prior)
+    return lo, hi, used
+
+
+def _align_pid(windows: _Windows, samples: pl.DataFrame, capture: PerfCapture, pid: int | None,
+               priors: list[Prior]) -> dict[str, Any] | None:
     times = samples["time_ns"].to_numpy().astype(np.int64)
-    work = samples["gc_work"].to_numpy()
-    is_mark = np.isin(work, MARK_WORK)
+    is_mark = np.isin(samples["gc_work"].to_numpy(), MARK_WORK)
     other = samples["gc_work"].is_null().to_numpy()
     mark_t, other_t = times[is_mark], times[other]
-    exec_ns = next((e.time_ns for e in capture.exec_events if e.pid == pid), None)
-    if exec_ns is not None:
-        lo, hi, method = exec_ns, exec_ns + EXEC_WINDOW_NS, "exec-anchor+xcorr"
-    else:
-        lo, hi, method = int(times.min()) - int(windows.end[-1]) - TRUNCATION_NS, int(times.max()), "xcorr"
     base = {"pid": pid, "perf_clock": capture.clock, "mark_samples": int(is_mark.sum()),
             "cycles": len(windows.start)}
     if len(mark_t) < MIN_MARK_SAMPLES or not len(other_t):
-        if exec_ns is None:
+        anchor = next((p for p in priors if p.point is not None), None)
+        if anchor is None or anchor.point is None:
             return None
-        offset = exec_ns + 1_000_000
-        return {**base, "offset_ns": offset, "method": "exec-anchor", "score": None, "margin": None,
-                "runner_up_offset_ns": None, "uncertainty_ms": 1.5,
-                "mark_in_window_pct": _mark_pct(windows, mark_t, offset),
-                "note": f"exec at {exec_ns} ns + 1 ms (measured 0.5-2.2 ms); too few mark samples to refine"}
+        return {**base, "offset_ns": anchor.point, "method": anchor.method, "score": None, "margin": None,
+                "runner_up_offset_ns": None, "uncertainty_ms": anchor.uncertainty_ms,
+                "mark_in_window_pct": _mark_pct(windows, mark_t, anchor.point),
+                "note": f"{anchor.note}; too few mark samples ({len(mark_t)}) to refine it"}
+    lo, hi, used = _search_range(windows, times, priors)
     scores = _scores(windows, mark_t, other_t, lo, hi)
     best = int(np.argmax(scores))
     offset = _refine(windows, mark_t, other_t, lo + best * GRID_NS)
@@ -211,19 +269,14 @@ def _align_pid(windows: _Windows, samples: pl.DataFrame, capture: PerfCapture,
     far[max(0, best - guard):best + guard + 1] = -np.inf
     second = int(np.argmax(far)) if np.isfinite(far).any() else None
     runner = float(far[second]) if second is not None else None
+    method = "+".join([p.method for p in used] + ["xcorr"])
+    searched = "; ".join(p.note for p in used) or "every offset overlapping the capture"
     return {**base, "offset_ns": offset, "method": method, "score": score,
             "margin": None if runner is None else score - runner,
             "runner_up_offset_ns": None if second is None else lo + second * GRID_NS,
             "uncertainty_ms": TRUNCATION_NS / 1e6,  # windows start at a truncated @; the fit is finer
             "mark_in_window_pct": _mark_pct(windows, mark_t, offset),
-            "note": _note(method, exec_ns, offset, len(mark_t))}
-
-
-def _note(method: str, exec_ns: int | None, offset: int, marks: int) -> str:
-    if exec_ns is not None:
-        return (f"searched [exec, exec + 50 ms] from the exec event at {exec_ns} ns; "
-                f"runtime start {(offset - exec_ns) / 1e6:.2f} ms after exec; {marks} mark samples")
-    return f"searched every offset overlapping the capture; {marks} mark samples"
+            "note": f"searched [{lo}, {hi}] ns ({searched}); {len(mark_t)} mark samples"}
 
 
 def _mark_pct(windows: _Windows, mark_t: np.ndarray, offset: int) -> float | None:

@@ -36,7 +36,7 @@ Row = tuple[str, str, str | None, str | None]  # origin, key, value, error
 COUNTER_PATTERN = re.compile(
     r"^(cpu\.stat\.|cpuacct\.usage|memory\.(current|peak|usage_in_bytes|max_usage_in_bytes|failcnt|events|stat"
     r"|swap\.current|oom_control\.under_oom|oom_control\.oom_kill)|pids\.(current|events)|.*\.pressure\."
-    r"|pressure\.|meminfo\.|process\.(threads|rss_bytes|hwm_bytes)|kernel\.random\.|fs\.(file-nr|inode-|dentry-)"
+    r"|pressure\.|meminfo\.|clock\.|process\.(threads|rss_bytes|hwm_bytes)|kernel\.random\.|fs\.(file-nr|inode-|dentry-)"
     r"|kernel\.ns_last_pid|fs\.quota\.|net\.netfilter\.nf_conntrack_count)")
 """Keys that move by themselves (usage, counters, pressure): left out of setting changes by default."""
 
@@ -115,6 +115,10 @@ def _meta(doc: dict[str, Any], path: Path) -> _Meta:
 def snapshot_rows(doc: dict[str, Any]) -> list[Row]:
     """Flatten one snapshot object into (origin, key, value, error) rows."""
     rows = _sysctl_rows(doc.get("sysctl", {}), doc.get("sysctl_errors", {}))
+    clocks = doc.get("captured") or {}
+    if clocks.get("boottime_ns") is not None and clocks.get("monotonic_ns") is not None:  # time spent suspended
+        rows.append(("host", "clock.boottime_minus_monotonic_ns",
+                     str(clocks["boottime_ns"] - clocks["monotonic_ns"]), None))
     rows += [("host", "host.kernel", doc.get("kernel"), None),
              ("host", "host.cpu_count", _str(doc.get("cpu_count")), None)]
     rows += [("host", f"meminfo.{k}", str(v), None) for k, v in sorted(doc.get("meminfo", {}).items())]

@@ -60,7 +60,7 @@ def test_offset_is_recovered_within_1_ms(capture: dict[str, Any]) -> None:
     row = result.alignment.row(0, named=True)
     assert row["pid"] == capture["pid"]
     assert abs(row["offset_ns"] - _truth_theta(capture)) <= 1_000_000
-    assert row["method"] == ("exec-anchor+xcorr" if capture["mode"] == "exec" else "xcorr")
+    assert row["method"].endswith("xcorr") and row["method"].startswith("exec-anchor") == (capture["mode"] == "exec")
     assert row["mark_in_window_pct"] >= 95.0
     assert row["score"] > 0.4 and row["margin"] > 0.1
 
@@ -201,3 +201,15 @@ def test_cli_align_with_unreadable_context_exits_2_and_writes_nothing(tmp_path: 
                           "-o", str(out)], capture_output=True, text=True, timeout=300)
     assert run.returncode == 2 and run.stderr.startswith("gclens: error:") and "Traceback" not in run.stderr
     assert "junk.txt" in run.stderr and not out.exists()
+
+
+def test_a_snapshots_process_start_bounds_the_search_when_perf_missed_the_exec() -> None:
+    capture = next(c for c in WITH_SNAPSHOTS if c["mode"] == "exec")
+    directory = PERF / capture["dir"]
+    perf = read_perf(directory / "perf.txt.gz")
+    blind = type(perf)(**{**perf.__dict__, "exec_events": []})  # as if perf had attached later
+    result = align(read_trace(directory / "trace.stderr"), [blind], read_settings(directory / "snapshots.jsonl"))
+    row = result.alignment.row(0, named=True)
+    assert row["method"] == "process-start+xcorr"
+    assert abs(row["offset_ns"] - _truth_theta(capture)) <= 1_000_000
+    assert "forked at" in row["note"]

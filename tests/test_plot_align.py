@@ -226,7 +226,7 @@ def test_report_adds_settings_alignment_and_figures() -> None:
     changes = html.split('id="changes"')[1].split("</table>")[0]
     assert "cpu.cfs_quota_us" in changes and "50000" in changes
     row = aligned.alignment.row(0, named=True)
-    assert str(row["offset_ns"]) in html and "exec-anchor+xcorr" in html
+    assert str(row["offset_ns"]) in html and "exec-anchor+" in html
     assert html.count('src="data:image/png;base64,') == 4  # timeline, perf phases, before/after, pauses
     assert "Dotted lines" in html
     plain = render_report(trace)

@@ -63,13 +63,13 @@ def test_cli_every_writes_one_complete_line_per_capture(tmp_path: Path, sleeper:
 
 
 def test_cli_every_stops_when_the_process_exits(tmp_path: Path) -> None:
-    proc = subprocess.Popen(["sleep", "0.5"])
+    proc = subprocess.Popen(["sleep", "3"])  # outlives the snapshot command's start even on a loaded machine
     out = tmp_path / "snaps.jsonl"
     run = subprocess.run([sys.executable, "-m", "gclens", "snapshot", "--pid", str(proc.pid), "--every", "0.1",
                           "-o", str(out)], capture_output=True, text=True, timeout=60)
     proc.wait()
     assert run.returncode == 0, run.stderr
-    assert 1 <= len(out.read_text().splitlines()) <= 10
+    assert 1 <= len(out.read_text().splitlines()) <= 40
 
 
 def test_cli_missing_pid_exits_2_with_one_line() -> None:
