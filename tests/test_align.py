@@ -213,3 +213,29 @@ def test_a_snapshots_process_start_bounds_the_search_when_perf_missed_the_exec()
     assert row["method"] == "process-start+xcorr"
     assert abs(row["offset_ns"] - _truth_theta(capture)) <= 1_000_000
     assert "forked at" in row["note"]
+
+
+def test_journald_monotonic_times_bound_the_search(tmp_path: Path) -> None:
+    """The trace as `journalctl -o short-monotonic` shows it: each gc line stamped when its cycle
+    ended (truth θ + @ + a + b + c) plus a collector delay; other lines keep the last stamp."""
+    import random
+    import re
+
+    capture = next(c for c in MONO if c["mode"] == "exec")
+    directory = PERF / capture["dir"]
+    theta, rng = _truth_theta(capture), random.Random(7)
+    stamp, out = theta, []
+    for line in (directory / "trace.stderr").read_text().splitlines():
+        m = re.match(r"gc \d+ @([0-9.]+)s \d+%: ([0-9.]+)\+([0-9.]+)\+([0-9.]+) ms clock", line)
+        if m:
+            end_s = float(m[1]) + sum(float(m[i]) for i in (2, 3, 4)) / 1e3
+            stamp = theta + int(end_s * 1e9) + rng.randrange(20_000, 400_000)
+        out.append(f"[{stamp // 10**9:>6}.{stamp % 10**9 // 1000:06d}] node1 perfdemo[{capture['pid']}]: {line}")
+    wrapped = tmp_path / "journal.txt"
+    wrapped.write_text("\n".join(out) + "\n")
+    trace = read_trace(wrapped, envelope="journald-monotonic")
+    perf = read_perf(directory / "perf.txt.gz")
+    blind = type(perf)(**{**perf.__dict__, "exec_events": []})
+    row = align(trace, [blind]).alignment.row(0, named=True)
+    assert row["method"] == "journald-anchor+xcorr"
+    assert abs(row["offset_ns"] - theta) <= 1_000_000
