@@ -100,12 +100,33 @@ def _json_snapshots(path: Path, text: str) -> Iterator[tuple[_Meta, list[Row]]]:
     for number, doc in enumerate(docs, 1):
         if not isinstance(doc, dict) or "gclens_snapshot" not in doc:
             raise InputError(f"{path}:{number}: not a gclens snapshot (no 'gclens_snapshot' key)")
-        yield _meta(doc, path), snapshot_rows(doc)
+        try:
+            yield _meta(doc, path), _checked(snapshot_rows(doc))
+        except (AttributeError, TypeError, ValueError, KeyError, OverflowError, OSError) as exc:
+            raise InputError(f"{path}:{number}: malformed gclens snapshot ({type(exc).__name__}: {exc})") from None
+
+
+def _checked(rows: list[Row]) -> list[Row]:
+    """Every cell text or null, every key text: a hand-edited snapshot fails here, with its line."""
+    for origin, key, value, error in rows:
+        if not (isinstance(key, str) and isinstance(value, (str, type(None))) and isinstance(error, (str, type(None)))):
+            raise ValueError(f"{origin} {key!r}: values must be strings")
+    return rows
+
+
+def _of(value: Any, kind: type | tuple[type, ...], name: str) -> Any:
+    if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+        raise ValueError(f"{name} must be {getattr(kind, '__name__', kind)}, not {type(value).__name__}")
+    return value
 
 
 def _meta(doc: dict[str, Any], path: Path) -> _Meta:
-    clocks = doc.get("captured", {})
-    real = clocks.get("realtime_ns")
+    clocks = _of(doc.get("captured"), dict, "captured") or {}
+    real = _of(clocks.get("realtime_ns"), int, "captured.realtime_ns")
+    _of(clocks.get("monotonic_ns"), int, "captured.monotonic_ns")
+    _of(doc.get("pid"), int, "pid")
+    _of(doc.get("hostname"), str, "hostname")
+    _of(doc.get("boot_id"), str, "boot_id")
     stamp = datetime.fromtimestamp(real / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if real else "?"
     pid = doc.get("pid")
     ident = f"{doc.get('hostname', '?')}:{pid if pid is not None else 'host'}@{stamp}"

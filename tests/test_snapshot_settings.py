@@ -11,6 +11,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gclens import InputError
 from gclens.settings import parse_bytes, read_settings, settings_changes, settings_wide, sysctl_text_rows
@@ -212,3 +214,22 @@ def test_a_key_that_appears_is_a_change(tmp_path: Path) -> None:
     path.write_text(json.dumps(first) + "\n" + json.dumps(second) + "\n")
     changes = settings_changes(read_settings(path))
     assert changes.select("key", "before", "after").rows() == [("GOMEMLIMIT", "absent", "1GiB")]
+
+
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+                     max_leaves=12)
+_SECTIONS = st.sampled_from(["sysctl", "sysctl_errors", "cgroup", "thp", "env", "limits", "process", "captured",
+                             "meminfo", "pressure", "debugfs_sched", "pid", "hostname"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(_SECTIONS, _JSON, max_size=6))
+def test_malformed_snapshots_are_input_errors_never_tracebacks(tmp_path_factory: pytest.TempPathFactory,
+                                                                doc: dict[str, object]) -> None:
+    path = tmp_path_factory.mktemp("snap") / "s.json"
+    path.write_text(json.dumps({"gclens_snapshot": 1, **doc}))
+    try:
+        read_settings(path)
+    except InputError as exc:
+        assert "s.json:1: malformed gclens snapshot" in str(exc)
