@@ -216,9 +216,10 @@ def test_a_key_that_appears_is_a_change(tmp_path: Path) -> None:
     assert changes.select("key", "before", "after").rows() == [("GOMEMLIMIT", "absent", "1GiB")]
 
 
-_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-                     max_leaves=12)
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12)
 _SECTIONS = st.sampled_from(["sysctl", "sysctl_errors", "cgroup", "thp", "env", "limits", "process", "captured",
                              "meminfo", "pressure", "debugfs_sched", "pid", "hostname"])
 
