@@ -19,7 +19,6 @@ settings snapshot in effect (an as-of join on CLOCK_MONOTONIC).
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -411,9 +410,6 @@ def _clock_pair(settings: pl.DataFrame) -> int | None:
         return None
     row = both.sort("captured_mono_ns").row(-1)
     return int(row[0].timestamp() * 1_000_000) * 1000 - int(row[1])
-
-
-_SYMBOL = re.compile(r"\s+")
 
 
 def top_functions(perf_samples: pl.DataFrame, *, by: str = "gc_phase", n: int = 10) -> pl.DataFrame:
