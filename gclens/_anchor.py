@@ -65,6 +65,16 @@ class Anchorer:
                 self._decide(out, clock)
         return out
 
+    def close(self, runs: list[dict[str, Any]]) -> Rows:
+        """Settle runs that can take no more lines: write their anchors into their rows, forget them."""
+        out: Rows = {}
+        for run in runs:
+            clock = self.runs.pop(run["run_id"], _RunClock())
+            if not clock.decided:
+                self._decide(out, clock)
+            run.update(_describe(clock, given=self.start_ns is not None))
+        return out
+
     def finish(self, runs: list[dict[str, Any]]) -> Rows:
         """Decide every run still waiting, and write the anchors into the runs rows."""
         out: Rows = {}

@@ -53,6 +53,10 @@ def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
         ready, spliced = guard.feed(records)
         yield "rejects", sorted(rejects + spliced, key=lambda r: int(r["line_no"]))
         yield from anchorer.feed(assembler.feed(ready)).items()
+        closed = assembler.close_runs()
+        if closed:
+            yield from anchorer.close(closed).items()
+            yield "runs", closed
     ready, spliced = guard.feed([], final=True)
     yield "rejects", spliced
     rows = assembler.feed(ready)

@@ -53,8 +53,9 @@ class _Run:
 class _Splitter:
     """Assigns each clocked record (gc or SCHED line) to a run, opening runs as needed."""
 
-    runs: list[_Run] = field(default_factory=list)
+    runs: list[_Run] = field(default_factory=list)  # the last _LIVE_RUNS: older ones take no more lines
     current: _Run | None = None
+    opened: int = 0
 
     def place(self, rec: Record) -> _Run:
         if rec.table == "gc":
@@ -95,9 +96,14 @@ class _Splitter:
         return self._open(f"SCHED clock went back: {t * 1000:.0f}ms after {(cur.sched_t or 0) * 1000:.0f}ms")
 
     def _open(self, reason: str) -> _Run:
-        run = _Run(len(self.runs), "start of source" if not self.runs else reason)
+        run = _Run(self.opened, "start of source" if not self.opened else reason)
+        self.opened += 1
         self.runs.append(run)
+        del self.runs[:-_LIVE_RUNS]
         return run
+
+    def reason(self, run_id: int) -> str:
+        return next(r.cut_reason for r in self.runs if r.run_id == run_id)
 
 
 Rows = dict[str, list[dict[str, Any]]]
@@ -137,6 +143,18 @@ class Assembler:
             self._emit(out, rec)
         return out
 
+    def close_runs(self) -> list[dict[str, Any]]:
+        """The runs table rows of runs that can take no more lines, handed over and forgotten.
+
+        Keeps memory flat on logs with thousands of restarts (a crash-looping pod).
+        """
+        oldest_live = self.splitter.opened - _LIVE_RUNS
+        waiting = {rec.row["run_id"] for rec in self.pending}
+        done = sorted(k for k in self.runs if k < oldest_live and k not in waiting)
+        for run_id in done:
+            self.last_gc.pop(run_id, None)
+        return [self.runs.pop(k) for k in done]
+
     def finish(self) -> tuple[Rows, list[dict[str, Any]]]:
         out: Rows = {}
         if self.pending:
@@ -160,7 +178,7 @@ class Assembler:
         row = rec.row
         run = self.runs.setdefault(row["run_id"], {
             "source": self.source, "run_id": row["run_id"], "first_line": rec.line_no,
-            "last_line": rec.line_no, "cut_reason": self.splitter.runs[row["run_id"]].cut_reason,
+            "last_line": rec.line_no, "cut_reason": self.splitter.reason(row["run_id"]),
             "gc_lines": 0, "gomaxprocs_seen": [], "layouts_seen": [],
         })
         run["first_line"] = min(run["first_line"], rec.line_no)

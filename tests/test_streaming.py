@@ -57,3 +57,17 @@ def test_memory_does_not_grow_with_the_input(tmp_path: Path) -> None:
         if count > 200:
             break
     assert max(waiting) < 5_000  # each batch is about a chunk, whatever the input size
+
+
+def test_restarts_hand_their_runs_rows_over_as_they_end() -> None:
+    """A crash-looping service: 40 lifetimes in one log. Each run's row leaves the pipeline once
+    no line can join it any more, so memory does not grow with the number of restarts; the runs
+    table is the same as from one big chunk."""
+    data = (SAMPLES / "go1.25" / "churn-full.stderr").read_bytes() * 40
+    batches = list(stream(io.BytesIO(data), Options(chunk_lines=200)))
+    runs_batches = [i for i, (name, rows) in enumerate(batches) if name == "runs" and rows]
+    assert len(runs_batches) >= 5 and runs_batches[0] < len(batches) // 2  # handed over early, not at the end
+    early = [row for name, rows in batches if name == "runs" for row in rows]
+    assert [r["run_id"] for r in early] == list(range(40))
+    assert early == [row for name, rows in stream(io.BytesIO(data), Options(chunk_lines=10**6))
+                     if name == "runs" for row in rows]
