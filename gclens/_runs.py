@@ -103,7 +103,8 @@ class _Splitter:
         return run
 
     def reason(self, run_id: int) -> str:
-        return next(r.cut_reason for r in self.runs if r.run_id == run_id)
+        """Why a live run started (a line is only ever placed in one of the last _LIVE_RUNS runs)."""
+        return next((r.cut_reason for r in self.runs if r.run_id == run_id), "unknown")
 
 
 Rows = dict[str, list[dict[str, Any]]]
