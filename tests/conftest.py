@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"
 CORPUS = Path(__file__).resolve().parent / "corpus"
 GOLDEN = Path(__file__).resolve().parent / "golden"
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+"""Debian's headless browser (.ci/run installs it); tests that need it skip when it is missing."""
 
 
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -33,3 +37,19 @@ def run(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subp
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
+
+
+def chromium(html: Path, shot_name: str, height: int, profile: Path) -> tuple[subprocess.CompletedProcess[str], str]:
+    """Open ``html`` in headless Chromium: a screenshot kept in test-artifacts/, and the rendered DOM.
+
+    Returns the screenshot run (its stderr carries console messages, with --enable-logging) and the DOM.
+    """
+    assert CHROMIUM is not None
+    ARTIFACTS.mkdir(exist_ok=True)
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0"]
+    shot = subprocess.run([*flags, f"--screenshot={ARTIFACTS / shot_name}", f"--window-size=1200,{height}",
+                           html.as_uri()], capture_output=True, text=True, timeout=120)
+    dom = subprocess.run([*flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
+    return shot, dom.stdout

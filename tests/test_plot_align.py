@@ -9,8 +9,6 @@ not from gclens's alignment.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ import polars as pl
 import pytest
 from independent import Cycle, cycles, nearest_rank
 
-from conftest import ROOT, SAMPLES
+from conftest import ARTIFACTS, CHROMIUM, SAMPLES, chromium
 from gclens import plot, read_trace
 from gclens._trace import Trace
 from gclens.align import Aligned, align
@@ -30,7 +28,6 @@ from gclens.report import render_report
 from gclens.settings import read_settings, settings_changes
 
 CHANGE = SAMPLES / "perf" / "go1.19-cgroup-change"
-ARTIFACTS = ROOT / "test-artifacts"
 QUOTA_LABEL = "cpu.cfs_quota_us: -1 -> 50000"
 
 
@@ -258,23 +255,13 @@ def test_report_escapes_snapshot_and_perf_text(tmp_path: Path) -> None:
     assert "vm.swappiness: 60 -&gt; &lt;script&gt;" in epochs
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_aligned_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     trace, aligned = _lined_up()
     html = tmp_path / "report.html"
     html.write_text(render_report(trace, aligned=aligned))
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "report-aligned.png"
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
-    proc = subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,5000", html.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    proc, dom = chromium(html, "report-aligned.png", 5000, tmp_path / "profile")
     assert proc.returncode == 0 and "CONSOLE" not in proc.stderr, proc.stderr[-2000:]
-    pixels = matplotlib.image.imread(shot)
+    pixels = matplotlib.image.imread(ARTIFACTS / "report-aligned.png")
     assert pixels.shape[:2] == (5000, 1200) and pixels.std() > 0.05
-    dom = subprocess.run([*flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.stdout.count("<img ") == 4 and "Alignment" in dom.stdout and QUOTA_LABEL.split(":")[0] in dom.stdout
+    assert dom.count("<img ") == 4 and "Alignment" in dom and QUOTA_LABEL.split(":")[0] in dom

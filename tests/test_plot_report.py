@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import base64
 import io
-import shutil
-import subprocess
 from pathlib import Path
 
 import matplotlib.image
@@ -13,13 +11,12 @@ import pytest
 from independent import cycles
 
 import gclens
-from conftest import ROOT, SAMPLES, run
+from conftest import ARTIFACTS, CHROMIUM, SAMPLES, chromium, run
 from gclens import plot
 from gclens.analysis import Limits
 from gclens.report import render_report
 
 PAUSES = SAMPLES / "go1.25" / "pauses-long.stderr"
-ARTIFACTS = ROOT / "test-artifacts"
 
 
 def _labels(ax: object) -> list[str]:
@@ -78,25 +75,15 @@ def test_report_command_writes_the_file(tmp_path: Path) -> None:
     assert run("report", str(PAUSES), "-o", str(tmp_path / "no" / "r.html")).returncode == 2
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
 @pytest.mark.skipif(CHROMIUM is None, reason="needs Debian's chromium (.ci/run installs it)")
 def test_report_renders_in_headless_chromium(tmp_path: Path) -> None:
     html = tmp_path / "report.html"
     assert run("report", str(PAUSES), str(SAMPLES / "go1.21/churn-gogc10.stderr"), "-o", str(html)).returncode == 0
-    ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "report.png"
-    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             f"--user-data-dir={tmp_path / 'profile'}", "--enable-logging=stderr", "--v=0"]
-    proc = subprocess.run([*flags, f"--screenshot={shot}", "--window-size=1200,2400", html.as_uri()],
-                          capture_output=True, text=True, timeout=120)
+    proc, dom = chromium(html, "report.png", 2400, tmp_path / "profile")
     assert proc.returncode == 0 and "CONSOLE" not in proc.stderr, proc.stderr[-2000:]
-    pixels = matplotlib.image.imread(shot)
+    pixels = matplotlib.image.imread(ARTIFACTS / "report.png")
     assert pixels.shape[:2] == (2400, 1200) and pixels.std() > 0.05  # not a blank page
-    dom = subprocess.run([*flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
-    assert dom.stdout.count("<img ") == 4 and "gclens report" in dom.stdout
+    assert dom.count("<img ") == 4 and "gclens report" in dom
 
 
 def test_notebook_html_output_escapes_log_text(tmp_path: Path) -> None:
