@@ -27,9 +27,6 @@ from lark.exceptions import LarkError
 from gclens._grammar import FAMILIES, cache_file, grammar_dir
 
 _DIGITS = re.compile(r"([0-9]+)")
-WIDE_DIGITS = 10
-"""A line whose digit runs are all shorter than this cannot overflow an int32 or int64 column."""
-_WIDE = re.compile(f"[0-9]{{{WIDE_DIGITS}}}")
 MAX_TEMPLATES = 4096
 """Shapes remembered per process; past that (garbage or fuzzing) lines simply take the Lark path."""
 
@@ -101,12 +98,10 @@ class FastEngine:
         self._transformers = {name: cls() for name, cls in FAMILIES.items()}
         self.hits = 0
         self.misses = 0
-        self.wide_numbers = True  # the last line had a number too long for int32: check its columns
 
     def parse(self, family: str, text: str) -> Any:
         """The row (or Legacy) the grammar gives for ``text``, or None: use the Lark path."""
         parts = _DIGITS.split(text)
-        self.wide_numbers = _WIDE.search(text) is not None
         key = (family, tuple(parts[0::2]))
         template = self._templates.get(key)
         if template is None:

@@ -18,7 +18,7 @@ from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, container_from
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
-from gclens._ranges import out_of_range
+from gclens._ranges import may_overflow, out_of_range
 from gclens._sources import MAX_LINE_BYTES, Line, LineReader, Source
 from gclens._torn import rejoin
 from gclens._transformers import Legacy
@@ -228,7 +228,7 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
         _reject(result, no, text, hit.family, parsed.reason)
         return None
     table, row = parsed
-    too_big = out_of_range(table, row) if result.engine is None or result.engine.wide_numbers else None
+    too_big = out_of_range(table, row) if may_overflow(runtime) else None
     if too_big:
         _reject(result, no, text, hit.family, too_big)
         return None
