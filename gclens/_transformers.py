@@ -7,11 +7,27 @@ already-transformed children: numbers as Lark tokens, sub-rules as whatever thei
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from lark import Token, Transformer
+
+from gclens._values import (
+    Column,
+    any_of,
+    case,
+    equals,
+    flag,
+    int_list,
+    lookup,
+    matches,
+    nonzero,
+    num,
+    opt_id,
+    real,
+    strip,
+    text,
+)
 
 Row = tuple[str, dict[str, Any]]
 """A parsed line: the table it belongs to and its column values."""
@@ -24,35 +40,30 @@ class Legacy:
     reason: str
 
 
-_OLD_FLOAT = re.compile(r"[+-][0-9]\.[0-9]{6}e[+-][0-9]{3}")
-_FLAG = {"0": False, "1": True, "false": False, "true": True}
+_OLD_FLOAT = r"[+-][0-9]\.[0-9]{6}e[+-][0-9]{3}"
 _P_STATUS = ["idle", "running", "syscall", "gcstop", "dead"]
 _G_STATUS = ["idle", "runnable", "running", "syscall", "waiting", "moribund_unused", "dead",
              "enqueue_unused", "copystack", "preempted", "leaked", "deadextra"]
 
 
-def _float_style(tok: str) -> str | None:
-    """'old' for go1.5-1.25 `+2.500000e-001`, 'new' for go1.26+ shortest form, None if unsure."""
-    if _OLD_FLOAT.fullmatch(tok):
-        return "old"
-    if tok.lstrip("+-") in ("NaN", "Inf"):
-        return None
-    return "new"
+def _old_float(tok: Any) -> Any:
+    """Whether a FLOAT is in the go1.5-1.25 style `+2.500000e-001`."""
+    return matches(tok, _OLD_FLOAT)
 
 
-def _opt_id(tok: str) -> int | None:
-    return None if tok in ("-1", "nil") else int(tok)
+def _new_float(tok: Any) -> Any:
+    """Whether a FLOAT is in the go1.26+ shortest style (NaN and the infinities tell nothing)."""
+    return case((_old_float(tok), False), (matches(tok, r"[+-]?(?:NaN|Inf)"), False), default=True)
 
 
-def _id_era(ids: tuple[str, ...], before_nil: str, unknown: str) -> str:
+def _id_era(ids: tuple[Any, ...], before_nil: str, unknown: str) -> Any:
     """Era of a scheddetail line from how it prints a missing id: `nil` from go1.20, `-1` before."""
-    if "nil" in ids:
-        return "go1.20+"
-    return before_nil if "-1" in ids else unknown
+    return case((any_of([equals(i, "nil") for i in ids]), "go1.20+"),
+                (any_of([equals(i, "-1") for i in ids]), before_nil), default=unknown)
 
 
-def _name(names: list[str], code: int) -> str | None:
-    return names[code] if 0 <= code < len(names) else None
+def _tokens(children: list[Any]) -> list[Any]:
+    return [c for c in children if isinstance(c, (Token, Column))]
 
 
 class _Marker:
@@ -84,29 +95,29 @@ class GctraceTransformer(Transformer[Token, Any]):
 
     def clock5(self, c: list[Token]) -> dict[str, float]:
         names = ["sweep_term", "scan", "install_wb", "mark", "mark_term"]
-        return {f"clock_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
+        return {f"clock_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
     def clock3(self, c: list[Token]) -> dict[str, float]:
         names = ["sweep_term", "mark", "mark_term"]
-        return {f"clock_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
+        return {f"clock_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
     def cpu7(self, c: list[Token]) -> dict[str, float]:
         names = ["sweep_term", "scan", "install_wb", "assist", "background", "idle", "mark_term"]
-        return {f"cpu_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
+        return {f"cpu_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
     def cpu5(self, c: list[Token]) -> dict[str, float]:
         names = ["sweep_term", "assist", "background", "idle", "mark_term"]
-        return {f"cpu_{n}_ms": float(v) for n, v in zip(names, c, strict=True)}
+        return {f"cpu_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
     def heap(self, c: list[Token]) -> dict[str, int]:
-        return {"heap_start_mib": int(c[0]), "heap_end_mib": int(c[1]), "heap_live_mib": int(c[2])}
+        return {"heap_start_mib": num(c[0]), "heap_end_mib": num(c[1]), "heap_live_mib": num(c[2])}
 
     def _body(self, layout: str, c: list[Any]) -> dict[str, Any]:
         v = _values(c)
-        row: dict[str, Any] = {"layout": layout, **v[0], **v[1], **v[2], "heap_goal_mib": int(v[3])}
+        row: dict[str, Any] = {"layout": layout, **v[0], **v[1], **v[2], "heap_goal_mib": num(v[3])}
         if layout == "go1.18+":
-            row["stacks_mib"], row["globals_mib"] = int(v[4]), int(v[5])
-        row["procs"] = int(v[-1])
+            row["stacks_mib"], row["globals_mib"] = num(v[4]), num(v[5])
+        row["procs"] = num(v[-1])
         row["forced"] = _has(c, "forced")
         return row
 
@@ -120,8 +131,8 @@ class GctraceTransformer(Transformer[Token, Any]):
         return self._body("go1.18+", c)
 
     def gc_line(self, c: list[Any]) -> Row:
-        num, secs, pct, body = _values(c)
-        row = {"gc_num": int(num), "t_s": float(secs), "gc_cpu_cum_pct": int(pct),
+        number, secs, pct, body = _values(c)
+        row = {"gc_num": num(number), "t_s": real(secs), "gc_cpu_cum_pct": num(pct),
                "leak_check": _has(c, "leak"), **body}
         row["stw_ms"] = row["clock_sweep_term_ms"] + row["clock_mark_term_ms"]
         row["wall_ms"] = sum(val for key, val in row.items() if key.startswith("clock_"))
@@ -131,16 +142,16 @@ class GctraceTransformer(Transformer[Token, Any]):
         return {"size_class": "total"}
 
     def scan_class(self, c: list[Token]) -> dict[str, Any]:
-        size = str(c[0])
-        return {"size_class": size, "object_size_bytes": None if size == "L" else int(size[:-1])}
+        size = c[0]
+        return {"size_class": text(size), "object_size_bytes": None if size == "L" else num(strip(size, suffix="B"))}
 
     def scan_classic(self, c: list[Token]) -> dict[str, Any]:
-        return {"layout": "classic", "objs": int(c[0])}
+        return {"layout": "classic", "objs": num(c[0])}
 
     def scan_greentea(self, c: list[Token]) -> dict[str, Any]:
         keys = ["objs_sparse", "objs_span_sparse", "objs_span_dense", "objs",
                 "spans_sparse", "spans_dense", "spans"]
-        return {"layout": "greentea", **{k: int(v) for k, v in zip(keys, c, strict=True)}}
+        return {"layout": "greentea", **{k: num(v) for k, v in zip(keys, c, strict=True)}}
 
     def scan_line(self, c: list[dict[str, Any]]) -> Row:
         return "gc_scan", {**c[0], **c[1]}
@@ -157,24 +168,20 @@ class PacerTransformer(Transformer[Token, Any]):
 
     def assist_ratio(self, c: list[Token]) -> Row:
         ratio, scan, start, goal, dedicated, fractional = c
-        if _float_style(ratio) == "new":
-            layout = "go1.26+"
-        elif _float_style(fractional) == "old":
-            layout = "go1.10-1.25"
-        else:
-            layout = "go1.5-1.9"
+        layout = case((_new_float(ratio), "go1.26+"), (_old_float(fractional), "go1.10-1.25"),
+                      default="go1.5-1.9")
         return "pacer", {
-            "kind": "assist_ratio", "layout": layout, "assist_ratio": float(ratio),
-            "scan_heap_mib": int(scan), "heap_start_mib": int(start), "heap_goal_mib": int(goal),
-            "workers_dedicated": int(dedicated), "workers_fractional": float(fractional),
+            "kind": "assist_ratio", "layout": layout, "assist_ratio": real(ratio),
+            "scan_heap_mib": num(scan), "heap_start_mib": num(start), "heap_goal_mib": num(goal),
+            "workers_dedicated": num(dedicated), "workers_fractional": real(fractional),
         }
 
     def old_pacer(self, c: list[Token]) -> Row:
-        keys = [("heap_marked_prev_bytes", int), ("trigger_ratio", float), ("trigger_bytes", int),
-                ("growth_actual_ratio", float), ("heap_live_bytes", int),
-                ("growth_goal_ratio", float), ("heap_goal_bytes", int), ("util_actual", float),
-                ("util_goal", float), ("scan_work_bytes", int), ("goal_delta", float),
-                ("actual_delta", float), ("util_actual_over_goal", float)]
+        keys = [("heap_marked_prev_bytes", num), ("trigger_ratio", real), ("trigger_bytes", num),
+                ("growth_actual_ratio", real), ("heap_live_bytes", num),
+                ("growth_goal_ratio", real), ("heap_goal_bytes", num), ("util_actual", real),
+                ("util_goal", real), ("scan_work_bytes", num), ("goal_delta", real),
+                ("actual_delta", real), ("util_actual_over_goal", real)]
         row: dict[str, Any] = {"kind": "old_pacer", "layout": "go1.5-1.17"}
         row.update({k: conv(v) for (k, conv), v in zip(keys, c, strict=True)})
         return "pacer", row
@@ -187,10 +194,10 @@ class PacerTransformer(Transformer[Token, Any]):
         keys = ["cpu_util_pct", "cpu_util_goal_pct", "scan_heap_bytes", "scan_stack_bytes",
                 "scan_globals_bytes", "scan_expected_bytes", "trigger_bytes", "heap_live_bytes",
                 "goal_delta_bytes"]
-        row: dict[str, Any] = {"kind": "cpu_pacer", **{k: int(x) for k, x in zip(keys, v[:-1], strict=True)}}
-        row["cons_mark"] = float(v[-1])
+        row: dict[str, Any] = {"kind": "cpu_pacer", **{k: num(x) for k, x in zip(keys, v[:-1], strict=True)}}
+        row["cons_mark"] = real(v[-1])
         row["controller_reset"] = _has(c, "reset")
-        row["layout"] = "go1.26+" if _float_style(v[-1]) == "new" else "go1.18-1.25"
+        row["layout"] = case((_new_float(v[-1]), "go1.26+"), default="go1.18-1.25")
         return "pacer", row
 
     def alloc_kind(self, c: list[Token]) -> str:
@@ -204,11 +211,11 @@ class PacerTransformer(Transformer[Token, Any]):
         if kind == "ALLOC_OF_SPANS":
             layout = "go1.7-1.8" if rate else "go1.6"
         else:
-            layout = "go1.26+" if rate and _float_style(rate[0]) == "new" else "go1.9-1.25"
+            layout = case((_new_float(rate[0]) if rate else False, "go1.26+"), default="go1.9-1.25")
         return "pacer", {
-            "kind": "sweep_done", "layout": layout, "heap_live_mib": int(heap),
-            "allocated_mib": int(alloc), "swept_pages": int(pages),
-            "pages_per_byte": float(rate[0]) if rate else None,
+            "kind": "sweep_done", "layout": layout, "heap_live_mib": num(heap),
+            "allocated_mib": num(alloc), "swept_pages": num(pages),
+            "pages_per_byte": real(rate[0]) if rate else None,
         }
 
 
@@ -219,30 +226,30 @@ class SchedTransformer(Transformer[Token, Any]):
         return c[0]
 
     def needspinning(self, c: list[Token]) -> dict[str, int]:
-        return {"needspinning": int(c[0])}
+        return {"needspinning": num(c[0])}
 
     def sched_counts(self, c: list[Any]) -> dict[str, Any]:
-        v = [x for x in c if isinstance(x, Token)]
+        v = _tokens(c)
         extra = next((x for x in c if isinstance(x, dict)), {})
         keys = ["gomaxprocs", "idleprocs", "threads", "spinningthreads", "idlethreads", "runqueue"]
-        return {**{k: int(x) for k, x in zip(keys, v, strict=True)}, **extra}
+        return {**{k: num(x) for k, x in zip(keys, v, strict=True)}, **extra}
 
     def queues_go15(self, c: list[Token]) -> dict[str, Any]:
-        return {"local_runqueues": [int(x) for x in c]}
+        return {"local_runqueues": int_list(c)}
 
-    def schedticks(self, c: list[Token]) -> list[int]:
-        return [int(x) for x in c]
+    def schedticks(self, c: list[Token]) -> Any:
+        return int_list(c)
 
     def queues_go125(self, c: list[Any]) -> dict[str, Any]:
-        return {"local_runqueues": [int(x) for x in c[:-1]], "schedticks": c[-1], "go125": True}
+        return {"local_runqueues": int_list(c[:-1]), "schedticks": c[-1], "go125": True}
 
     def detail_header(self, c: list[Token]) -> dict[str, Any]:
-        return {"detail": True, "gcwaiting": _FLAG[c[0]], "nmidlelocked": int(c[1]),
-                "stopwait": int(c[2]), "sysmonwait": _FLAG[c[3]]}
+        return {"detail": True, "gcwaiting": flag(c[0]), "nmidlelocked": num(c[1]),
+                "stopwait": num(c[2]), "sysmonwait": flag(c[3])}
 
     def sched_line(self, c: list[Any]) -> Row:
         ms, counts, tail = c
-        row = {"t_s": int(ms) / 1000, "detail": False, **counts, **tail}
+        row = {"t_s": num(ms) / 1000, "detail": False, **counts, **tail}
         modern = "needspinning" in row
         if row.pop("go125", False):
             row["layout"] = "go1.25+"
@@ -252,29 +259,29 @@ class SchedTransformer(Transformer[Token, Any]):
             row["layout"] = "go1.20-1.24" if modern else "go1.5-1.19"
         return "sched", row
 
-    def timerslen(self, c: list[Token]) -> int:
-        return int(c[0])
+    def timerslen(self, c: list[Token]) -> Any:
+        return num(c[0])
 
     def p_line(self, c: list[Any]) -> Row:
         pid, status, tick, sctick, m, runq, gfree, *timers = c
         layout = _id_era((m,), "go1.14-1.19", "go1.14+") if timers else "go1.5-1.13"
         return "sched_p", {
-            "layout": layout, "p_id": int(pid), "status": int(status),
-            "status_name": _name(_P_STATUS, int(status)), "schedtick": int(tick),
-            "syscalltick": int(sctick), "m_id": _opt_id(m), "runqsize": int(runq),
-            "gfreecnt": int(gfree), "timerslen": timers[0] if timers else None,
+            "layout": layout, "p_id": num(pid), "status": num(status),
+            "status_name": lookup(_P_STATUS, num(status)), "schedtick": num(tick),
+            "syscalltick": num(sctick), "m_id": opt_id(m), "runqsize": num(runq),
+            "gfreecnt": num(gfree), "timerslen": timers[0] if timers else None,
         }
 
     def helpgc(self, c: list[Token]) -> dict[str, int]:
-        return {"helpgc": int(c[0])}
+        return {"helpgc": num(c[0])}
 
     def m_modern(self, c: list[Any]) -> dict[str, Any]:
         helpgc = next((x for x in c if isinstance(x, dict)), {})
-        v = [x for x in c if isinstance(x, Token)]
-        preempt = str(v.pop(0)) if v[0].type == "PREEMPTOFF" else ""
+        v = _tokens(c)
+        preempt = text(v.pop(0)) if v[0].type == "PREEMPTOFF" else ""
         locks, dying, spinning, blocked, lockedg = v
-        return {"preemptoff": preempt, "locks": int(locks), "dying": int(dying), **helpgc,
-                "spinning": _FLAG[spinning], "blocked": _FLAG[blocked], "lockedg": _opt_id(lockedg),
+        return {"preemptoff": preempt, "locks": num(locks), "dying": num(dying), **helpgc,
+                "spinning": flag(spinning), "blocked": flag(blocked), "lockedg": opt_id(lockedg),
                 "lockedg_raw": lockedg}
 
     def m_legacy(self, c: list[Token]) -> Legacy:
@@ -287,20 +294,20 @@ class SchedTransformer(Transformer[Token, Any]):
         ids = (p, curg, rest.pop("lockedg_raw"))
         layout = "go1.5-1.11" if "helpgc" in rest else _id_era(ids, "go1.12-1.19", "go1.12+")
         return "sched_m", {
-            "layout": layout, "m_id": int(mid), "p_id": _opt_id(p), "curg": _opt_id(curg),
-            "mallocing": int(mallocing), "throwing": int(throwing), **rest,
+            "layout": layout, "m_id": num(mid), "p_id": opt_id(p), "curg": opt_id(curg),
+            "mallocing": num(mallocing), "throwing": num(throwing), **rest,
         }
 
     def g_line(self, c: list[Token]) -> Row:
         goid, status, *reason, m, lockedm = c
-        code = int(status)
+        code = num(status)
         base = code & ~0x1000
         return "sched_g", {
             "layout": _id_era((m, lockedm), "go1.5-1.19", "go1.5+"),
-            "goid": int(goid), "status": code, "status_base": base,
-            "scanning": bool(code & 0x1000), "status_name": _name(_G_STATUS, base),
-            "wait_reason": str(reason[0]) if reason else "", "m_id": _opt_id(m),
-            "lockedm": _opt_id(lockedm),
+            "goid": num(goid), "status": code, "status_base": base,
+            "scanning": nonzero(code & 0x1000), "status_name": lookup(_G_STATUS, base),
+            "wait_reason": text(reason[0]) if reason else "", "m_id": opt_id(m),
+            "lockedm": opt_id(lockedm),
         }
 
 
@@ -311,32 +318,35 @@ class ScavengerTransformer(Transformer[Token, Any]):
         return c[0]
 
     @staticmethod
-    def _tag(tag: str) -> dict[str, Any]:
-        forced = tag.startswith("forced ")
+    def _tag(tag: Any) -> dict[str, Any]:
+        """`scvgN` (go1.5-1.12, N = -1 when forced) or go1.13's `scvg` / `forced scvg`."""
+        if isinstance(tag, Column):  # digits vary, so the tag has a pass number
+            digits = strip(strip(tag, prefix="forced "), prefix="scvg")
+            return {"layout": "go1.5-1.12", "scvg_pass": num(digits), "forced": equals(digits, "-1")}
         digits = tag.removeprefix("forced ").removeprefix("scvg")
         if digits:
             return {"layout": "go1.5-1.12", "scvg_pass": int(digits), "forced": digits == "-1"}
-        return {"layout": "go1.13", "scvg_pass": None, "forced": forced}
+        return {"layout": "go1.13", "scvg_pass": None, "forced": tag.startswith("forced ")}
 
     def scvg_released(self, c: list[Token]) -> Row:
-        return "scav", {"kind": "scvg_released", **self._tag(c[0]), "released_mib": int(c[1])}
+        return "scav", {"kind": "scvg_released", **self._tag(c[0]), "released_mib": num(c[1])}
 
     def scvg_stats(self, c: list[Token]) -> Row:
         keys = ["inuse_mib", "idle_mib", "sys_mib", "released_total_mib", "consumed_mib"]
         return "scav", {"kind": "scvg_stats", **self._tag(c[0]),
-                        **{k: int(v) for k, v in zip(keys, c[1:], strict=True)}}
+                        **{k: num(v) for k, v in zip(keys, c[1:], strict=True)}}
 
     def scav_go114(self, c: list[Token]) -> dict[str, Any]:
-        return {"layout": "go1.14,go1.19-1.20", "work_kib": int(c[0]), "released_kib": int(c[1]),
-                "util_pct": int(c[2])}
+        return {"layout": "go1.14,go1.19-1.20", "work_kib": num(c[0]), "released_kib": num(c[1]),
+                "util_pct": num(c[2])}
 
     def scav_go115(self, c: list[Token]) -> dict[str, Any]:
-        return {"layout": "go1.15-1.18", "gen": int(c[0]), "work_kib": int(c[1]),
-                "released_kib": int(c[2]), "util_pct": int(c[3])}
+        return {"layout": "go1.15-1.18", "gen": num(c[0]), "work_kib": num(c[1]),
+                "released_kib": num(c[2]), "util_pct": num(c[3])}
 
     def scav_go121(self, c: list[Token]) -> dict[str, Any]:
-        return {"layout": "go1.21+", "work_bg_kib": int(c[0]), "work_eager_kib": int(c[1]),
-                "released_kib": int(c[2]), "util_pct": int(c[3])}
+        return {"layout": "go1.21+", "work_bg_kib": num(c[0]), "work_eager_kib": num(c[1]),
+                "released_kib": num(c[2]), "util_pct": num(c[3])}
 
     def scav_forced(self, c: list[Token]) -> _Marker:
         return _Marker("forced")
