@@ -43,8 +43,9 @@ class _RunClock:
 class Anchorer:
     """Streams rows through, filling ``ts`` once each run's anchor is known."""
 
-    def __init__(self, *, start_ns: int | None = None) -> None:
+    def __init__(self, *, start_ns: int | None = None, timeless: bool = False) -> None:
         self.start_ns = start_ns
+        self.timeless = timeless  # a plain log: no line carries a time, nothing to wait for
         self.runs: dict[int, _RunClock] = {}
         self.cycle_t: dict[tuple[int, int], float] = {}
 
@@ -88,6 +89,8 @@ class Anchorer:
 
     def _take(self, out: Rows, table: str, row: dict[str, Any]) -> None:
         clock = self.runs.setdefault(row["run_id"], _RunClock())
+        if not clock.decided and (self.timeless or self.start_ns is not None):
+            self._decide(out, clock)  # nothing to estimate: rows flow in line order
         if table in _CLOCKED and not clock.decided:
             _observe(clock, table, row)
         if clock.decided:
@@ -96,7 +99,7 @@ class Anchorer:
             clock.waiting.append((table, row))
 
     def _enough(self, clock: _RunClock) -> bool:
-        return self.start_ns is not None or clock.clocked_rows >= ANCHOR_SAMPLES
+        return self.timeless or self.start_ns is not None or clock.clocked_rows >= ANCHOR_SAMPLES
 
     def _decide(self, out: Rows, clock: _RunClock) -> None:
         estimates = _first(clock)

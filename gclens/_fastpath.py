@@ -55,7 +55,7 @@ Op = tuple[int, Call | None]
 """(slot index, None) pushes that token; (arity, callback) pops arity values and calls the rule's callback."""
 
 
-def _token(type_: str, value: str) -> Token:
+def make_token(type_: str, value: str) -> Token:
     """A Token without Lark's slow constructor: the transformers read only its text and type."""
     token = str.__new__(Token, value)
     token.type, token.value = type_, value
@@ -75,7 +75,11 @@ class Template:
             value = slot.value(parts)
             if slot.check is not None and slot.check.fullmatch(value) is None:
                 return None
-            tokens.append(_token(slot.type, value))
+            tokens.append(make_token(slot.type, value))
+        return self.evaluate(tokens)
+
+    def evaluate(self, tokens: list[Any]) -> Any:
+        """Run the transformer program on one line's tokens (or on ``Column`` tokens: see _columnar)."""
         stack: list[Any] = []
         for arg, call in self.program:
             if call is None:
@@ -115,6 +119,12 @@ class FastEngine:
         else:
             self.hits += 1
         return result
+
+    def template(self, family: str, text: str) -> Template | None:
+        """The template of ``text``'s shape (learnt now if new); None when Lark rejects the shape."""
+        parts = _DIGITS.split(text)
+        key = (family, tuple(parts[0::2]))
+        return self._templates.get(key) or self._learn(family, text, parts, key)
 
     def _learn(self, family: str, text: str, parts: list[str], key: tuple[str, tuple[str, ...]]) -> Template | None:
         """A template for this shape, from Lark's parse of ``text``; None when Lark rejects it.

@@ -126,7 +126,8 @@ def _ingest_file(task: Task, spec: Spec, writers: _Writers) -> Done:
     with _opened(task, spec.complete) as stream:
         result = SourceResult(Source(task.path, path=Path(task.path), stream=stream))
         for name, rows in _one_source(result, spec.options):
-            out = shift.feed(name, pa.Table.from_pylist(rows, schema=SCHEMAS[name])) if rows else []
+            table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=SCHEMAS[name])
+            out = shift.feed(name, table) if table.num_rows else []
             for out_name, table in out + (shift.finish() if name == "sources" else []):
                 last = _last_run(table, last) if out_name == "runs" else last
                 parts.write(out_name, table)

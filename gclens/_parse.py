@@ -19,7 +19,7 @@ from gclens._errors import LineError
 from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
 from gclens._ranges import may_overflow, out_of_range
-from gclens._sources import MAX_LINE_BYTES, Line, LineReader, Source
+from gclens._sources import MAX_LINE_BYTES, Block, Line, LineReader, Source
 from gclens._torn import rejoin
 from gclens._transformers import Legacy
 
@@ -58,12 +58,18 @@ class SourceResult:
     record_count: int = 0
     reject_count: int = 0
 
-    def drain(self) -> tuple[list[Record], list[dict[str, Any]]]:
-        """Hand over the records and rejects parsed so far (the counters keep counting)."""
+    def drain(self, *, holding: bool = False) -> tuple[list[Record], list[dict[str, Any]]]:
+        """Hand over the records and rejects parsed so far (the counters keep counting).
+
+        ``holding``: the last line was rejected and is held for its continuation, so its reject
+        stays (a rejoin takes it back).
+        """
         records, rejects = self.records, self.rejects
+        self.records, self.rejects = [], []
+        if holding and rejects:
+            self.rejects.append(rejects.pop())
         self.record_count += len(records)
         self.reject_count += len(rejects)
-        self.records, self.rejects = [], []
         return records, rejects
 
     def stats(self) -> dict[str, Any]:
@@ -118,41 +124,75 @@ def shared_engine() -> FastEngine:
     return FastEngine()
 
 
-def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,
-                 max_input_bytes: int | None = None, chunk_lines: int = CHUNK_LINES, engine: str = "fast",
-                 progress: Callable[[str, int], None] | None = None,
-                 ) -> Iterator[tuple[list[Record], list[dict[str, Any]]]]:
-    """Read and parse one source, yielding (records, rejects) every ``chunk_lines`` lines.
+def open_source(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,
+                max_input_bytes: int | None = None, engine: str = "fast",
+                progress: Callable[[str, int], None] | None = None) -> Opened:
+    """Start reading a source: read its first lines and detect its envelope (``result.envelope``).
 
-    ``result`` keeps the source's counters (final once the generator is exhausted).
     ``envelope`` names the log collector's wrapping (see ``_envelopes``); "auto" detects it
     from the first lines. Raises InputError if the source cannot be read.
     """
-    clock = clock or Clock()
     result.engine = shared_engine() if engine == "fast" else None
     result.container = container_from_path(str(result.source.path or ""))
     name = result.source.name
     reader = LineReader(result.source, max_input_bytes=max_input_bytes,
                         progress=None if progress is None else lambda done: progress(name, done))
-    physical = _physical(result, iter(reader))
+    items = iter(reader)
+    physical = physical_lines(result, items)  # type: ignore[arg-type]  # Lines only until reader.blocks is set
     head = list(itertools.islice(physical, DETECT_LINES))
-    result.envelope = detect((text for _, text in head), clock) if envelope == "auto" else envelope
+    result.envelope = detect((text for _, text in head), clock or Clock()) if envelope == "auto" else envelope
+    return Opened(reader, items, head, physical)
+
+
+@dataclass
+class Opened:
+    """A source being read: its reader, the reader's items, the first lines, and the rest decoded."""
+
+    reader: LineReader
+    items: Iterator[Line | Block]
+    head: list[tuple[int, str]]
+    physical: Iterator[tuple[int, str]]
+
+
+def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,
+                 max_input_bytes: int | None = None, chunk_lines: int = CHUNK_LINES, engine: str = "fast",
+                 progress: Callable[[str, int], None] | None = None, opened: Opened | None = None,
+                 ) -> Iterator[tuple[list[Record], list[dict[str, Any]]]]:
+    """Read and parse one source line by line, yielding (records, rejects) every ``chunk_lines`` lines.
+
+    ``result`` keeps the source's counters (final once the generator is exhausted); ``opened``
+    continues a source ``open_source`` started. Raises InputError if the source cannot be read.
+    """
+    clock = clock or Clock()
+    opened = opened or open_source(result, envelope=envelope, clock=clock, max_input_bytes=max_input_bytes,
+                                   engine=engine, progress=progress)
     if result.envelope == "raw" and engine == "fast":
-        reader.candidates = CANDIDATES  # plain lines: skip application output in blocks
-    held: _Held | None = None
-    for no, text, meta in unwrap(itertools.chain(head, physical), result.envelope, clock):
-        result.logical_lines += 1
-        if held is not None and classify(text) is None and _rejoin(result, held, text):
-            held = None
-            continue
-        held = _take(result, no, text, meta)
-        if held is None and len(result.records) + len(result.rejects) >= chunk_lines:
+        opened.reader.candidates = CANDIDATES  # plain lines: skip application output in blocks
+    taker = LineTaker(result)
+    for no, text, meta in unwrap(itertools.chain(opened.head, opened.physical), result.envelope, clock):
+        taker.take(no, text, meta)
+        if taker.held is None and len(result.records) + len(result.rejects) >= chunk_lines:
             yield result.drain()
-    _count_skipped(result, reader)
+    count_skipped(result, opened.reader)
     yield result.drain()
 
 
-def _count_skipped(result: SourceResult, reader: LineReader) -> None:
+class LineTaker:
+    """Puts logical lines where they belong one by one, rejoining a torn line with the next."""
+
+    def __init__(self, result: SourceResult) -> None:
+        self.result = result
+        self.held: _Held | None = None
+
+    def take(self, no: int, text: str, meta: Meta) -> None:
+        self.result.logical_lines += 1
+        if self.held is not None and classify(text) is None and _rejoin(self.result, self.held, text):
+            self.held = None
+            return
+        self.held = _take(self.result, no, text, meta)
+
+
+def count_skipped(result: SourceResult, reader: LineReader) -> None:
     """Lines the block scanner passed over are application output: read, and other."""
     result.lines_read += reader.skipped
     result.logical_lines += reader.skipped
@@ -186,7 +226,7 @@ def _rejoin(result: SourceResult, held: _Held, text: str) -> bool:
     return True
 
 
-def _physical(result: SourceResult, lines: Iterator[Line]) -> Iterator[tuple[int, str]]:
+def physical_lines(result: SourceResult, lines: Iterator[Line]) -> Iterator[tuple[int, str]]:
     """Decode each physical line, noting the ones that cannot be parsed whatever they hold."""
     for line in lines:
         result.lines_read += 1

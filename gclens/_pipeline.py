@@ -15,7 +15,7 @@ from typing import Any
 
 from gclens._anchor import Anchorer
 from gclens._envelopes import Clock
-from gclens._parse import CHUNK_LINES, SourceResult, parse_chunks
+from gclens._parse import CHUNK_LINES, Opened, SourceResult, open_source, parse_chunks
 from gclens._runs import Assembler, Rows
 from gclens._sequence import SpliceGuard
 from gclens._sources import SourceLike, expand
@@ -32,6 +32,9 @@ class Options:
     start_ns: int | None = None
     max_input_bytes: int | None = None
     chunk_lines: int = CHUNK_LINES
+    """Lines per chunk, line by line (--engine lark, envelopes)."""
+    block_bytes: int | None = None
+    """Bytes per block of a plain log (its rows are parsed a block at a time); None: BLOCK_BYTES."""
     engine: str = "fast"
     progress: Callable[[str, int], None] | None = None
     """Called with (source name, bytes read so far) as a source is read: for a progress bar."""
@@ -44,12 +47,37 @@ def stream(source: SourceLike | list[SourceLike], options: Options) -> Iterator[
 
 
 def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
+    opened = open_source(result, envelope=options.envelope, clock=options.clock,
+                         max_input_bytes=options.max_input_bytes, engine=options.engine, progress=options.progress)
+    if options.block_bytes is not None:
+        opened.reader.block_bytes = options.block_bytes
+    if options.engine == "fast" and result.envelope == "raw":
+        yield from _frames_of(result, opened, options)
+    else:
+        yield from _rows_of(result, opened, options)
+    yield "sources", [result.stats()]
+
+
+def _frames_of(result: SourceResult, opened: Opened, options: Options) -> Iterator[Batch]:
+    """A plain log, parsed and assembled a block at a time over frames (``_columnar``, ``_frames``)."""
+    from gclens._columnar import frame_chunks
+    from gclens._frames import FrameStages
+
+    stages = FrameStages(result, start_ns=options.start_ns)
+    assert result.engine is not None
+    for chunk, rejects in frame_chunks(result, opened, result.engine):
+        yield "rejects", rejects
+        if chunk is not None:
+            yield from stages.feed(chunk)
+    yield from stages.feed(None, final=True)
+
+
+def _rows_of(result: SourceResult, opened: Opened, options: Options) -> Iterator[Batch]:
+    """Any source, parsed and assembled line by line (the reference, and envelopes' times)."""
     guard, assembler = SpliceGuard(result), Assembler(result.source.name)
-    anchorer = Anchorer(start_ns=options.start_ns)
-    for records, rejects in parse_chunks(result, envelope=options.envelope, clock=options.clock,
-                                         max_input_bytes=options.max_input_bytes,
-                                         chunk_lines=options.chunk_lines, engine=options.engine,
-                                         progress=options.progress):
+    anchorer = Anchorer(start_ns=options.start_ns, timeless=result.envelope == "raw")
+    for records, rejects in parse_chunks(result, clock=options.clock, chunk_lines=options.chunk_lines,
+                                         engine=options.engine, opened=opened):
         ready, spliced = guard.feed(records)
         yield "rejects", sorted(rejects + spliced, key=lambda r: int(r["line_no"]))
         yield from anchorer.feed(assembler.feed(ready)).items()
@@ -64,7 +92,6 @@ def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
     yield from anchorer.feed(_merge(rows, tail)).items()
     yield from anchorer.finish(runs).items()
     yield "runs", runs
-    yield "sources", [result.stats()]
 
 
 def _merge(a: Rows, b: Rows) -> Rows:

@@ -6,8 +6,9 @@ import functools
 import re
 from typing import Any
 
-_WIDE = re.compile("[0-9]{10}")
+MAY_OVERFLOW = "[0-9]{10}"
 """int32 columns hold at most 10 digits: a line without a 10-digit run cannot overflow any column."""
+_WIDE = re.compile(MAY_OVERFLOW)
 
 
 def may_overflow(text: str) -> bool:

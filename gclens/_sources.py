@@ -12,16 +12,20 @@ import gzip
 import io
 import os
 import re
+import select
+import stat
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Union
+from typing import IO, Any, Union, cast
 
 from gclens._errors import InputError
 
 MAX_LINE_BYTES = 1 << 20
 """Longer lines are not parsed (reported as such); reading them costs bounded memory."""
+BLOCK_BYTES = 8 << 20
+"""Plain logs are scanned (and parsed, with the fast engine) in blocks of this many bytes."""
 MAX_INPUT_BYTES = 64 << 30
 """A compressed input stops after this many decompressed bytes: a decompression bomb guard."""
 
@@ -45,6 +49,29 @@ class Line:
     raw: bytes
     terminated: bool
     length: int  # full length in bytes without the newline, even when raw was cut at MAX_LINE_BYTES
+
+
+@dataclass
+class Block:
+    """The kept lines of one scanned block (see ``LineReader.blocks``), for parsing as columns.
+
+    ``numbers`` are the kept lines' line numbers; ``texts`` their decoded text without the
+    newline (and a CR before it), or null where the line cannot go the columnar way (invalid
+    UTF-8, over-long, or the unterminated last line): ``line(i)`` gives those as Lines.
+    """
+
+    numbers: Any  # numpy int64
+    texts: Any  # polars String Series
+    _region: bytes
+    _starts: Any
+    _stops: Any
+    _terminated: Any
+
+    def line(self, i: int) -> Line:
+        """Kept line ``i`` exactly as the line-by-line reader gives it."""
+        start, stop = int(self._starts[i]), int(self._stops[i])
+        raw = self._region[start:stop]
+        return Line(int(self.numbers[i]), _raw(raw), bool(self._terminated[i]), len(raw))
 
 
 @dataclass
@@ -102,7 +129,7 @@ def read_lines(source: Source, *, max_input_bytes: int | None = None) -> Iterato
 
     A compressed source stops with InputError after ``max_input_bytes`` decompressed bytes.
     """
-    return iter(LineReader(source, max_input_bytes=max_input_bytes))
+    return cast(Iterator[Line], iter(LineReader(source, max_input_bytes=max_input_bytes)))  # no blocks
 
 
 class LineReader:
@@ -115,7 +142,6 @@ class LineReader:
     byte counts and the unterminated last line stay exact.
     """
 
-    BLOCK_BYTES = 8 << 20
     PROGRESS_LINES = 4096
 
     def __init__(self, source: Source, *, max_input_bytes: int | None = None,
@@ -124,12 +150,15 @@ class LineReader:
         self.progress = progress  # called with bytes read so far, every few MiB
         self.limit = MAX_INPUT_BYTES if max_input_bytes is None else max_input_bytes
         self.candidates: str | None = None
+        self.block_bytes = BLOCK_BYTES  # read now, so a test may patch the module's value
+        self.blocks = False
+        """With ``candidates``: yield each scanned block's kept lines as one Block."""
         self.skipped = 0
         self.unterminated_skipped: int | None = None
         self._no = 0
         self._keep_next = True
 
-    def __iter__(self) -> Iterator[Line]:
+    def __iter__(self) -> Iterator[Line | Block]:
         try:
             with contextlib.ExitStack() as owned:
                 if self.source.stream is None:
@@ -166,12 +195,17 @@ class LineReader:
             raise InputError(f"{self.source.name}: stopped after {self.limit:,} decompressed bytes "
                              "(--max-input-bytes): a decompression bomb, or raise the limit")
 
-    def _blocks(self, stream: IO[bytes]) -> Iterator[Line]:
+    def _blocks(self, stream: IO[bytes]) -> Iterator[Line | Block]:
+        if self.source.stream is None:  # a file: whole blocks
+            yield from self._blocks_of(stream.read)
+            return
+        # a pipe or the caller's stream: what is there now, so rows flow
+        with _patient(stream) as read:
+            yield from self._blocks_of(read)
+
+    def _blocks_of(self, read: Callable[[int], bytes]) -> Iterator[Line | Block]:
         carry = b""
-        read = stream.read  # a file: whole blocks
-        if self.source.stream is not None:  # a pipe or the caller's stream: what is there now, so rows flow
-            read = getattr(stream, "read1", stream.read)
-        while chunk := read(self.BLOCK_BYTES):
+        while chunk := read(self.block_bytes):
             self.source.bytes_read += len(chunk)
             self._check_limit()
             data = carry + chunk
@@ -182,7 +216,7 @@ class LineReader:
                 carry = data
                 continue
             if end < 0:  # the start of an over-long line: hand it over like _lines does
-                yield from self._long_line(data, stream)
+                yield from self._long_line(data, read)
                 carry = b""
                 continue
             yield from self._scan(data[:end + 1])
@@ -190,9 +224,9 @@ class LineReader:
         if carry:
             yield from self._scan(carry)
 
-    def _long_line(self, head: bytes, stream: IO[bytes]) -> Iterator[Line]:
+    def _long_line(self, head: bytes, read: Callable[[int], bytes]) -> Iterator[Line | Block]:
         length = len(head)
-        while chunk := stream.read(MAX_LINE_BYTES):
+        while chunk := read(MAX_LINE_BYTES):
             self.source.bytes_read += len(chunk)
             self._check_limit()
             cut = chunk.find(b"\n")
@@ -206,7 +240,7 @@ class LineReader:
         self._no += 1
         yield Line(self._no, _raw(head), False, length)
 
-    def _scan(self, region: bytes) -> Iterator[Line]:
+    def _scan(self, region: bytes) -> Iterator[Line | Block]:
         """Yield the candidate lines of a run of whole lines (the last may lack its newline)."""
         import numpy as np
         import pyarrow as pa
@@ -230,15 +264,86 @@ class LineReader:
         keep[1:] |= hit[:-1]
         keep[0] |= self._keep_next
         self._keep_next = bool(hit[-1])
-        for i in np.flatnonzero(keep).tolist():
-            start, stop = int(offsets[i]), int(offsets[i + 1])
-            ends_line = i < len(newlines)
-            line = region[start:stop - ends_line]
-            yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
+        if self.blocks:
+            yield _block(region, lines, offsets, np.flatnonzero(keep), len(newlines), self._no)
+        else:
+            yield from self._kept_lines(region, offsets, keep, len(newlines))
         self.skipped += count - int(keep.sum())
         if not terminated and not keep[-1]:
             self.unterminated_skipped = self._no + count
         self._no += count
+
+    def _kept_lines(self, region: bytes, offsets: Any, keep: Any, newlines: int) -> Iterator[Line]:
+        import numpy as np
+
+        for i in np.flatnonzero(keep).tolist():
+            start, stop = int(offsets[i]), int(offsets[i + 1])
+            ends_line = i < newlines
+            line = region[start:stop - ends_line]
+            yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
+
+
+def _block(region: bytes, lines: Any, offsets: Any, kept: Any, newlines: int, before: int) -> Block:
+    """The kept lines of a region as a Block: decoded in one go when they are all valid UTF-8."""
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+
+    terminated = kept < newlines
+    starts, stops = offsets[kept], offsets[kept + 1] - terminated
+    taken = lines.take(pa.array(kept))
+    try:
+        texts = pl.from_arrow(taken.cast(pa.large_string()))
+    except pa.ArrowInvalid:  # some line is not UTF-8: decode line by line, that one stays null
+        texts = pl.Series([_utf8(region[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)],
+                          dtype=pl.String)
+    assert isinstance(texts, pl.Series)
+    texts = texts.str.strip_suffix("\n").str.strip_suffix("\r")
+    fine = terminated & ((stops - starts) <= MAX_LINE_BYTES)
+    if not fine.all():
+        texts = pl.select(pl.when(pl.Series(fine)).then(texts)).to_series()
+    return Block(before + kept.astype(np.int64) + 1, texts, region, starts, stops, terminated)
+
+
+def _utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+@contextlib.contextmanager
+def _patient(stream: IO[bytes]) -> Iterator[Callable[[int], bytes]]:
+    """``read1`` for a stream that, on a quiet pipe, wakes every 0.2 s instead of blocking.
+
+    Worker threads (Polars, Arrow) may take SIGINT or SIGTERM for the process; Python then only
+    sets a flag, which a main thread blocked in read(2) would never look at. Polling keeps
+    Ctrl-C and `kill` working on `tail -f app.log | gclens parse -`. The pipe is put back in
+    blocking mode afterwards (it may be shared with the shell).
+    """
+    read1 = getattr(stream, "read1", stream.read)
+    try:
+        fd = stream.fileno()
+        pipe = stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pipe = False
+    if not pipe or not isinstance(stream, io.BufferedReader) or not os.get_blocking(fd):
+        yield read1
+        return
+
+    def read(size: int) -> bytes:
+        while True:
+            data = read1(size)
+            if data:
+                return data
+            if select.select([fd], [], [], 0.2)[0]:  # readable: data, or the end of the input
+                return read1(size)
+
+    os.set_blocking(fd, False)
+    try:
+        yield read
+    finally:
+        os.set_blocking(fd, True)
 
 
 def _raw(line: bytes) -> bytes:

@@ -86,10 +86,36 @@ def read_trace(
 
 def trace_from(batches: Iterable[Batch]) -> Trace:
     """Collect streamed batches into an in-memory Trace (rejects in line order per source)."""
+    pieces: dict[str, list[pa.Table]] = {name: [] for name in TABLE_NAMES}
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in TABLE_NAMES}
     for name, batch in batches:
-        rows[name].extend(batch)
-    return Trace({name: _to_arrow(name, r) for name, r in rows.items()})
+        if isinstance(batch, pa.Table):  # columnar stages hand over Arrow tables
+            if rows[name]:
+                pieces[name].append(_to_arrow(name, rows[name]))
+                rows[name] = []
+            pieces[name].append(batch)
+        else:
+            rows[name].extend(batch)
+    tables = {}
+    for name in TABLE_NAMES:
+        parts = [*pieces[name], _to_arrow(name, rows[name])]
+        tables[name] = parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
+    tables["rejects"] = _in_line_order(tables["rejects"])
+    return Trace(tables)
+
+
+def _in_line_order(rejects: pa.Table) -> pa.Table:
+    """Rejects by source (in reading order) and line: the splice guard finds some a chunk late."""
+    if rejects.num_rows < 2:
+        return rejects
+    import pyarrow.compute as pc
+
+    sources = rejects.column("source").unique()
+    rank = pc.index_in(rejects.column("source"), value_set=sources)
+    order = pc.sort_indices(pa.table({"rank": rank, "line_no": rejects.column("line_no"),
+                                      "i": pa.array(range(rejects.num_rows))}),
+                            sort_keys=[("rank", "ascending"), ("line_no", "ascending"), ("i", "ascending")])
+    return rejects.take(order)
 
 
 def make_options(*, envelope: str = "auto", start: datetime | str | None = None, year: int | None = None,

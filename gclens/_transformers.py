@@ -27,6 +27,7 @@ from gclens._values import (
     real,
     strip,
     text,
+    thousandths,
 )
 
 Row = tuple[str, dict[str, Any]]
@@ -249,7 +250,7 @@ class SchedTransformer(Transformer[Token, Any]):
 
     def sched_line(self, c: list[Any]) -> Row:
         ms, counts, tail = c
-        row = {"t_s": num(ms) / 1000, "detail": False, **counts, **tail}
+        row = {"t_s": thousandths(ms), "detail": False, **counts, **tail}
         modern = "needspinning" in row
         if row.pop("go125", False):
             row["layout"] = "go1.25+"

@@ -41,7 +41,7 @@ def _pl() -> Any:
 def num(tok: Any) -> Value:
     """An integer token (INT, SIGNED_INT, a digit run)."""
     if isinstance(tok, Column):
-        return tok.expr.cast(_pl().Int64)
+        return tok.expr.cast(_pl().Int128, strict=False)  # wide enough for every check in _columnar
     return int(tok)
 
 
@@ -50,6 +50,23 @@ def real(tok: Any) -> Value:
     if isinstance(tok, Column):
         return tok.expr.cast(_pl().Float64)
     return float(tok)
+
+
+def thousandths(tok: Any) -> Value:
+    """An integer token divided by 1000, correctly rounded as Python's ``int / 1000``.
+
+    (Polars divides by multiplying with the reciprocal, which can differ in the last bit;
+    parsing the decimal text is correctly rounded, like the true division.)
+    """
+    if isinstance(tok, Column):
+        padded = tok.expr.str.zfill(4)
+        return pl_concat([padded.str.head(-3), ".", padded.str.tail(3)]).cast(_pl().Float64)
+    return int(tok) / 1000
+
+
+def pl_concat(pieces: list[Any]) -> Any:
+    pl = _pl()
+    return pl.concat_str([p if isinstance(p, pl.Expr) else pl.lit(p) for p in pieces])
 
 
 def text(tok: Any) -> Value:
@@ -136,7 +153,7 @@ def opt_id(tok: Any) -> Value:
     """A missing id (`-1`, `nil`) is None."""
     if isinstance(tok, Column):
         pl = _pl()
-        return pl.when(tok.expr.is_in(["-1", "nil"])).then(None).otherwise(tok.expr.cast(pl.Int64))
+        return pl.when(tok.expr.is_in(["-1", "nil"])).then(None).otherwise(tok.expr.cast(pl.Int128, strict=False))
     return None if tok in ("-1", "nil") else int(tok)
 
 

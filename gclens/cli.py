@@ -34,7 +34,7 @@ EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE, EXIT
     0, 1, 2, 3, 130, 141, 143)
 
 
-class _Terminated(Exception):
+class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` swallows it
     """SIGTERM, turned into an exception so that temporary output is cleaned up on the way out."""
 
 

@@ -31,11 +31,17 @@ def _big_input(tmp_path: Path, copies: int = 400) -> Path:
                                           (signal.SIGINT, 130, "interrupted")])
 def test_signal_mid_run_leaves_nothing(tmp_path: Path, sig: int, code: int, word: str) -> None:
     big = _big_input(tmp_path)
-    child = subprocess.Popen([sys.executable, "-m", "gclens", "parse", str(big), "-o", str(tmp_path / "out")],
-                             stderr=subprocess.PIPE, text=True)
-    time.sleep(1.5)  # well inside the parse of ~75,000 runtime lines (several seconds)
+    child = subprocess.Popen([sys.executable, "-m", "gclens", "parse", "-", "-o", str(tmp_path / "out")],
+                             stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert child.stdin is not None and child.stderr is not None
+    child.stdin.write(big.read_bytes())  # ~75,000 runtime lines, and the input stays open: mid-run for sure
+    child.stdin.flush()
+    time.sleep(1.5)
     child.send_signal(sig)
-    _, err = child.communicate(timeout=60)
+    child.wait(timeout=60)
+    err = child.stderr.read().decode()
+    child.stdin.close()
+    child.stderr.close()
     assert child.returncode == code, err
     assert err == f"gclens: {word}; no partial output was left\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.log"]

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from gclens import read_trace
 from gclens._classify import CANDIDATES, classify, is_fragment
-from gclens._sources import MAX_LINE_BYTES, LineReader
+from gclens._sources import MAX_LINE_BYTES
 
 ROOT = Path(__file__).parent.parent
 REAL = (ROOT / "sample_traces" / "go1.25" / "churn-full.stderr").read_bytes().splitlines(keepends=True)
@@ -34,7 +34,7 @@ def _same(data: bytes) -> None:
 
 @pytest.fixture(params=[64, 1000, 1 << 20], ids=["block64", "block1000", "block1M"])
 def block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr(LineReader, "BLOCK_BYTES", request.param)
+    monkeypatch.setattr("gclens._sources.BLOCK_BYTES", request.param)
     return int(request.param)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -24,23 +25,30 @@ FILES = ["go1.27/pauses-long", "go1.24/spliced", "go1.22/spliced", "go1.19/gorou
          "go1.25/churn-gctrace2", "go1.22/crash-deadlock"]
 
 
-def _tables(data: bytes, chunk_lines: int) -> dict[str, pa.Table]:
+def _rows(batch: list[dict[str, Any]] | pa.Table) -> list[dict[str, Any]]:
+    return batch.to_pylist() if isinstance(batch, pa.Table) else batch
+
+
+def _tables(data: bytes, chunk_lines: int, engine: str = "fast") -> dict[str, pa.Table]:
+    """Cut every ``chunk_lines`` lines (line by line), or every ``chunk_lines`` * 64 bytes (plain logs)."""
     rows: dict[str, list[dict[str, object]]] = {name: [] for name in TABLE_NAMES}
-    options = Options(clock=Clock(year=2026), chunk_lines=chunk_lines)
+    options = Options(clock=Clock(year=2026), chunk_lines=chunk_lines, block_bytes=min(chunk_lines * 64, 1 << 30),
+                      engine=engine)
     for name, batch in stream(io.BytesIO(data), options):
-        rows[name].extend(batch)
+        rows[name].extend(_rows(batch))
     return {name: pa.Table.from_pylist(sorted(r, key=lambda x: (x.get("line_no") or 0, str(x))),
                                        schema=SCHEMAS[name]) for name, r in rows.items()}
 
 
 @pytest.mark.parametrize("name", FILES)
 @pytest.mark.parametrize("chunk", [1, 7, 250])
-def test_chunking_does_not_change_the_tables(name: str, chunk: int) -> None:
+@pytest.mark.parametrize("engine", ["fast", "lark"])
+def test_chunking_does_not_change_the_tables(name: str, chunk: int, engine: str) -> None:
     data = (SAMPLES / f"{name}.stderr").read_bytes()
     if "pauses" in name:  # with envelope times, so that anchoring has rows waiting across chunks
         truth = json.loads((SAMPLES / f"{name}.truth.json").read_text())
         data = wrap(data.decode(), truth, "cri").encode()
-    whole, cut = _tables(data, 10**9), _tables(data, chunk)
+    whole, cut = _tables(data, 10**9, engine), _tables(data, chunk, engine)
     for table in TABLE_NAMES:
         assert cut[table].equals(whole[table]), table
 
@@ -50,13 +58,13 @@ def test_memory_does_not_grow_with_the_input(tmp_path: Path) -> None:
     lines = (SAMPLES / "go1.21/churn-full.stderr").read_bytes()
     data = lines * 50
     waiting = []
-    options = Options(chunk_lines=500)
+    options = Options(chunk_lines=500, block_bytes=64 << 10)
     gen = stream(io.BytesIO(data), options)
     for count, (_, batch) in enumerate(gen):
         waiting.append(len(batch))
         if count > 200:
             break
-    assert max(waiting) < 5_000  # each batch is about a chunk, whatever the input size
+    assert max(waiting) < 5_000  # each batch is about a chunk (or block), whatever the input size
 
 
 def test_restarts_hand_their_runs_rows_over_as_they_end() -> None:
@@ -64,7 +72,7 @@ def test_restarts_hand_their_runs_rows_over_as_they_end() -> None:
     no line can join it any more, so memory does not grow with the number of restarts; the runs
     table is the same as from one big chunk."""
     data = (SAMPLES / "go1.25" / "churn-full.stderr").read_bytes() * 40
-    batches = list(stream(io.BytesIO(data), Options(chunk_lines=200)))
+    batches = list(stream(io.BytesIO(data), Options(chunk_lines=200, block_bytes=16 << 10)))
     runs_batches = [i for i, (name, rows) in enumerate(batches) if name == "runs" and rows]
     assert len(runs_batches) >= 5 and runs_batches[0] < len(batches) // 2  # handed over early, not at the end
     early = [row for name, rows in batches if name == "runs" for row in rows]

@@ -1,0 +1,267 @@
+"""Parse many runtime lines at once: the fast engine's templates applied to columns.
+
+A block of candidate lines is split by *shape* (the text with its digit runs replaced, one
+vectorised pass), and every shape is served by the template ``FastEngine`` learnt from Lark's
+parse of one of its lines (``_fastpath``). For all lines of a shape at once, one regular
+expression built from the shape extracts the digit runs, each token is assembled from them, the
+grammar's terminal checks run as vectorised regex matches, and the template's transformer
+program runs a single time over ``Column`` tokens (``_values``): it returns Polars expressions
+that compute every column of every line. Lines that need care (events, legacy, a failing token
+check, a number that may overflow, NUL bytes, invalid UTF-8, anything spliced) are left to the
+line-by-line path, which also gives the reject messages.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from gclens._classify import CANDIDATES
+from gclens._envelopes import NO_META
+from gclens._fastpath import FastEngine, Template, make_token
+from gclens._parse import LineTaker, Opened, SourceResult, count_skipped, physical_lines
+from gclens._schemas import SCHEMAS
+from gclens._sources import Block
+from gclens._transformers import Legacy
+from gclens._values import Column
+
+_FAMILY_PREFIXES = {  # the runtime text starts here (classify finds it at this offset, after indentation)
+    "gctrace": r"gc [0-9]+ @|scan: (?:total|class) ",
+    "pacer": r"pacer: ",
+    "sched": r"SCHED [0-9]+ms: |[PMG][0-9]+: (?:status=|p=)",
+    "scavenger": r"scav [0-9]|(?:forced )?scvg(?:-?[0-9]+)?: ",
+}
+_ALL = "|".join(f"(?:{p})" for p in _FAMILY_PREFIXES.values())
+_LOOKAROUND = re.compile(r"\(\?<?[=!]")
+
+
+@functools.cache
+def polars_schema(table: str) -> pl.Schema:
+    """A table's columns as Polars types (defined once, in ``_schemas``)."""
+    return pl.from_arrow(SCHEMAS[table].empty_table()).schema  # type: ignore[union-attr]
+
+
+@dataclass
+class Parsed:
+    """What ``parse_column`` served: one frame per table (with ``_seq``), and the rest."""
+
+    frames: list[tuple[str, pl.DataFrame]]
+    leftover: pl.Series  # positions (``_seq``) the line-by-line path must take
+
+
+def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed:
+    """Rows for the lines of ``texts`` a template serves; ``seq`` numbers them (kept as ``_seq``).
+
+    ``texts`` may hold nulls (undecodable lines): they are left over, as is every line that
+    does not start with a runtime marker after its indentation.
+    """
+    frame = pl.DataFrame({"_seq": seq, "_text": texts}).with_columns(
+        _rt=pl.col("_text").str.strip_chars_start(" \t"))
+    frame = frame.with_columns(_family=_family_expr(), _shape=pl.col("_rt").str.replace_all("[0-9]+", "0"))
+    eligible = (pl.col("_family").is_not_null() & ~pl.col("_text").str.contains("[\x00\ufffd]")
+                & ~pl.col("_rt").str.contains("[0-9]{39}"))  # may not fit Int128: see _serve
+    candidates = frame.filter(eligible)
+    served: list[tuple[str, pl.DataFrame]] = []
+    taken: list[pl.Series] = []
+    for (family, _), group in candidates.group_by(["_family", "_shape"]):
+        done = _serve(engine, str(family), group)
+        if done is not None:
+            served.append(done)
+            taken.append(done[1]["_seq"])
+    taken_all = pl.concat(taken) if taken else pl.Series("_seq", [], dtype=seq.dtype)
+    leftover = frame.filter(~pl.col("_seq").is_in(taken_all.implode()))["_seq"]
+    return Parsed(served, leftover)
+
+
+def _family_expr() -> pl.Expr:
+    rt = pl.col("_rt")
+    chain: Any = pl
+    for family, prefix in _FAMILY_PREFIXES.items():
+        chain = chain.when(rt.str.contains(f"^(?:{prefix})")).then(pl.lit(family))
+    return chain.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[no-any-return]
+
+
+def _serve(engine: FastEngine, family: str, group: pl.DataFrame) -> tuple[str, pl.DataFrame] | None:
+    """The rows of one shape's lines whose tokens pass their checks, or None for the slow path."""
+    text = group["_rt"][0]
+    template = engine.template(family, text)
+    if template is None or not _vectorisable(template):
+        return None
+    parts = re.split("([0-9]+)", text)
+    digits = pl.col("_digits")
+    group = group.with_columns(_digits=pl.col("_rt").str.extract_groups(_shape_regex(parts)))
+    tokens: list[Any] = []
+    checks: list[pl.Expr] = []
+    for slot in template.slots:
+        if not any(i % 2 for i in range(slot.first, slot.last + 1)):
+            tokens.append(make_token(slot.type, slot.value(parts)))  # all literal: the same text on every line
+            continue
+        expr = _slot_expr(slot, parts, digits)
+        tokens.append(Column(slot.type, expr))
+        if slot.check is not None:
+            checks.append(expr.str.contains(f"^(?:{slot.check.pattern})$"))
+    try:
+        result = template.evaluate(tokens)
+    except (TypeError, AttributeError, ValueError, KeyError, IndexError, pl.exceptions.PolarsError):
+        # a transformer step with no column form: leave the shape to the slow path
+        return None
+    if isinstance(result, Legacy) or not isinstance(result, tuple):
+        return None
+    table, row = result
+    schema = polars_schema(table)
+    checks += [_fits(value, schema[name]) for name, value in row.items()
+               if isinstance(value, pl.Expr) and name in schema and schema[name].is_integer()]
+    if checks:  # a failing line takes the slow path, which gives the reject and its reason
+        group = group.filter(pl.all_horizontal(checks))
+    columns = [_typed(name, value, schema) for name, value in row.items()]
+    try:
+        return table, group.select("_seq", *columns)
+    except pl.exceptions.PolarsError:  # pragma: no cover - a value no check foresaw: slow path
+        return None
+
+
+_INT_BITS: dict[type[pl.DataType], int] = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}
+
+
+def _fits(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:
+    """The value fits its integer column (the slow path's ``out_of_range`` check, vectorised)."""
+    bits = _INT_BITS[type(dtype)]
+    return value.is_null() | value.is_between(-(1 << (bits - 1)), (1 << (bits - 1)) - 1)
+
+
+def _vectorisable(template: Template) -> bool:
+    return all(slot.check is None or not _LOOKAROUND.search(slot.check.pattern) for slot in template.slots)
+
+
+@functools.cache
+def _shape_regex_cached(literals: tuple[str, ...]) -> str:
+    return "^" + "([0-9]+)".join(re.escape(lit) for lit in literals) + "$"
+
+
+def _shape_regex(parts: list[str]) -> str:
+    return _shape_regex_cached(tuple(parts[0::2]))
+
+
+def _slot_expr(slot: Any, parts: list[str], digits: pl.Expr) -> pl.Expr:
+    """A token's text from the digit runs it spans and the literal text between them."""
+    pieces: list[pl.Expr] = []
+    for i in range(slot.first, slot.last + 1):
+        if i % 2:
+            pieces.append(digits.struct.field(str(i // 2 + 1)))
+            continue
+        literal = parts[i]
+        if i == slot.last and slot.tail:
+            literal = literal[:len(literal) - slot.tail]
+        if i == slot.first and slot.head:
+            literal = literal[slot.head:]
+        if literal:
+            pieces.append(pl.lit(literal))
+    return pieces[0] if len(pieces) == 1 else pl.concat_str(pieces)
+
+
+def _typed(name: str, value: Any, schema: pl.Schema) -> pl.Expr:
+    dtype = schema.get(name)
+    expr = value if isinstance(value, pl.Expr) else pl.lit(value, dtype=dtype)
+    return (expr if dtype is None else expr.cast(dtype)).alias(name)
+
+
+_BASE = {"kind": pl.String, "gc_num": pl.Int64, "t_s": pl.Float64, "detail": pl.Boolean, "layout": pl.String,
+         "procs": pl.Int64, "gomaxprocs": pl.Int64, "sched_line_no": pl.Int64, "_text": pl.String}
+"""Columns the later stages read, present in every chunk (null where a table lacks them)."""
+
+
+def served_frames(parsed: Parsed, numbers: Any, texts: pl.Series) -> list[pl.DataFrame]:
+    """The served rows of a block, with their line numbers, order and (gc, SCHED) text."""
+    frames = []
+    numbers_series = pl.Series(numbers)
+    for table, frame in parsed.frames:
+        line_no = numbers_series.gather(frame["_seq"])
+        extra: dict[str, pl.Expr | pl.Series] = {"line_no": line_no, "_order": line_no * 4, "_table": pl.lit(table)}
+        if table in ("gc", "sched"):
+            extra["_text"] = texts.gather(frame["_seq"])
+        frames.append(frame.with_columns(**extra).drop("_seq"))
+    return frames
+
+
+def record_frames(records: list[Any]) -> list[pl.DataFrame]:
+    """Rows parsed line by line (Records), as frames like ``served_frames``.
+
+    A rejoined torn line can give two rows with one line number: ``_order`` keeps them apart.
+    """
+    import pyarrow as pa
+
+    seen: dict[int, int] = {}
+    by_table: dict[str, list[tuple[Any, int]]] = {}
+    for rec in records:
+        seen[rec.line_no] = seen.get(rec.line_no, -1) + 1
+        by_table.setdefault(rec.table, []).append((rec, rec.line_no * 4 + seen[rec.line_no]))
+    frames = []
+    for table, recs in by_table.items():
+        frame = pl.from_arrow(pa.Table.from_pylist([r.row for r, _ in recs], schema=SCHEMAS[table]))
+        assert isinstance(frame, pl.DataFrame)
+        frames.append(frame.with_columns(
+            line_no=pl.Series([r.line_no for r, _ in recs], dtype=pl.Int64),
+            _order=pl.Series([order for _, order in recs], dtype=pl.Int64), _table=pl.lit(table),
+            _text=pl.Series([r.text for r, _ in recs], dtype=pl.String)))
+    return frames
+
+
+def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
+                 ) -> Iterator[tuple[pl.DataFrame | None, list[dict[str, Any]]]]:
+    """A plain source as chunks of rows (one per scanned block) and their rejects.
+
+    The first lines (read for envelope detection), over-long lines and every line a template
+    does not serve go line by line, in line order, so a torn line still meets its tail.
+    """
+    taker = LineTaker(result)
+    for no, text in opened.head:
+        taker.take(no, text, NO_META)
+    opened.reader.candidates, opened.reader.blocks = CANDIDATES, True
+    for item in opened.items:
+        served: list[pl.DataFrame] = []
+        if isinstance(item, Block):
+            served = _take_block(result, taker, engine, item)
+        else:
+            for no, text in physical_lines(result, iter([item])):
+                taker.take(no, text, NO_META)
+            continue
+        records, rejects = result.drain(holding=taker.held is not None)
+        yield chunk_frame(served + record_frames(records)), rejects
+    count_skipped(result, opened.reader)
+    records, rejects = result.drain()
+    yield chunk_frame(record_frames(records)), rejects
+
+
+def _take_block(result: SourceResult, taker: LineTaker, engine: FastEngine, block: Block) -> list[pl.DataFrame]:
+    count = len(block.numbers)
+    parsed = parse_column(engine, block.texts, pl.Series("_seq", range(count), dtype=pl.Int64))
+    slow = parsed.leftover.sort().to_list()
+    served = count - len(slow)
+    result.lines_read += served
+    result.logical_lines += served
+    result.record_count += served
+    previous = -1
+    for position in slow:
+        if position != previous + 1:
+            taker.held = None  # a served (runtime) line came between: nothing to rejoin
+        for no, text in physical_lines(result, iter([block.line(position)])):
+            taker.take(no, text, NO_META)
+        previous = position
+    if previous != count - 1:
+        taker.held = None
+    return served_frames(parsed, block.numbers, block.texts)
+
+
+def chunk_frame(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
+    """One chunk's rows of every table in line order, with the columns the later stages read."""
+    frames = [f for f in frames if f.height]
+    if not frames:
+        return None
+    wide = pl.concat(frames, how="diagonal_relaxed").sort("_order")
+    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in _BASE.items() if name not in wide.columns]
+    return wide.with_columns(missing) if missing else wide
