@@ -1,7 +1,7 @@
 """Throughput and memory of `gclens parse` against `grep -E` on the same files, in one run.
 
 Builds inputs from the real sample traces (a mixed log with ~5 % runtime lines, a runtime-only
-file, a scheddetail-heavy file), then times, with the median and min-max of several runs:
+file, a scheddetail-heavy file; whole runs in their real order, one after another), then times, with the median and min-max of several runs:
 `grep -E` selecting the runtime lines, gclens parse to Parquet with the fast engine (the
 default: templates derived from the grammars, block scanning of plain logs) and with
 ``--engine lark`` (every line through the Lark reference parser).
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,30 +31,45 @@ SAMPLES = ROOT / "sample_traces"
 GREP = r"gc [0-9]+ @|pacer: |SCHED [0-9]+ms|scav [0-9]|scvg|^ +[PMG][0-9]+: "
 
 
-def _runtime_lines() -> list[str]:
+def _runs() -> list[list[str]]:
+    """The runtime lines of every clean sample run, each run's lines in their real order."""
     runs = json.loads((SAMPLES / "manifest.json").read_text())["runs"]
-    lines: list[str] = []
+    out = []
     for r in runs:
         if r["status"] == "ok" and not r.get("expect_splices") and "detail" not in r["scenario"]:
-            lines += [ln for ln in (SAMPLES / r["file"]).read_text().splitlines() if not ln.startswith("app")]
-    return lines
+            out.append([ln for ln in (SAMPLES / r["file"]).read_text().splitlines() if not ln.startswith("app")])
+    return out
 
 
 def build_inputs(workdir: Path, mib: int) -> dict[str, Path]:
+    """Logs as services write them: whole runs one after another (a restart between two), with
+    application lines between the runtime lines of the mixed log (about 95 % of its lines)."""
     rng = random.Random(1)
-    runtime = _runtime_lines()
+    runs = _runs()
     detail = (SAMPLES / "go1.25" / "goroutines-detail.stderr").read_text().splitlines()
     app = [f'{{"level":"info","ts":"2026-11-27T04:51:{i % 60:02d}Z","msg":"request served","path":"/api/v1/items/{i}",'
            f'"status":200,"duration_ms":{i % 97}}}' for i in range(5000)]
+
+    def runtime() -> Iterator[str]:
+        while True:
+            yield from rng.choice(runs)
+
+    def mixed() -> Iterator[str]:
+        for line in runtime():
+            yield from (rng.choice(app) for _ in range(rng.randrange(39)))  # 19 on average
+            yield line
+
+    def dumps() -> Iterator[str]:
+        while True:
+            yield from detail
+
     out = {}
-    for name, pick in (("mixed", lambda: rng.choice(runtime) if rng.random() < 0.05 else rng.choice(app)),
-                       ("runtime_only", lambda: rng.choice(runtime)),
-                       ("scheddetail", lambda: rng.choice(detail))):
+    for name, lines in (("mixed", mixed()), ("runtime_only", runtime()), ("scheddetail", dumps())):
         path = workdir / f"{name}.log"
         with path.open("w") as fh:
             size = 0
             while size < mib << 20:
-                chunk = "\n".join(pick() for _ in range(2000)) + "\n"
+                chunk = "\n".join(next(lines) for _ in range(2000)) + "\n"
                 fh.write(chunk)
                 size += len(chunk)
         out[name] = path

@@ -23,7 +23,7 @@ import polars as pl
 
 from gclens._classify import CANDIDATES
 from gclens._envelopes import NO_META
-from gclens._fastpath import FastEngine, Template, make_token
+from gclens._fastpath import MAX_TEMPLATES, FastEngine, Template, make_token
 from gclens._parse import LineTaker, Opened, SourceResult, count_skipped, physical_lines
 from gclens._schemas import SCHEMAS
 from gclens._sources import Block
@@ -64,18 +64,32 @@ def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed
         _rt=pl.col("_text").str.strip_chars_start(" \t"))
     frame = frame.with_columns(_family=_family_expr(), _shape=pl.col("_rt").str.replace_all("[0-9]+", "0"))
     eligible = (pl.col("_family").is_not_null() & ~pl.col("_text").str.contains("[\x00\ufffd]")
-                & ~pl.col("_rt").str.contains("[0-9]{39}"))  # may not fit Int128: see _serve
-    candidates = frame.filter(eligible)
-    served: list[tuple[str, pl.DataFrame]] = []
-    taken: list[pl.Series] = []
-    for (family, _), group in candidates.group_by(["_family", "_shape"]):
-        done = _serve(engine, str(family), group)
-        if done is not None:
-            served.append(done)
-            taken.append(done[1]["_seq"])
-    taken_all = pl.concat(taken) if taken else pl.Series("_seq", [], dtype=seq.dtype)
-    leftover = frame.filter(~pl.col("_seq").is_in(taken_all.implode()))["_seq"]
+                & ~pl.col("_rt").str.contains("[0-9]{39}"))  # may not fit Int128: see _plan
+    groups = frame.filter(eligible).partition_by(["_family", "_shape"], as_dict=True)
+    tables, queries = [], []
+    for (family, shape), group in groups.items():
+        plan = _plan_for(engine, str(family), str(shape), group["_rt"][0])
+        if plan is not None:
+            tables.append(plan.table)
+            queries.append(plan.apply(group.lazy()))
+    served = [(table, rows) for table, rows in zip(tables, _collect(queries), strict=True) if rows is not None]
+    taken = pl.concat([rows["_seq"] for _, rows in served]) if served else pl.Series("_seq", [], dtype=seq.dtype)
+    leftover = frame.filter(~pl.col("_seq").is_in(taken.implode()))["_seq"]
     return Parsed(served, leftover)
+
+
+def _collect(queries: list[pl.LazyFrame]) -> list[pl.DataFrame | None]:
+    """All shapes' rows in one parallel run; a shape whose values surprise Polars goes slow."""
+    try:
+        return list(pl.collect_all(queries))
+    except pl.exceptions.PolarsError:  # pragma: no cover - a value no check foresaw
+        out: list[pl.DataFrame | None] = []
+        for query in queries:
+            try:
+                out.append(query.collect())
+            except pl.exceptions.PolarsError:
+                out.append(None)
+        return out
 
 
 def _family_expr() -> pl.Expr:
@@ -86,15 +100,40 @@ def _family_expr() -> pl.Expr:
     return chain.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[no-any-return]
 
 
-def _serve(engine: FastEngine, family: str, group: pl.DataFrame) -> tuple[str, pl.DataFrame] | None:
-    """The rows of one shape's lines whose tokens pass their checks, or None for the slow path."""
-    text = group["_rt"][0]
+@dataclass(frozen=True)
+class Plan:
+    """How to turn every line of one shape into rows: learnt once per shape, applied per batch."""
+
+    table: str
+    regex: str  # the shape, with a group per digit run
+    check: pl.Expr | None  # the grammar's token checks and the columns' integer ranges
+    columns: tuple[pl.Expr, ...]
+
+    def apply(self, lines: pl.LazyFrame) -> pl.LazyFrame:
+        lines = lines.with_columns(_digits=pl.col("_rt").str.extract_groups(self.regex))
+        if self.check is not None:  # a failing line takes the slow path, which gives the reject
+            lines = lines.filter(self.check)
+        return lines.select("_seq", *self.columns)
+
+
+def _plan_for(engine: FastEngine, family: str, shape: str, text: str) -> Plan | None:
+    key = (family, shape)
+    if key not in engine.plans:
+        if len(engine.plans) >= MAX_TEMPLATES:
+            return None
+        engine.plans[key] = _plan(engine, family, text)
+    plan = engine.plans[key]
+    assert plan is None or isinstance(plan, Plan)
+    return plan
+
+
+def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
+    """The plan of ``text``'s shape: its template run once over Column tokens; None: slow path."""
     template = engine.template(family, text)
     if template is None or not _vectorisable(template):
         return None
     parts = re.split("([0-9]+)", text)
     digits = pl.col("_digits")
-    group = group.with_columns(_digits=pl.col("_rt").str.extract_groups(_shape_regex(parts)))
     tokens: list[Any] = []
     checks: list[pl.Expr] = []
     for slot in template.slots:
@@ -108,21 +147,15 @@ def _serve(engine: FastEngine, family: str, group: pl.DataFrame) -> tuple[str, p
     try:
         result = template.evaluate(tokens)
     except (TypeError, AttributeError, ValueError, KeyError, IndexError, pl.exceptions.PolarsError):
-        # a transformer step with no column form: leave the shape to the slow path
-        return None
+        return None  # a transformer step with no column form: leave the shape to the slow path
     if isinstance(result, Legacy) or not isinstance(result, tuple):
         return None
     table, row = result
     schema = polars_schema(table)
     checks += [_fits(value, schema[name]) for name, value in row.items()
                if isinstance(value, pl.Expr) and name in schema and schema[name].is_integer()]
-    if checks:  # a failing line takes the slow path, which gives the reject and its reason
-        group = group.filter(pl.all_horizontal(checks))
-    columns = [_typed(name, value, schema) for name, value in row.items()]
-    try:
-        return table, group.select("_seq", *columns)
-    except pl.exceptions.PolarsError:  # pragma: no cover - a value no check foresaw: slow path
-        return None
+    columns = tuple(_typed(name, value, schema) for name, value in row.items() if name in schema)
+    return Plan(table, _shape_regex(parts), pl.all_horizontal(checks) if checks else None, columns)
 
 
 _INT_BITS: dict[type[pl.DataType], int] = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}
@@ -212,7 +245,7 @@ def record_frames(records: list[Any]) -> list[pl.DataFrame]:
 
 
 def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
-                 ) -> Iterator[tuple[pl.DataFrame | None, list[dict[str, Any]]]]:
+                 ) -> Iterator[tuple[Chunk | None, list[dict[str, Any]]]]:
     """A plain source as chunks of rows (one per scanned block) and their rejects.
 
     The first lines (read for envelope detection), over-long lines and every line a template
@@ -223,45 +256,67 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
         taker.take(no, text, NO_META)
     opened.reader.candidates, opened.reader.blocks = CANDIDATES, True
     for item in opened.items:
-        served: list[pl.DataFrame] = []
-        if isinstance(item, Block):
-            served = _take_block(result, taker, engine, item)
-        else:
+        if not isinstance(item, Block):
             for no, text in physical_lines(result, iter([item])):
                 taker.take(no, text, NO_META)
             continue
-        records, rejects = result.drain(holding=taker.held is not None)
-        yield chunk_frame(served + record_frames(records)), rejects
+        for start in range(0, len(item.numbers), BATCH_LINES):
+            served = _take_lines(result, taker, engine, item, start, min(start + BATCH_LINES, len(item.numbers)))
+            records, rejects = result.drain(holding=taker.held is not None)
+            yield chunk_frame(served + record_frames(records)), rejects
     count_skipped(result, opened.reader)
     records, rejects = result.drain()
     yield chunk_frame(record_frames(records)), rejects
 
 
-def _take_block(result: SourceResult, taker: LineTaker, engine: FastEngine, block: Block) -> list[pl.DataFrame]:
-    count = len(block.numbers)
-    parsed = parse_column(engine, block.texts, pl.Series("_seq", range(count), dtype=pl.Int64))
+BATCH_LINES = 32_768
+"""Kept lines parsed as columns at once: bounds memory on runtime-only input (~1 KiB per line)."""
+
+
+def _take_lines(result: SourceResult, taker: LineTaker, engine: FastEngine, block: Block, start: int,
+                stop: int) -> list[pl.DataFrame]:
+    """Kept lines [start, stop) of a block: served as columns, the rest line by line, in order."""
+    parsed = parse_column(engine, block.texts.slice(start, stop - start),
+                          pl.Series("_seq", range(start, stop), dtype=pl.Int64))
     slow = parsed.leftover.sort().to_list()
-    served = count - len(slow)
+    served = stop - start - len(slow)
     result.lines_read += served
     result.logical_lines += served
     result.record_count += served
-    previous = -1
+    previous = start - 1
     for position in slow:
         if position != previous + 1:
             taker.held = None  # a served (runtime) line came between: nothing to rejoin
         for no, text in physical_lines(result, iter([block.line(position)])):
             taker.take(no, text, NO_META)
         previous = position
-    if previous != count - 1:
+    if previous != stop - 1:
         taker.held = None
     return served_frames(parsed, block.numbers, block.texts)
 
 
-def chunk_frame(frames: list[pl.DataFrame]) -> pl.DataFrame | None:
-    """One chunk's rows of every table in line order, with the columns the later stages read."""
+@dataclass
+class Chunk:
+    """One block's rows: a narrow ``skeleton`` the later stages decide on (every row, in line
+    order, only the columns they read) and each table's own columns, by ``_order``."""
+
+    skeleton: pl.DataFrame
+    tables: dict[str, pl.DataFrame]
+
+
+def chunk_frame(frames: list[pl.DataFrame]) -> Chunk | None:
+    """One chunk's rows of every table (frames with ``_table``, ``_order`` and table columns)."""
     frames = [f for f in frames if f.height]
     if not frames:
         return None
-    wide = pl.concat(frames, how="diagonal_relaxed").sort("_order")
-    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in _BASE.items() if name not in wide.columns]
-    return wide.with_columns(missing) if missing else wide
+    narrow = [f.select("_order", "line_no", "_table", *[c for c in _BASE if c in f.columns]) for f in frames]
+    skeleton = pl.concat(narrow, how="diagonal_relaxed").sort("_order")
+    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in _BASE.items() if name not in skeleton.columns]
+    if missing:
+        skeleton = skeleton.with_columns(missing)
+    by_table: dict[str, list[pl.DataFrame]] = {}
+    for frame in frames:
+        by_table.setdefault(frame["_table"][0], []).append(frame.drop("_table", "_text", strict=False))
+    tables = {name: parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
+              for name, parts in by_table.items()}
+    return Chunk(skeleton, tables)

@@ -100,6 +100,7 @@ class FastEngine:
         self._templates: dict[tuple[str, tuple[str, ...]], Template] = {}
         self._failures: dict[tuple[str, tuple[str, ...]], int] = {}
         self._transformers = {name: cls() for name, cls in FAMILIES.items()}
+        self.plans: dict[tuple[str, str], Any] = {}  # per shape, for whole columns (see _columnar)
         self.hits = 0
         self.misses = 0
 

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from gclens._columnar import polars_schema
+from gclens._columnar import Chunk, polars_schema
 from gclens._parse import Record, SourceResult
 from gclens._runs import _BEFORE_GC_LINE, _DUMP_TABLES, _END_OF_SWEEP, _LIVE_RUNS, _Splitter
 from gclens._schemas import SCHEMAS
@@ -46,12 +46,17 @@ class FrameStages:
         self.last_gc: dict[int, int] = {}
         self.runs: dict[int, dict[str, Any]] = {}
         self.cycles: dict[tuple[int, int], float] = {}
+        self.store: dict[str, list[pl.DataFrame]] = {}  # each table's columns of rows not yet out
 
-    def feed(self, chunk: pl.DataFrame | None, *, final: bool = False) -> Iterator[Batch]:
-        """Batches for one chunk (rows of any table, sorted by ``_order``)."""
-        ready, rejects = self._guard(chunk, final)
+    def feed(self, chunk: Chunk | None, *, final: bool = False) -> Iterator[Batch]:
+        """Batches for one chunk; its rows are decided on in its skeleton, in line order."""
+        if chunk is not None:
+            for name, frame in chunk.tables.items():
+                self.store.setdefault(name, []).append(frame)
+        ready, rejects = self._guard(None if chunk is None else chunk.skeleton, final)
         if rejects:
-            yield "rejects", rejects
+            self._forget({int(r["_order"]) for r in rejects})
+            yield "rejects", [{k: v for k, v in r.items() if k != "_order"} for r in rejects]
         settled = self._assemble(ready)
         if final:
             settled = _concat([settled, self._settle_leftover()])
@@ -88,7 +93,7 @@ class FrameStages:
         if not bad:
             return ready, []
         flagged = ready.filter(pl.col("_order").is_in(list(bad)))
-        rejects = [{"source": self.source, "line_no": row["line_no"], "column": None,
+        rejects = [{"_order": row["_order"], "source": self.source, "line_no": row["line_no"], "column": None,
                     "family": "gctrace" if row["_table"] == "gc" else "sched",
                     "reason": bad[row["_order"]], "text": row["_text"]}
                    for row in flagged.select("_order", "line_no", "_table", "_text").iter_rows(named=True)]
@@ -306,20 +311,35 @@ class FrameStages:
 
     # -- output ------------------------------------------------------------------------------
 
+    def _forget(self, orders: set[int]) -> None:
+        """Drop rejected rows' table columns."""
+        for name, parts in self.store.items():
+            self.store[name] = [part.filter(~pl.col("_order").is_in(list(orders))) for part in parts]
+
     def _tables(self, settled: pl.DataFrame | None) -> Iterator[Batch]:
+        """Each table's settled rows: its own columns joined with what the stages decided."""
         if settled is None or settled.is_empty():
             return
-        settled = self._timestamps(settled).sort("_order")
+        settled = self._timestamps(settled)
         container = self.result.container
-        for (table,), rows in settled.group_by("_table", maintain_order=True):
-            schema = polars_schema(str(table))
+        for (table,), decided in settled.group_by("_table", maintain_order=True):
+            name = str(table)
+            schema = polars_schema(name)
+            owned = [c for c in _DECIDED if c in schema and c in decided.columns
+                     and (c != "t_s" or name in _DUMP_TABLES)]
+            parts = self.store.pop(name, [])
+            stored = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
+            rows = stored.drop(owned, strict=False).join(decided.select("_order", *owned), on="_order", how="inner")
+            rest = stored.join(decided.select("_order"), on="_order", how="anti")
+            if rest.height:
+                self.store[name] = [rest]
             extra = {"source": pl.lit(self.source)}
             if container:
                 extra["container"] = pl.lit(container)
-            rows = rows.with_columns(**extra)
-            columns = [pl.col(name).cast(dtype) if name in rows.columns else pl.lit(None, dtype=dtype).alias(name)
-                       for name, dtype in schema.items()]
-            yield str(table), rows.select(columns).to_arrow().cast(SCHEMAS[str(table)])
+            rows = rows.sort("_order").with_columns(**extra)
+            columns = [pl.col(c).cast(dtype) if c in rows.columns else pl.lit(None, dtype=dtype).alias(c)
+                       for c, dtype in schema.items()]
+            yield name, rows.select(columns).to_arrow().cast(SCHEMAS[name])
 
     def _timestamps(self, settled: pl.DataFrame) -> pl.DataFrame:
         """``ts`` from the user's start (as _anchor.Anchorer with ``start_ns`` and no envelope)."""
@@ -333,6 +353,8 @@ class FrameStages:
 
 
 _EMPTY = pl.DataFrame()
+_DECIDED = ("run_id", "gc_num", "t_s", "sched_line_no", "ts")
+"""Columns the stages decide (the rest of a row is as parsed)."""
 
 
 def _concat(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:

@@ -44,9 +44,10 @@ def test_every_sample_and_corpus_file_gives_identical_tables(path: Path) -> None
 def test_every_file_parsed_a_small_block_at_a_time_gives_the_reference_tables(
         path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plain logs take the columnar way (``_columnar``, ``_frames``) after their first lines: with
-    three first lines and 2 KiB blocks, nearly every line of every file goes that way, cut
+    three first lines, 2 KiB blocks and batches of 7 lines, nearly every line of every file goes that way, cut
     anywhere, and the tables still equal the line-by-line reference stages' over Lark."""
     monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)
+    monkeypatch.setattr("gclens._columnar.BATCH_LINES", 7)
     blocks = trace_from(stream(path, replace(make_options(engine="fast"), block_bytes=2048)))
     lark = read_trace(path, engine="lark")
     for name in lark.tables:
