@@ -13,6 +13,7 @@ line-by-line path, which also gives the reject messages.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from collections.abc import Iterator
@@ -66,29 +67,30 @@ def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed
     eligible = (pl.col("_family").is_not_null() & ~pl.col("_text").str.contains("[\x00\ufffd]")
                 & ~pl.col("_rt").str.contains("[0-9]{39}"))  # may not fit Int128: see _plan
     groups = frame.filter(eligible).partition_by(["_family", "_shape"], as_dict=True)
-    tables, queries = [], []
+    by_table: dict[str, list[pl.LazyFrame]] = {}
     for (family, shape), group in groups.items():
         plan = _plan_for(engine, str(family), str(shape), group["_rt"][0])
         if plan is not None:
-            tables.append(plan.table)
-            queries.append(plan.apply(group.lazy()))
-    served = [(table, rows) for table, rows in zip(tables, _collect(queries), strict=True) if rows is not None]
+            by_table.setdefault(plan.table, []).append(plan.apply(group.lazy()))
+    served = [(table, rows) for table, rows in _collect(by_table) if rows.height]
     taken = pl.concat([rows["_seq"] for _, rows in served]) if served else pl.Series("_seq", [], dtype=seq.dtype)
     leftover = frame.filter(~pl.col("_seq").is_in(taken.implode()))["_seq"]
     return Parsed(served, leftover)
 
 
-def _collect(queries: list[pl.LazyFrame]) -> list[pl.DataFrame | None]:
-    """All shapes' rows in one parallel run; a shape whose values surprise Polars goes slow."""
+def _collect(by_table: dict[str, list[pl.LazyFrame]]) -> list[tuple[str, pl.DataFrame]]:
+    """All shapes' rows, a frame per table, in one parallel run (a shape whose values surprise
+    Polars is dropped here, so its lines take the slow path)."""
+    tables = list(by_table)
     try:
-        return list(pl.collect_all(queries))
+        frames = pl.collect_all([pl.concat(by_table[t], how="diagonal_relaxed") for t in tables])
+        return list(zip(tables, frames, strict=True))
     except pl.exceptions.PolarsError:  # pragma: no cover - a value no check foresaw
-        out: list[pl.DataFrame | None] = []
-        for query in queries:
-            try:
-                out.append(query.collect())
-            except pl.exceptions.PolarsError:
-                out.append(None)
+        out = []
+        for table in tables:
+            for query in by_table[table]:
+                with contextlib.suppress(pl.exceptions.PolarsError):
+                    out.append((table, query.collect()))
         return out
 
 
@@ -278,10 +280,13 @@ def _take_lines(result: SourceResult, taker: LineTaker, engine: FastEngine, bloc
     """Kept lines [start, stop) of a block: served as columns, the rest line by line, in order."""
     parsed = parse_column(engine, block.texts.slice(start, stop - start),
                           pl.Series("_seq", range(start, stop), dtype=pl.Int64))
-    slow = parsed.leftover.sort().to_list()
-    served = stop - start - len(slow)
-    result.lines_read += served
-    result.logical_lines += served
+    left = parsed.leftover.sort()
+    slow = _slow(left, block.texts.gather(left), start, held=taker.held is not None)
+    served = stop - start - len(left)
+    other = len(left) - len(slow)  # application lines: no marker, and no torn line before them
+    result.lines_read += served + other
+    result.logical_lines += served + other
+    result.other_lines += other
     result.record_count += served
     previous = start - 1
     for position in slow:
@@ -293,6 +298,21 @@ def _take_lines(result: SourceResult, taker: LineTaker, engine: FastEngine, bloc
     if previous != stop - 1:
         taker.held = None
     return served_frames(parsed, block.numbers, block.texts)
+
+
+def _slow(left: pl.Series, texts: pl.Series, start: int, *, held: bool) -> list[int]:
+    """Positions the line-by-line path must take: lines with a runtime marker or a fragment of
+    one (CANDIDATES), undecodable ones, and the line after each of those (it may be the rest of
+    a torn line); the others are plain application output."""
+    marked = (texts.is_null() | texts.str.contains(CANDIDATES)).to_list()
+    positions = left.to_list()
+    slow, follows = [], held
+    expected = start
+    for position, mark in zip(positions, marked, strict=True):
+        if mark or (follows and position == expected):
+            slow.append(position)
+        follows, expected = mark, position + 1
+    return slow
 
 
 @dataclass
