@@ -66,15 +66,25 @@ def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed
     frame = frame.with_columns(_family=_family_expr(), _shape=pl.col("_rt").str.replace_all("[0-9]+", "0"))
     eligible = (pl.col("_family").is_not_null() & ~pl.col("_text").str.contains("[\x00\ufffd]")
                 & ~pl.col("_rt").str.contains("[0-9]{39}"))  # may not fit Int128: see _plan
-    groups = frame.filter(eligible).partition_by(["_family", "_shape"], as_dict=True)
-    by_table: dict[str, list[pl.LazyFrame]] = {}
-    for (family, shape), group in groups.items():
-        plan = _plan_for(engine, str(family), str(shape), group["_rt"][0])
+    frame = frame.filter(eligible)
+    plans: list[Plan] = []
+    index: dict[int, int] = {}
+    shapes: dict[str, int] = {}
+    for family, shape, text in frame.group_by("_family", "_shape").agg(pl.col("_rt").first()).iter_rows():
+        plan = _plan_for(engine, family, shape, text)
         if plan is not None:
-            by_table.setdefault(plan.table, []).append(plan.apply(group.lazy()))
+            shapes[shape] = index.setdefault(id(plan), len(plans))
+            if shapes[shape] == len(plans):
+                plans.append(plan)
+    frame = frame.with_columns(_plan=pl.col("_shape").replace_strict(
+        list(shapes), list(shapes.values()), default=None, return_dtype=pl.Int32))
+    by_table: dict[str, list[pl.LazyFrame]] = {}
+    for (number,), group in frame.filter(pl.col("_plan").is_not_null()).partition_by("_plan", as_dict=True).items():
+        plan = plans[int(number)]
+        by_table.setdefault(plan.table, []).append(plan.apply(group.lazy()))
     served = [(table, rows) for table, rows in _collect(by_table) if rows.height]
     taken = pl.concat([rows["_seq"] for _, rows in served]) if served else pl.Series("_seq", [], dtype=seq.dtype)
-    leftover = frame.filter(~pl.col("_seq").is_in(taken.implode()))["_seq"]
+    leftover = seq.filter(~seq.is_in(taken.implode()))
     return Parsed(served, leftover)
 
 
@@ -104,40 +114,58 @@ def _family_expr() -> pl.Expr:
 
 @dataclass(frozen=True)
 class Plan:
-    """How to turn every line of one shape into rows: learnt once per shape, applied per batch."""
+    """How to turn lines into rows: a regular expression giving each varying token, and the
+    transformer's columns over those tokens. Learnt once, applied to every batch."""
 
     table: str
-    regex: str  # the shape, with a group per digit run
-    check: pl.Expr | None  # the grammar's token checks and the columns' integer ranges
+    regex: str
+    check: pl.Expr | None  # the lines the plan serves (the others take the slow path)
     columns: tuple[pl.Expr, ...]
 
     def apply(self, lines: pl.LazyFrame) -> pl.LazyFrame:
-        lines = lines.with_columns(_digits=pl.col("_rt").str.extract_groups(self.regex))
+        lines = lines.with_columns(_tokens=pl.col("_rt").str.extract_groups(self.regex))
         if self.check is not None:  # a failing line takes the slow path, which gives the reject
             lines = lines.filter(self.check)
         return lines.select("_seq", *self.columns)
 
 
 def _plan_for(engine: FastEngine, family: str, shape: str, text: str) -> Plan | None:
-    key = (family, shape)
-    if key not in engine.plans:
+    """The plan for the lines of one shape (cached; shapes whose tokens line up share one)."""
+    if shape not in engine.plans:
         if len(engine.plans) >= MAX_TEMPLATES:
             return None
-        engine.plans[key] = _plan(engine, family, text)
-    plan = engine.plans[key]
+        engine.plans[shape] = _plan(engine, family, text)
+    plan = engine.plans[shape]
     assert plan is None or isinstance(plan, Plan)
     return plan
 
 
 def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
-    """The plan of ``text``'s shape: its template run once over Column tokens; None: slow path."""
+    """A plan from the template Lark gave for ``text``'s shape; None: the slow path.
+
+    Shapes differ by how many digit runs a token has (`0.012` or `12` for one DUR), so many
+    shapes share one sequence of literal text and token types. Their plan is one regular
+    expression: the literal text, each token that carries digits as a group with its
+    terminal's pattern from the grammar, and each token without digits as its text. It is
+    checked against the template on ``text`` itself; when it cannot be built (a terminal with a
+    lookaround) or disagrees, the plan covers this one shape, with a group per digit run.
+    """
     template = engine.template(family, text)
     if template is None or not _vectorisable(template):
         return None
     parts = re.split("([0-9]+)", text)
-    digits = pl.col("_digits")
-    tokens: list[Any] = []
-    checks: list[pl.Expr] = []
+    rule = _rule_regex(family, template, text, parts)
+    if rule is not None:
+        regex, tokens = rule
+        if regex in engine.plans:
+            return engine.plans[regex]  # type: ignore[no-any-return]
+        first = next((t for t in tokens if isinstance(t, Column)), None)
+        check = [] if first is None else [first.expr.is_not_null()]
+        plan = _evaluate(template, tokens, regex, check)
+        engine.plans[regex] = plan
+        return plan
+    tokens, check = [], []
+    digits = pl.col("_tokens")
     for slot in template.slots:
         if not any(i % 2 for i in range(slot.first, slot.last + 1)):
             tokens.append(make_token(slot.type, slot.value(parts)))  # all literal: the same text on every line
@@ -145,7 +173,49 @@ def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
         expr = _slot_expr(slot, parts, digits)
         tokens.append(Column(slot.type, expr))
         if slot.check is not None:
-            checks.append(expr.str.contains(f"^(?:{slot.check.pattern})$"))
+            check.append(expr.str.contains(f"^(?:{slot.check.pattern})$"))
+    return _evaluate(template, tokens, _shape_regex(parts), check)
+
+
+def _rule_regex(family: str, template: Template, text: str, parts: list[str]) -> tuple[str, list[Any]] | None:
+    """The regex shared by every shape whose tokens line up like ``text``'s, and its tokens."""
+    from gclens._fastpath import terminal_patterns
+
+    patterns = terminal_patterns(family)
+    starts = [0]
+    for part in parts:
+        starts.append(starts[-1] + len(part))
+    pieces, position, covered = ["^"], 0, set()
+    tokens: list[Any] = []
+    for k, slot in enumerate(template.slots):
+        begin = starts[slot.first] + slot.head
+        end = starts[slot.last + 1] - slot.tail
+        pieces.append(re.escape(text[position:begin]))
+        runs = {i for i in range(slot.first, slot.last + 1) if i % 2}
+        if runs:
+            pattern = patterns.get(slot.type)
+            if pattern is None or _LOOKAROUND.search(pattern.pattern):
+                return None
+            covered |= runs
+            pieces.append(f"(?P<t{k}>{pattern.pattern})")
+            tokens.append(Column(slot.type, pl.col("_tokens").struct.field(f"t{k}")))
+        else:
+            pieces.append(re.escape(text[begin:end]))
+            tokens.append(make_token(slot.type, text[begin:end]))
+        position = end
+    pieces.append(re.escape(text[position:]) + "$")
+    if covered != set(range(1, len(parts), 2)):
+        return None  # a digit run outside every token
+    regex = "".join(pieces)
+    match = re.fullmatch(regex, text)
+    if match is None or any(match[f"t{k}"] != slot.value(parts) for k, slot in enumerate(template.slots)
+                            if f"t{k}" in match.groupdict()):
+        return None
+    return regex, tokens
+
+
+def _evaluate(template: Template, tokens: list[Any], regex: str, check: list[pl.Expr]) -> Plan | None:
+    """Run the template's transformer program once over the tokens (Columns give expressions)."""
     try:
         result = template.evaluate(tokens)
     except (TypeError, AttributeError, ValueError, KeyError, IndexError, pl.exceptions.PolarsError):
@@ -154,10 +224,10 @@ def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
         return None
     table, row = result
     schema = polars_schema(table)
-    checks += [_fits(value, schema[name]) for name, value in row.items()
-               if isinstance(value, pl.Expr) and name in schema and schema[name].is_integer()]
+    check = check + [_fits(value, schema[name]) for name, value in row.items()
+                     if isinstance(value, pl.Expr) and name in schema and schema[name].is_integer()]
     columns = tuple(_typed(name, value, schema) for name, value in row.items() if name in schema)
-    return Plan(table, _shape_regex(parts), pl.all_horizontal(checks) if checks else None, columns)
+    return Plan(table, regex, pl.all_horizontal(check) if check else None, columns)
 
 
 _INT_BITS: dict[type[pl.DataType], int] = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}

@@ -100,7 +100,7 @@ class FastEngine:
         self._templates: dict[tuple[str, tuple[str, ...]], Template] = {}
         self._failures: dict[tuple[str, tuple[str, ...]], int] = {}
         self._transformers = {name: cls() for name, cls in FAMILIES.items()}
-        self.plans: dict[tuple[str, str], Any] = {}  # per shape, for whole columns (see _columnar)
+        self.plans: dict[str, Any] = {}  # per shape and per rule regex, for whole columns (see _columnar)
         self.hits = 0
         self.misses = 0
 
@@ -158,7 +158,7 @@ def _tree_parser(family: str) -> Lark:
 
 
 @functools.cache
-def _terminal_patterns(family: str) -> dict[str, re.Pattern[str]]:
+def terminal_patterns(family: str) -> dict[str, re.Pattern[str]]:
     """Each terminal's regular expression, as the grammar file defines it."""
     return {t.name: re.compile(t.pattern.to_regexp()) for t in _tree_parser(family).terminals}  # flags inline
 
@@ -211,7 +211,7 @@ def _slot(family: str, token: Token, starts: list[int], parts: list[str]) -> _Sl
     tail = starts[last] + len(parts[last]) - end
     if (first % 2 and head) or (last % 2 and tail):
         return None  # a token boundary inside a digit run: not expressible by this shape
-    check = _terminal_patterns(family).get(token.type) if digits else None
+    check = terminal_patterns(family).get(token.type) if digits else None
     if digits and check is None:
         return None
     if check is not None and _always_matches(_slot_shape(parts, first, last, head, tail), check.pattern):
