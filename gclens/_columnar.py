@@ -26,7 +26,7 @@ from gclens._classify import CANDIDATES
 from gclens._envelopes import NO_META
 from gclens._fastpath import MAX_TEMPLATES, FastEngine, Template, make_token
 from gclens._parse import LineTaker, Opened, SourceResult, count_skipped, physical_lines
-from gclens._schemas import SCHEMAS
+from gclens._schemas import polars_types
 from gclens._sources import Block
 from gclens._transformers import Legacy
 from gclens._values import Column
@@ -44,7 +44,7 @@ _LOOKAROUND = re.compile(r"\(\?<?[=!]")
 @functools.cache
 def polars_schema(table: str) -> pl.Schema:
     """A table's columns as Polars types (defined once, in ``_schemas``)."""
-    return pl.from_arrow(SCHEMAS[table].empty_table()).schema  # type: ignore[union-attr]
+    return polars_types(table)  # type: ignore[no-any-return]
 
 
 @dataclass
@@ -298,8 +298,6 @@ def record_frames(records: list[Any]) -> list[pl.DataFrame]:
 
     A rejoined torn line can give two rows with one line number: ``_order`` keeps them apart.
     """
-    import pyarrow as pa
-
     seen: dict[int, int] = {}
     by_table: dict[str, list[tuple[Any, int]]] = {}
     for rec in records:
@@ -307,8 +305,7 @@ def record_frames(records: list[Any]) -> list[pl.DataFrame]:
         by_table.setdefault(rec.table, []).append((rec, rec.line_no * 4 + seen[rec.line_no]))
     frames = []
     for table, recs in by_table.items():
-        frame = pl.from_arrow(pa.Table.from_pylist([r.row for r, _ in recs], schema=SCHEMAS[table]))
-        assert isinstance(frame, pl.DataFrame)
+        frame = pl.from_dicts([r.row for r, _ in recs], schema=polars_schema(table), strict=False)
         frames.append(frame.with_columns(
             line_no=pl.Series([r.line_no for r, _ in recs], dtype=pl.Int64),
             _order=pl.Series([order for _, order in recs], dtype=pl.Int64), _table=pl.lit(table),

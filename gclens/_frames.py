@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from gclens._columnar import Chunk, polars_schema
 from gclens._parse import Record, SourceResult
@@ -374,7 +373,3 @@ def _extend_unique(values: list[Any], new: list[Any]) -> None:
     for value in new:
         if value not in values:
             values.append(value)
-
-
-def to_arrow_rows(table: str, rows: list[dict[str, Any]]) -> pa.Table:
-    return pa.Table.from_pylist(rows, schema=SCHEMAS[table])

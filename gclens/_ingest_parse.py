@@ -28,7 +28,7 @@ from gclens._errors import InputError
 from gclens._ingest_plan import Prev, Task, fingerprint
 from gclens._parse import SourceResult
 from gclens._pipeline import Options, _one_source
-from gclens._schemas import SCHEMA_VERSION, SCHEMAS
+from gclens._schemas import SCHEMA_VERSION, rows_to_arrow
 from gclens._sources import Source, _decoded
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -126,7 +126,7 @@ def _ingest_file(task: Task, spec: Spec, writers: _Writers) -> Done:
     with _opened(task, spec.complete) as stream:
         result = SourceResult(Source(task.path, path=Path(task.path), stream=stream))
         for name, rows in _one_source(result, spec.options):
-            table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=SCHEMAS[name])
+            table = rows if isinstance(rows, pa.Table) else rows_to_arrow(name, rows)
             out = shift.feed(name, table) if table.num_rows else []
             for out_name, table in out + (shift.finish() if name == "sources" else []):
                 last = _last_run(table, last) if out_name == "runs" else last

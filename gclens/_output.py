@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from gclens._errors import OutputError
 from gclens._formats import FORMATS, Format
 from gclens._pipeline import Batch, Options, Summary, stream
-from gclens._schemas import ALL_SCHEMAS, SCHEMAS, TABLE_NAMES
+from gclens._schemas import SCHEMAS, TABLE_NAMES, rows_to_arrow
 from gclens._sources import SourceLike
 from gclens._trace import Trace
 
@@ -145,7 +145,7 @@ class _TableFiles:
         """Append rows (dicts from the pipeline, or an Arrow table already built) to a table's file."""
         if not len(rows) and not force:
             return
-        table = rows if isinstance(rows, pa.Table) else pa.Table.from_pylist(rows, schema=ALL_SCHEMAS[name])
+        table = rows if isinstance(rows, pa.Table) else rows_to_arrow(name, rows)
         path = self.directory / f"{name}.{self.fmt}"
         first = name not in self.started
         self.started.add(name)

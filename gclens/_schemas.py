@@ -7,6 +7,9 @@ versions print are nullable rather than split into per-version schemas.
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import pyarrow as pa
 
 SCHEMA_VERSION = "1"
@@ -375,3 +378,33 @@ TABLE_NAMES: tuple[str, ...] = tuple(SCHEMAS)
 
 ALL_SCHEMAS: dict[str, pa.Schema] = {**SCHEMAS, **ALIGN_SCHEMAS}
 """Every table gclens can write: the data dictionary of ``gclens schema``."""
+
+
+def rows_to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (dicts; missing keys are null, extra keys ignored) as a table of ``name``'s schema.
+
+    Built through Polars: pyarrow's own conversion of Python lists imports pandas whenever it is
+    installed, which costs a parse 0.1 s and 40 MB for nothing.
+    """
+    import polars as pl
+
+    schema = ALL_SCHEMAS[name]
+    frame = pl.from_dicts(rows, schema=polars_types(name), strict=False) if rows else None
+    if frame is None:
+        return empty_table(schema)
+    return frame.to_arrow().cast(schema)
+
+
+def empty_table(schema: pa.Schema) -> pa.Table:
+    """A table with no rows (``schema.empty_table()`` imports pandas when it is installed)."""
+    return pa.Table.from_batches([], schema=schema)
+
+
+@functools.cache
+def polars_types(name: str) -> Any:
+    """A table's columns as a Polars schema (same names and types as its Arrow schema)."""
+    import polars as pl
+
+    frame = pl.from_arrow(empty_table(ALL_SCHEMAS[name]))
+    assert isinstance(frame, pl.DataFrame)
+    return frame.schema

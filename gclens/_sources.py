@@ -291,7 +291,8 @@ def _block(region: bytes, lines: Any, offsets: Any, kept: Any, newlines: int, be
 
     terminated = kept < newlines
     starts, stops = offsets[kept], offsets[kept + 1] - terminated
-    taken = lines.take(pa.array(kept))
+    indices = np.ascontiguousarray(kept, dtype=np.int64)  # (pa.array on numpy would import pandas)
+    taken = lines.take(pa.Array.from_buffers(pa.int64(), len(indices), [None, pa.py_buffer(indices)]))
     try:
         texts = pl.from_arrow(taken.cast(pa.large_string()))
     except pa.ArrowInvalid:  # some line is not UTF-8: decode line by line, that one stays null

@@ -14,7 +14,7 @@ from gclens._envelopes import Clock, iso_ns
 from gclens._errors import UsageError
 from gclens._parse import ENGINES
 from gclens._pipeline import Batch, Options, stream
-from gclens._schemas import SCHEMAS, TABLE_NAMES
+from gclens._schemas import TABLE_NAMES, rows_to_arrow
 from gclens._sources import SourceLike
 
 
@@ -141,5 +141,4 @@ def _start_ns(start: datetime | str) -> int:
 
 
 def _to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
-    schema = SCHEMAS[name]
-    return pa.Table.from_pylist(rows, schema=schema)
+    return rows_to_arrow(name, rows)
