@@ -37,7 +37,6 @@ _FAMILY_PREFIXES = {  # the runtime text starts here (classify finds it at this 
     "sched": r"SCHED [0-9]+ms: |[PMG][0-9]+: (?:status=|p=)",
     "scavenger": r"scav [0-9]|(?:forced )?scvg(?:-?[0-9]+)?: ",
 }
-_ALL = "|".join(f"(?:{p})" for p in _FAMILY_PREFIXES.values())
 _LOOKAROUND = re.compile(r"\(\?<?[=!]")
 
 
@@ -61,12 +60,12 @@ def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed
     ``texts`` may hold nulls (undecodable lines): they are left over, as is every line that
     does not start with a runtime marker after its indentation.
     """
-    frame = pl.DataFrame({"_seq": seq, "_text": texts}).with_columns(
+    lines = pl.DataFrame({"_seq": seq, "_text": texts}).lazy().with_columns(
         _rt=pl.col("_text").str.strip_chars_start(" \t"))
-    frame = frame.with_columns(_family=_family_expr(), _shape=pl.col("_rt").str.replace_all("[0-9]+", "0"))
-    eligible = (pl.col("_family").is_not_null() & ~pl.col("_text").str.contains("[\x00\ufffd]")
-                & ~pl.col("_rt").str.contains("[0-9]{39}"))  # may not fit Int128: see _plan
-    frame = frame.filter(eligible)
+    frame = lines.with_columns(_family=_family_expr()).filter(
+        pl.col("_family").is_not_null()
+        & ~pl.col("_rt").str.contains("[\x00\ufffd]|[0-9]{39}")  # 39 digits may not fit Int128: see _plan
+    ).with_columns(_shape=pl.col("_rt").str.replace_all("[0-9]+", "0")).collect()
     plans: list[Plan] = []
     index: dict[int, int] = {}
     shapes: dict[str, int] = {}
@@ -105,11 +104,12 @@ def _collect(by_table: dict[str, list[pl.LazyFrame]]) -> list[tuple[str, pl.Data
 
 
 def _family_expr() -> pl.Expr:
-    rt = pl.col("_rt")
-    chain: Any = pl
-    for family, prefix in _FAMILY_PREFIXES.items():
-        chain = chain.when(rt.str.contains(f"^(?:{prefix})")).then(pl.lit(family))
-    return chain.otherwise(pl.lit(None, dtype=pl.String))  # type: ignore[no-any-return]
+    """The family whose marker starts the runtime text, in one regex pass (null: none)."""
+    found = pl.col("_rt").str.extract_groups(_FAMILY_REGEX)
+    return pl.coalesce(*[pl.when(found.struct.field(f).is_not_null()).then(pl.lit(f)) for f in _FAMILY_PREFIXES])
+
+
+_FAMILY_REGEX = "^(?:" + "|".join(f"(?P<{f}>{p})" for f, p in _FAMILY_PREFIXES.items()) + ")"
 
 
 @dataclass(frozen=True)
@@ -324,7 +324,7 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
     for no, text in opened.head:
         taker.take(no, text, NO_META)
     opened.reader.candidates, opened.reader.blocks = CANDIDATES, True
-    for item in opened.items:
+    for item in prefetched(opened.items):
         if not isinstance(item, Block):
             for no, text in physical_lines(result, iter([item])):
                 taker.take(no, text, NO_META)
@@ -336,6 +336,52 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
     count_skipped(result, opened.reader)
     records, rejects = result.drain()
     yield chunk_frame(record_frames(records)), rejects
+
+
+_DONE = object()
+
+
+def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """``items``, produced by a worker thread up to ``depth`` ahead: the next block is read,
+    decompressed and scanned (Arrow and zlib release the GIL) while this one is parsed.
+
+    The worker's exceptions (an InputError for a truncated gzip) are raised here, in order. If
+    the consumer stops early (an interrupt, a closed pipe), the worker stops at its next item.
+    """
+    import queue
+    import threading
+
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        handoff.put((item, None), timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            handoff.put((_DONE, None))
+        except BaseException as exc:  # handed to the consumer, which raises it
+            handoff.put((_DONE, exc))
+
+    worker = threading.Thread(target=produce, name="gclens-reader", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item, error = handoff.get()
+            if error is not None:
+                raise error
+            if item is _DONE:
+                return
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=1.0)
 
 
 BATCH_LINES = 32_768
