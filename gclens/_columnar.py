@@ -341,7 +341,7 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
 _DONE = object()
 
 
-def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
     """``items``, produced by a worker thread up to ``depth`` ahead: the next block is read,
     decompressed and scanned (Arrow and zlib release the GIL) while this one is parsed.
 
@@ -373,7 +373,10 @@ def prefetched(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
     worker.start()
     try:
         while True:
-            item, error = handoff.get()
+            try:  # a timeout, so a signal some other thread took is acted on here within 0.2 s
+                item, error = handoff.get(timeout=0.2)
+            except queue.Empty:
+                continue
             if error is not None:
                 raise error
             if item is _DONE:

@@ -24,8 +24,11 @@ from gclens._errors import InputError
 
 MAX_LINE_BYTES = 1 << 20
 """Longer lines are not parsed (reported as such); reading them costs bounded memory."""
-BLOCK_BYTES = 8 << 20
+BLOCK_BYTES = 4 << 20
 """Plain logs are scanned (and parsed, with the fast engine) in blocks of this many bytes."""
+SPARSE_GROWTH = 8
+"""A block where at most 1 line in 8 is kept (application logs) is followed by one this much larger,
+so a batch holds about as many kept lines as a block of runtime-only output."""
 MAX_INPUT_BYTES = 64 << 30
 """A compressed input stops after this many decompressed bytes: a decompression bomb guard."""
 
@@ -62,16 +65,16 @@ class Block:
 
     numbers: Any  # numpy int64
     texts: Any  # polars String Series
-    _region: bytes
-    _starts: Any
-    _stops: Any
+    _raw: Any  # pyarrow LargeBinaryArray: the kept lines' bytes, with their newline
     _terminated: Any
 
     def line(self, i: int) -> Line:
         """Kept line ``i`` exactly as the line-by-line reader gives it."""
-        start, stop = int(self._starts[i]), int(self._stops[i])
-        raw = self._region[start:stop]
-        return Line(int(self.numbers[i]), _raw(raw), bool(self._terminated[i]), len(raw))
+        raw: bytes = self._raw[i].as_py()
+        terminated = bool(self._terminated[i])
+        if terminated:
+            raw = raw[:-1]
+        return Line(int(self.numbers[i]), _raw(raw), terminated, len(raw))
 
 
 @dataclass
@@ -152,6 +155,7 @@ class LineReader:
         self.candidates: str | None = None
         self.block_bytes = BLOCK_BYTES  # read now, so a test may patch the module's value
         self.blocks = False
+        self._sparse = False
         """With ``candidates``: yield each scanned block's kept lines as one Block."""
         self.skipped = 0
         self.unterminated_skipped: int | None = None
@@ -205,7 +209,8 @@ class LineReader:
 
     def _blocks_of(self, read: Callable[[int], bytes]) -> Iterator[Line | Block]:
         carry = b""
-        while chunk := read(self.block_bytes):
+        size = self.block_bytes
+        while chunk := read(size):
             self.source.bytes_read += len(chunk)
             self._check_limit()
             data = carry + chunk
@@ -219,8 +224,10 @@ class LineReader:
                 yield from self._long_line(data, read)
                 carry = b""
                 continue
-            yield from self._scan(data[:end + 1])
+            yield from self._scan(memoryview(data)[:end + 1])
             carry = data[end + 1:]
+            sparse = self.blocks and self._sparse  # few kept lines: read more at once (fewer, fuller batches)
+            size = self.block_bytes * SPARSE_GROWTH if sparse else self.block_bytes
         if carry:
             yield from self._scan(carry)
 
@@ -240,7 +247,7 @@ class LineReader:
         self._no += 1
         yield Line(self._no, _raw(head), False, length)
 
-    def _scan(self, region: bytes) -> Iterator[Line | Block]:
+    def _scan(self, region: bytes | memoryview) -> Iterator[Line | Block]:
         """Yield the candidate lines of a run of whole lines (the last may lack its newline)."""
         import numpy as np
         import pyarrow as pa
@@ -249,7 +256,7 @@ class LineReader:
         if not region:
             return
         newlines = np.flatnonzero(np.frombuffer(region, np.uint8) == 10)
-        terminated = region.endswith(b"\n")
+        terminated = region[-1:] == b"\n"
         count = len(newlines) + (not terminated)
         offsets = np.empty(count + 1, np.int64)
         offsets[0], offsets[1:len(newlines) + 1] = 0, newlines + 1
@@ -264,6 +271,7 @@ class LineReader:
         keep[1:] |= hit[:-1]
         keep[0] |= self._keep_next
         self._keep_next = bool(hit[-1])
+        self._sparse = int(keep.sum()) * 8 < count
         if self.blocks:
             yield _block(region, lines, offsets, np.flatnonzero(keep), len(newlines), self._no)
         else:
@@ -273,17 +281,17 @@ class LineReader:
             self.unterminated_skipped = self._no + count
         self._no += count
 
-    def _kept_lines(self, region: bytes, offsets: Any, keep: Any, newlines: int) -> Iterator[Line]:
+    def _kept_lines(self, region: bytes | memoryview, offsets: Any, keep: Any, newlines: int) -> Iterator[Line]:
         import numpy as np
 
         for i in np.flatnonzero(keep).tolist():
             start, stop = int(offsets[i]), int(offsets[i + 1])
             ends_line = i < newlines
-            line = region[start:stop - ends_line]
+            line = bytes(region[start:stop - ends_line])
             yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
 
 
-def _block(region: bytes, lines: Any, offsets: Any, kept: Any, newlines: int, before: int) -> Block:
+def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, newlines: int, before: int) -> Block:
     """The kept lines of a region as a Block: decoded in one go when they are all valid UTF-8."""
     import numpy as np
     import polars as pl
@@ -296,14 +304,14 @@ def _block(region: bytes, lines: Any, offsets: Any, kept: Any, newlines: int, be
     try:
         texts = pl.from_arrow(taken.cast(pa.large_string()))
     except pa.ArrowInvalid:  # some line is not UTF-8: decode line by line, that one stays null
-        texts = pl.Series([_utf8(region[a:b]) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)],
+        texts = pl.Series([_utf8(bytes(region[a:b])) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)],
                           dtype=pl.String)
     assert isinstance(texts, pl.Series)
     texts = texts.str.strip_suffix("\n").str.strip_suffix("\r")
     fine = terminated & ((stops - starts) <= MAX_LINE_BYTES)
     if not fine.all():
         texts = pl.select(pl.when(pl.Series(fine)).then(texts)).to_series()
-    return Block(before + kept.astype(np.int64) + 1, texts, region, starts, stops, terminated)
+    return Block(before + kept.astype(np.int64) + 1, texts, taken, terminated)
 
 
 def _utf8(raw: bytes) -> str | None:
