@@ -214,6 +214,7 @@ class LineReader:
             self.source.bytes_read += len(chunk)
             self._check_limit()
             data = carry + chunk
+            del chunk  # one copy of a (up to 32 MiB) block alive, not two
             if self.progress is not None:
                 self.progress(self.source.bytes_read)
             end = data.rfind(b"\n")
@@ -226,6 +227,7 @@ class LineReader:
                 continue
             yield from self._scan(memoryview(data)[:end + 1])
             carry = data[end + 1:]
+            del data  # before the next read: never three blocks alive
             sparse = self.blocks and self._sparse  # few kept lines: read more at once (fewer, fuller batches)
             size = self.block_bytes * SPARSE_GROWTH if sparse else self.block_bytes
         if carry:
@@ -255,7 +257,7 @@ class LineReader:
 
         if not region:
             return
-        newlines = np.flatnonzero(np.frombuffer(region, np.uint8) == 10)
+        newlines = _newlines(np.frombuffer(region, np.uint8))
         terminated = region[-1:] == b"\n"
         count = len(newlines) + (not terminated)
         offsets = np.empty(count + 1, np.int64)
@@ -289,6 +291,15 @@ class LineReader:
             ends_line = i < newlines
             line = bytes(region[start:stop - ends_line])
             yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
+
+
+def _newlines(data: Any, step: int = 4 << 20) -> Any:
+    """Offsets of the newlines, a few MiB at a time (``data == 10`` is a byte per byte)."""
+    import numpy as np
+
+    if len(data) <= step:
+        return np.flatnonzero(data == 10)
+    return np.concatenate([np.flatnonzero(data[at:at + step] == 10) + at for at in range(0, len(data), step)])
 
 
 def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, newlines: int, before: int) -> Block:
