@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import polars as pl
 
 from gclens._classify import CANDIDATES
@@ -393,13 +394,19 @@ BATCH_LINES = 32_768
 
 def _take_lines(result: SourceResult, taker: LineTaker, engine: FastEngine, block: Block, start: int,
                 stop: int) -> list[pl.DataFrame]:
-    """Kept lines [start, stop) of a block: served as columns, the rest line by line, in order."""
-    parsed = parse_column(engine, block.texts.slice(start, stop - start),
-                          pl.Series("_seq", range(start, stop), dtype=pl.Int64))
-    left = parsed.leftover.sort()
-    slow = _slow(left, block.texts.gather(left), start, held=taker.held is not None)
-    served = stop - start - len(left)
-    other = len(left) - len(slow)  # application lines: no marker, and no torn line before them
+    """Kept lines [start, stop) of a block: served as columns, the rest line by line, in order.
+
+    Only the lines the scanner marked (they may hold runtime output) are parsed as columns; the
+    line after each is kept for a torn line's rest and goes line by line only after a marked line
+    that did (or an undecodable line); otherwise it is counted as application output.
+    """
+    marked = block.marked[start:stop] | block.texts.slice(start, stop - start).is_null().to_numpy()
+    candidates = np.flatnonzero(marked) + start
+    positions = pl.Series("_seq", candidates, dtype=pl.Int64)
+    parsed = parse_column(engine, block.texts.gather(positions), positions)
+    slow = _slow(parsed.leftover.sort().to_numpy(), marked, start, stop, held=taker.held is not None)
+    served = len(candidates) - len(parsed.leftover)
+    other = stop - start - served - len(slow)
     result.lines_read += served + other
     result.logical_lines += served + other
     result.other_lines += other
@@ -416,19 +423,13 @@ def _take_lines(result: SourceResult, taker: LineTaker, engine: FastEngine, bloc
     return served_frames(parsed, block.numbers, block.texts)
 
 
-def _slow(left: pl.Series, texts: pl.Series, start: int, *, held: bool) -> list[int]:
-    """Positions the line-by-line path must take: lines with a runtime marker or a fragment of
-    one (CANDIDATES), undecodable ones, and the line after each of those (it may be the rest of
-    a torn line); the others are plain application output."""
-    marked = (texts.is_null() | texts.str.contains(CANDIDATES)).to_list()
-    positions = left.to_list()
-    slow, follows = [], held
-    expected = start
-    for position, mark in zip(positions, marked, strict=True):
-        if mark or (follows and position == expected):
-            slow.append(position)
-        follows, expected = mark, position + 1
-    return slow
+def _slow(unserved: Any, marked: Any, start: int, stop: int, *, held: bool) -> list[int]:
+    """Positions for the line-by-line path: marked lines no plan served, and the unmarked line
+    right after each (it may be the rest of a torn line), in order."""
+    after = unserved + 1
+    after = after[(after < stop) & ~marked[np.minimum(after, stop - 1) - start]]
+    first = [start] if held and not marked[0] else []
+    return sorted(set(unserved.tolist()) | set(after.tolist()) | set(first))
 
 
 @dataclass

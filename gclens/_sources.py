@@ -65,6 +65,7 @@ class Block:
 
     numbers: Any  # numpy int64
     texts: Any  # polars String Series
+    marked: Any  # numpy bool: the line matched the scanner's pattern (the others follow one)
     _raw: Any  # pyarrow LargeBinaryArray: the kept lines' bytes, with their newline
     _terminated: Any
 
@@ -275,7 +276,8 @@ class LineReader:
         self._keep_next = bool(hit[-1])
         self._sparse = int(keep.sum()) * 8 < count
         if self.blocks:
-            yield _block(region, lines, offsets, np.flatnonzero(keep), len(newlines), self._no)
+            kept = np.flatnonzero(keep)
+            yield _block(region, lines, offsets, kept, hit[kept], len(newlines), self._no)
         else:
             yield from self._kept_lines(region, offsets, keep, len(newlines))
         self.skipped += count - int(keep.sum())
@@ -302,7 +304,8 @@ def _newlines(data: Any, step: int = 4 << 20) -> Any:
     return np.concatenate([np.flatnonzero(data[at:at + step] == 10) + at for at in range(0, len(data), step)])
 
 
-def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, newlines: int, before: int) -> Block:
+def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, marked: Any, newlines: int,
+           before: int) -> Block:
     """The kept lines of a region as a Block: decoded in one go when they are all valid UTF-8."""
     import numpy as np
     import polars as pl
@@ -322,7 +325,7 @@ def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, newl
     fine = terminated & ((stops - starts) <= MAX_LINE_BYTES)
     if not fine.all():
         texts = pl.select(pl.when(pl.Series(fine)).then(texts)).to_series()
-    return Block(before + kept.astype(np.int64) + 1, texts, taken, terminated)
+    return Block(before + kept.astype(np.int64) + 1, texts, marked, taken, terminated)
 
 
 def _utf8(raw: bytes) -> str | None:
