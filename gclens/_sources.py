@@ -201,34 +201,35 @@ class LineReader:
                              "(--max-input-bytes): a decompression bomb, or raise the limit")
 
     def _blocks(self, stream: IO[bytes]) -> Iterator[Line | Block]:
-        if self.source.stream is None:  # a file: whole blocks
-            yield from self._blocks_of(stream.read)
+        if self.source.stream is None:  # a file: whole blocks, into one reused buffer
+            yield from self._blocks_of(_buffer_fill(stream), stream.read)
             return
         # a pipe or the caller's stream: what is there now, so rows flow
         with _patient(stream) as read:
-            yield from self._blocks_of(read)
+            yield from self._blocks_of(_concat_fill(read), read)
 
-    def _blocks_of(self, read: Callable[[int], bytes]) -> Iterator[Line | Block]:
+    def _blocks_of(self, fill: Fill, read: Callable[[int], bytes]) -> Iterator[Line | Block]:
         carry = b""
         size = self.block_bytes
-        while chunk := read(size):
-            self.source.bytes_read += len(chunk)
+        while True:
+            data, got = fill(carry, size)
+            if not got:
+                break
+            self.source.bytes_read += got
             self._check_limit()
-            data = carry + chunk
-            del chunk  # one copy of a (up to 32 MiB) block alive, not two
             if self.progress is not None:
                 self.progress(self.source.bytes_read)
-            end = data.rfind(b"\n")
+            end = _last_newline(data)
             if end < 0 and len(data) <= 2 * MAX_LINE_BYTES:
-                carry = data
+                carry = bytes(data)
                 continue
             if end < 0:  # the start of an over-long line: hand it over like _lines does
-                yield from self._long_line(data, read)
+                yield from self._long_line(bytes(data), read)
                 carry = b""
                 continue
-            yield from self._scan(memoryview(data)[:end + 1])
-            carry = data[end + 1:]
-            del data  # before the next read: never three blocks alive
+            yield from self._scan(data[:end + 1])
+            carry = bytes(data[end + 1:])
+            del data  # the buffer is refilled next: nothing may hold on to it
             sparse = self.blocks and self._sparse  # few kept lines: read more at once (fewer, fuller batches)
             size = self.block_bytes * SPARSE_GROWTH if sparse else self.block_bytes
         if carry:
@@ -293,6 +294,54 @@ class LineReader:
             ends_line = i < newlines
             line = bytes(region[start:stop - ends_line])
             yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
+
+
+Fill = Callable[[bytes, int], "tuple[bytes | memoryview, int]"]
+"""(carry, size) -> (carry followed by up to ``size`` new bytes, how many were new)."""
+
+
+def _buffer_fill(stream: IO[bytes]) -> Fill:
+    """Blocks of a file read into one reused buffer, not a fresh block each time.
+
+    Fresh 32 MiB blocks cost the kernel a page fault per 4 KiB (about a second of system time
+    per GB). A block is only valid until the next call; the scanner copies what it keeps.
+    """
+    buffer = bytearray()
+
+    def fill(carry: bytes, size: int) -> tuple[memoryview, int]:
+        nonlocal buffer
+        need = len(carry) + size
+        if len(buffer) < need:
+            buffer = bytearray(need)  # a new one: views of the old one may still be alive
+        view = memoryview(buffer)
+        view[:len(carry)] = carry
+        got = stream.readinto(view[len(carry):need]) or 0  # type: ignore[attr-defined]
+        return view[:len(carry) + got], got
+
+    return fill
+
+
+def _concat_fill(read: Callable[[int], bytes]) -> Fill:
+    def fill(carry: bytes, size: int) -> tuple[bytes, int]:
+        chunk = read(size)
+        return (carry + chunk, len(chunk)) if chunk else (carry, 0)
+
+    return fill
+
+
+def _last_newline(data: bytes | memoryview) -> int:
+    """Offset of the last newline in ``data`` (-1: none), searched from the end."""
+    import numpy as np
+
+    array = np.frombuffer(data, np.uint8)
+    end, step = len(array), 1 << 16
+    while end > 0:
+        start = max(0, end - step)
+        found = np.flatnonzero(array[start:end] == 10)
+        if len(found):
+            return start + int(found[-1])
+        end, step = start, step * 4
+    return -1
 
 
 def _newlines(data: Any, step: int = 4 << 20) -> Any:
