@@ -1,9 +1,13 @@
 """The streaming pipeline: sources → chunks of parsed lines → splice guard → runs → anchors.
 
-Every stage keeps only the state it needs across chunks (the last lines of each kind, the
-current run, the lines waiting for their gc line or their run's anchor), so memory is bounded
-by the chunk size, not by the input. Sinks (in memory for ``read_trace``, files for ``gclens
-parse -o``) receive (table, rows) batches.
+Two routes with the same results. A plain log with the fast engine goes a block at a time as
+columns (``_columnar`` parses, ``_frames`` assembles); every other source (``--engine lark``,
+the reference, and enveloped logs, whose collector times anchor runs) goes line by line
+(``_parse``, ``_sequence``, ``_runs``, ``_anchor``). Every stage keeps only the state it needs
+across chunks (the last lines of each kind, the current run, the lines waiting for their gc line
+or their run's anchor), so memory is bounded by the chunk size, not by the input. Sinks (in
+memory for ``read_trace``, files for ``gclens parse -o``) receive (table, rows) batches: lists
+of dicts, or Arrow tables from the columnar route.
 """
 
 from __future__ import annotations

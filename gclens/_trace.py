@@ -108,14 +108,11 @@ def _in_line_order(rejects: pa.Table) -> pa.Table:
     """Rejects by source (in reading order) and line: the splice guard finds some a chunk late."""
     if rejects.num_rows < 2:
         return rejects
-    import pyarrow.compute as pc
-
-    sources = rejects.column("source").unique()
-    rank = pc.index_in(rejects.column("source"), value_set=sources)
-    order = pc.sort_indices(pa.table({"rank": rank, "line_no": rejects.column("line_no"),
-                                      "i": pa.array(range(rejects.num_rows))}),
-                            sort_keys=[("rank", "ascending"), ("line_no", "ascending"), ("i", "ascending")])
-    return rejects.take(order)
+    frame = pl.from_arrow(rejects)
+    assert isinstance(frame, pl.DataFrame)
+    sources = frame["source"].unique(maintain_order=True)
+    rank = pl.col("source").replace_strict(sources, pl.int_range(len(sources), eager=True), default=None)
+    return frame.sort(rank, "line_no", maintain_order=True).to_arrow().cast(rejects.schema)
 
 
 def make_options(*, envelope: str = "auto", start: datetime | str | None = None, year: int | None = None,

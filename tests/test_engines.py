@@ -54,6 +54,23 @@ def test_every_file_parsed_a_small_block_at_a_time_gives_the_reference_tables(
         assert blocks.tables[name].equals(lark.tables[name]), f"{path.name}: table {name} differs"
 
 
+@pytest.mark.parametrize("name", ["go1.21/churn-full", "go1.25/goroutines-detail", "go1.22/spliced",
+                                  "go1.27/pauses-long"])
+def test_a_given_start_time_stamps_rows_alike_on_both_routes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With ``--start``, the columnar route stamps every row (lines that wait for their gc line
+    take its time) exactly as the line-by-line anchorer does."""
+    monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)
+    monkeypatch.setattr("gclens._columnar.BATCH_LINES", 7)
+    path = ROOT / "sample_traces" / f"{name}.stderr"
+    start = "2026-11-27T04:44:54.123Z"
+    blocks = trace_from(stream(path, replace(make_options(engine="fast", start=start), block_bytes=2048)))
+    lark = read_trace(path, engine="lark", start=start)
+    stamped = [blocks.tables[t].column("ts") for t in ("gc", "pacer", "sched", "sched_g")]
+    assert sum(len(c) - c.null_count for c in stamped) > 0 and all(c.null_count == 0 for c in stamped[:1])
+    for table in lark.tables:
+        assert blocks.tables[table].equals(lark.tables[table]), table
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equality where NaN equals NaN (FLOAT accepts NaN), through rows and tuples."""
     if isinstance(a, float) and isinstance(b, float):
