@@ -1,14 +1,15 @@
 """Parse many runtime lines at once: the fast engine's templates applied to columns.
 
-A block of candidate lines is split by *shape* (the text with its digit runs replaced, one
-vectorised pass), and every shape is served by the template ``FastEngine`` learnt from Lark's
-parse of one of its lines (``_fastpath``). For all lines of a shape at once, one regular
-expression built from the shape extracts the digit runs, each token is assembled from them, the
-grammar's terminal checks run as vectorised regex matches, and the template's transformer
-program runs a single time over ``Column`` tokens (``_values``): it returns Polars expressions
-that compute every column of every line. Lines that need care (events, legacy, a failing token
-check, a number that may overflow, NUL bytes, invalid UTF-8, anything spliced) are left to the
-line-by-line path, which also gives the reject messages.
+Each line shape (the text with its digit runs taken out) gets its template from Lark's parse of
+one of its lines (``_fastpath``). Shapes whose tokens line up (`0.012` and `12` are one DUR with
+one or two digit runs) share a *plan*: one regular expression made of the literal text and, for
+each token that carries digits, a named group holding that terminal's pattern from the grammar.
+The template's transformer program runs once over ``Column`` tokens (``_values``) and returns
+Polars expressions that compute every column of every line. A batch of lines is grouped by
+plan, and all plans run in one parallel Polars collect. Lines that need care (events, legacy,
+a token its terminal does not match, a number too wide for its column, NUL bytes, invalid
+UTF-8, anything spliced) are left to the line-by-line path, which also gives the reject
+messages.
 """
 
 from __future__ import annotations
@@ -389,16 +390,16 @@ def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
 
 
 BATCH_LINES = 32_768
-"""Kept lines parsed as columns at once: bounds memory on runtime-only input (~1 KiB per line)."""
+"""Kept lines parsed as columns at once: bounds the memory of a block of runtime-only output."""
 
 
 def _take_lines(result: SourceResult, taker: LineTaker, engine: FastEngine, block: Block, start: int,
                 stop: int) -> list[pl.DataFrame]:
     """Kept lines [start, stop) of a block: served as columns, the rest line by line, in order.
 
-    Only the lines the scanner marked (they may hold runtime output) are parsed as columns; the
-    line after each is kept for a torn line's rest and goes line by line only after a marked line
-    that did (or an undecodable line); otherwise it is counted as application output.
+    Only the lines the scanner marked (they may hold runtime output) are parsed as columns. The
+    line after each is kept for a torn line's rest: it goes line by line when the marked line
+    before it was not served (or could not be decoded); otherwise it is application output.
     """
     marked = block.marked[start:stop] | block.texts.slice(start, stop - start).is_null().to_numpy()
     candidates = np.flatnonzero(marked) + start
