@@ -15,15 +15,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gclens import read_trace
+from gclens._columnar import parse_column, polars_schema
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine, _tree_parser
 from gclens._grammar import FAMILIES, parse_line
 from gclens._pipeline import stream
+from gclens._ranges import out_of_range
 from gclens._trace import make_options, trace_from
 
 ROOT = Path(__file__).parent.parent
@@ -149,6 +152,32 @@ def test_changing_digits_after_learning_a_shape_never_changes_the_verdict(family
     digits = st.from_regex(r"[0-9]{1,6}", fullmatch=True)
     changed = _DIGIT_RUN.sub(lambda m: data.draw(digits) if data.draw(st.booleans()) else m.group(), text)
     assert _same(_fast(engine, family, changed), _reference(family, changed))
+
+
+@pytest.mark.parametrize("family", sorted(f for f in FAMILIES if f != "events"))  # events: line by line
+@FUZZ
+@given(data=st.data())
+def test_generated_sentences_parsed_as_columns_give_the_reference_rows(family: str, data: st.DataObject) -> None:
+    """Grammar sentences, and copies with their digits changed, parsed together through the
+    columnar plans: every row a plan serves equals Lark's row for that line, and fits its
+    columns; what no plan serves is left to the line-by-line path."""
+    digits = st.from_regex(r"[0-9]{1,6}", fullmatch=True)
+    texts = []
+    for text in data.draw(st.lists(_sentences(family), min_size=1, max_size=6)):
+        texts += [text, _DIGIT_RUN.sub(lambda m: data.draw(digits) if data.draw(st.booleans()) else m.group(), text)]
+    positions = pl.Series("_seq", range(len(texts)), dtype=pl.Int64)
+    parsed = parse_column(FastEngine(), pl.Series(texts, dtype=pl.String), positions)
+    served = 0
+    for table, frame in parsed.frames:
+        schema = polars_schema(table)
+        for row in frame.to_dicts():
+            reference = _reference(family, texts[row["_seq"]])
+            assert isinstance(reference, tuple) and reference[0] == table, texts[row["_seq"]]
+            assert out_of_range(*reference) is None
+            assert all(_same(value, row[key]) for key, value in reference[1].items() if key in schema), \
+                (texts[row["_seq"]], {k: (v, row[k]) for k, v in reference[1].items() if k in schema})
+            served += 1
+    assert served + len(parsed.leftover) == len(texts)
 
 
 def test_templates_serve_almost_every_line_of_a_real_trace() -> None:
