@@ -42,12 +42,6 @@ _FAMILY_PREFIXES = {  # the runtime text starts here (classify finds it at this 
 _LOOKAROUND = re.compile(r"\(\?<?[=!]")
 
 
-@functools.cache
-def polars_schema(table: str) -> pl.Schema:
-    """A table's columns as Polars types (defined once, in ``_schemas``)."""
-    return polars_types(table)  # type: ignore[no-any-return]
-
-
 @dataclass
 class Parsed:
     """What ``parse_column`` served: one frame per table (with ``_seq``), and the rest."""
@@ -225,7 +219,7 @@ def _evaluate(template: Template, tokens: list[Any], regex: str, check: list[pl.
     if isinstance(result, Legacy) or not isinstance(result, tuple):
         return None
     table, row = result
-    schema = polars_schema(table)
+    schema = polars_types(table)
     check = check + [_fits(value, schema[name]) for name, value in row.items()
                      if isinstance(value, pl.Expr) and name in schema and schema[name].is_integer()]
     columns = tuple(_typed(name, value, schema) for name, value in row.items() if name in schema)
@@ -307,7 +301,7 @@ def record_frames(records: list[Any]) -> list[pl.DataFrame]:
         by_table.setdefault(rec.table, []).append((rec, rec.line_no * 4 + seen[rec.line_no]))
     frames = []
     for table, recs in by_table.items():
-        frame = pl.from_dicts([r.row for r, _ in recs], schema=polars_schema(table), strict=False)
+        frame = pl.from_dicts([r.row for r, _ in recs], schema=polars_types(table), strict=False)
         frames.append(frame.with_columns(
             line_no=pl.Series([r.line_no for r, _ in recs], dtype=pl.Int64),
             _order=pl.Series([order for _, order in recs], dtype=pl.Int64), _table=pl.lit(table),

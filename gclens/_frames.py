@@ -19,10 +19,10 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from gclens._columnar import Chunk, polars_schema
+from gclens._columnar import Chunk
 from gclens._parse import Record, SourceResult
 from gclens._runs import _BEFORE_GC_LINE, _DUMP_TABLES, _END_OF_SWEEP, _LIVE_RUNS, _Splitter
-from gclens._schemas import SCHEMAS
+from gclens._schemas import SCHEMAS, polars_types
 from gclens._sequence import MAX_HELD, _gc_damage, _sched_damage
 
 Batch = tuple[str, Any]
@@ -323,7 +323,7 @@ class FrameStages:
         container = self.result.container
         for (table,), decided in settled.group_by("_table", maintain_order=True):
             name = str(table)
-            schema = polars_schema(name)
+            schema = polars_types(name)
             owned = [c for c in _DECIDED if c in schema and c in decided.columns
                      and (c != "t_s" or name in _DUMP_TABLES)]
             parts = self.store.pop(name, [])

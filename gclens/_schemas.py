@@ -8,9 +8,12 @@ versions print are nullable rather than split into per-version schemas.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SCHEMA_VERSION = "1"
 
@@ -401,7 +404,7 @@ def empty_table(schema: pa.Schema) -> pa.Table:
 
 
 @functools.cache
-def polars_types(name: str) -> Any:
+def polars_types(name: str) -> pl.Schema:
     """A table's columns as a Polars schema (same names and types as its Arrow schema)."""
     import polars as pl
 

@@ -21,12 +21,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gclens import read_trace
-from gclens._columnar import parse_column, polars_schema
+from gclens._columnar import parse_column
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine, _tree_parser
 from gclens._grammar import FAMILIES, parse_line
 from gclens._pipeline import stream
 from gclens._ranges import out_of_range
+from gclens._schemas import polars_types
 from gclens._trace import make_options, trace_from
 
 ROOT = Path(__file__).parent.parent
@@ -169,7 +170,7 @@ def test_generated_sentences_parsed_as_columns_give_the_reference_rows(family: s
     parsed = parse_column(FastEngine(), pl.Series(texts, dtype=pl.String), positions)
     served = 0
     for table, frame in parsed.frames:
-        schema = polars_schema(table)
+        schema = polars_types(table)
         for row in frame.to_dicts():
             reference = _reference(family, texts[row["_seq"]])
             assert isinstance(reference, tuple) and reference[0] == table, texts[row["_seq"]]
