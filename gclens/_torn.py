@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from gclens._classify import classify
 from gclens._errors import LineError
 from gclens._grammar import parse_line
+from gclens._prefix import PrefixParser
 from gclens._ranges import out_of_range
 from gclens._transformers import Legacy, Row
 
@@ -34,10 +35,11 @@ class Rejoined:
 def rejoin(text: str, start: int, family: str, continuation: str) -> Rejoined | None:
     """Rebuild ``text[start:k] + continuation`` for the one split ``k`` the evidence allows."""
     found: list[tuple[Row, int]] = []
+    prefix = PrefixParser(family, text[start:])  # one Lark parse of the prefix serves every split
     for k in range(len(text), start, -1):
         if k < len(text) and text[k - 1].isdigit() and text[k].isdigit():
             continue  # the runtime writes every number whole: no split inside one
-        parsed = _parse(family, text[start:k] + continuation)
+        parsed = _usable(prefix.parse(k - start, continuation))
         if parsed is not None and _consistent(parsed):
             found.append((parsed, k))
     whole = [(row, _runtime_row(text[k:])) for row, k in found if _runtime_row(text[k:])]
@@ -57,16 +59,15 @@ def _consistent(parsed: Row) -> bool:
     return len(row["local_runqueues"]) == row["gomaxprocs"] and (ticks is None or len(ticks) == row["gomaxprocs"])
 
 
-def _parse(family: str, text: str) -> Row | None:
-    try:
-        parsed = parse_line(family, text)
-    except LineError:
-        return None
-    if isinstance(parsed, Legacy) or out_of_range(*parsed):
-        return None
-    return parsed
+def _usable(parsed: Row | Legacy | None) -> Row | None:
+    return None if parsed is None or isinstance(parsed, Legacy) or out_of_range(*parsed) else parsed
 
 
 def _runtime_row(text: str) -> Row | None:
     hit = classify(text)
-    return _parse(hit.family, text) if hit is not None and hit.start == 0 else None
+    if hit is None or hit.start != 0:
+        return None
+    try:
+        return _usable(parse_line(hit.family, text))
+    except LineError:
+        return None

@@ -1,0 +1,67 @@
+"""Rejoining torn lines parses each split from a shared prefix: it must answer as Lark does.
+
+`PrefixParser.parse(r, tail)` reuses the parse of a line's first ``r`` characters. Its answer for
+every split must be exactly `parse_line` of the joined text (the same row, or a rejection), for
+real runtime lines of every family torn where the runtime can tear them and with whole lines
+(application or runtime output) inserted.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gclens._classify import classify
+from gclens._errors import LineError
+from gclens._grammar import parse_line
+from gclens._prefix import PrefixParser
+from gclens._transformers import Legacy, Row
+
+SAMPLES = Path(__file__).parent.parent / "sample_traces"
+INSERTED = ['{"level":"info","msg":"request served","path":"/api/v1"}', "app: request 17 took 3 ms",
+            "pacer: sweep done at heap size 4MB; allocated 0MB during sweep; swept 1082 pages at 0.0013 pages/byte",
+            "gc 7 @0.101s 2%: 0.012+1.2+0.003 ms clock, 0.1+0.2/0.3/0.4+0.5 ms cpu, 4->4->1 MB, 5 MB goal, 8 P",
+            "", "1 2 3", "M3: p=-1 curg=nil"]
+
+
+@cache
+def runtime_lines() -> list[tuple[str, str]]:
+    """(family, line) for one line of each family and length class in the samples, go1.19 to go1.27."""
+    seen: dict[tuple[str, str, bool, int], str] = {}
+    for path in sorted(SAMPLES.glob("go*/*.stderr")):
+        for text in path.read_text(errors="replace").splitlines():
+            hit = classify(text)
+            if hit is not None and hit.family != "events":
+                line = text[hit.start:]
+                seen.setdefault((hit.family, line[:1], "(" in line, len(line) // 60), line)
+    return [(key[0], text) for key, text in sorted(seen.items())]
+
+
+def lark(family: str, text: str) -> Row | Legacy | None:
+    try:
+        return parse_line(family, text)
+    except LineError:
+        return None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_every_split_parses_as_lark_parses_the_joined_text(data: st.DataObject) -> None:
+    family, line = data.draw(st.sampled_from(runtime_lines()))
+    cut = data.draw(st.integers(0, len(line)))
+    inserted = data.draw(st.sampled_from(INSERTED) | st.text("0123456789 .:=[]-abcmsMBP", max_size=12))
+    prefix, tail = line[:cut] + inserted, line[cut:]
+    shared = PrefixParser(family, prefix)
+    for r in range(len(prefix), -1, -1):
+        assert shared.parse(r, tail) == lark(family, prefix[:r] + tail), (prefix[:r], tail)
+
+
+def test_sample_lines_cover_every_family_and_the_look_ahead_terminals() -> None:
+    """The lines include scheddetail G and M lines, whose terminals may look to the line's end."""
+    lines = runtime_lines()
+    assert {family for family, _ in lines} == {"gctrace", "pacer", "sched", "scavenger"}
+    assert any(line.startswith("G") and "(" in line for _, line in lines)  # WAIT_REASON
+    assert any(line.startswith("M") and "preemptoff=" in line for _, line in lines)  # PREEMPTOFF
