@@ -29,7 +29,7 @@ from gclens._envelopes import NO_META
 from gclens._fastpath import MAX_TEMPLATES, FastEngine, Template, make_token
 from gclens._parse import LineTaker, Opened, SourceResult, count_skipped, physical_lines
 from gclens._schemas import polars_types
-from gclens._sources import Block
+from gclens._sources import Block, Line
 from gclens._transformers import Legacy
 from gclens._values import Column
 
@@ -128,9 +128,11 @@ class Plan:
 def _plan_for(engine: FastEngine, family: str, shape: str, text: str) -> Plan | None:
     """The plan for the lines of one shape (cached; shapes whose tokens line up share one)."""
     if shape not in engine.plans:
-        if len(engine.plans) >= MAX_TEMPLATES:
-            return None
-        engine.plans[shape] = _plan(engine, family, text)
+        with engine.learning:
+            if len(engine.plans) >= MAX_TEMPLATES:
+                return None
+            if shape not in engine.plans:
+                engine.plans[shape] = _plan(engine, family, text)
     plan = engine.plans[shape]
     assert plan is None or isinstance(plan, Plan)
     return plan
@@ -311,120 +313,167 @@ def record_frames(records: list[Any]) -> list[pl.DataFrame]:
 
 def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
                  ) -> Iterator[tuple[Chunk | None, list[dict[str, Any]]]]:
-    """A plain source as chunks of rows (one per scanned block) and their rejects.
+    """A plain source as chunks of rows (one per batch of a scanned block) and their rejects.
 
     The first lines (read for envelope detection), over-long lines and every line a template
-    does not serve go line by line, in line order, so a torn line still meets its tail.
+    does not serve go line by line, in line order, so a torn line still meets its tail. Three
+    threads share the work: one reads and scans blocks, one parses their marked lines as
+    columns, and this one takes the rest line by line and hands the chunks on.
     """
     taker = LineTaker(result)
     for no, text in opened.head:
         taker.take(no, text, NO_META)
     opened.reader.candidates, opened.reader.blocks = CANDIDATES, True
-    for item in prefetched(opened.items):
-        if not isinstance(item, Block):
+    batches = Prefetched(_batches(iter(Prefetched(opened.items, "gclens-reader")), engine), "gclens-parser", depth=4)
+    chunk: Chunk | None = None
+    rejects: list[dict[str, Any]] = []
+    for item in batches:
+        if not isinstance(item, Batch):
             for no, text in physical_lines(result, iter([item])):
                 taker.take(no, text, NO_META)
             continue
-        for start in range(0, len(item.numbers), BATCH_LINES):
-            served = _take_lines(result, taker, engine, item, start, min(start + BATCH_LINES, len(item.numbers)))
-            records, rejects = result.drain(holding=taker.held is not None)
-            yield chunk_frame(served + record_frames(records)), rejects
+        _take_lines(result, taker, item)
+        records, more = result.drain(holding=taker.held is not None)
+        chunk, rejects = joined(joined(chunk, item.chunk), chunk_frame(record_frames(records))), rejects + more
+        if not batches.ready() or (chunk is not None and chunk.skeleton.height >= COALESCED_ROWS):
+            yield chunk, rejects  # else more is ready: the stages take fewer, larger chunks
+            chunk, rejects = None, []
     count_skipped(result, opened.reader)
-    records, rejects = result.drain()
-    yield chunk_frame(record_frames(records)), rejects
+    records, more = result.drain()
+    yield joined(chunk, chunk_frame(record_frames(records))), rejects + more
+
+
+COALESCED_ROWS = 65_536
+"""Batches already parsed are handed to the later stages together, up to this many rows: each
+stage costs the same few dozen Polars calls per chunk whatever its size."""
+
+
+@dataclass
+class Batch:
+    """Kept lines [start, stop) of a block, parsed: the served rows, and the lines left for the
+    line-by-line path (the first line of the batch only if a torn line waits for its rest)."""
+
+    start: int
+    stop: int
+    served: int  # lines served as columns
+    slow: list[tuple[int, Line]]  # (position among the block's kept lines, line)
+    first_if_held: tuple[int, Line] | None  # an unmarked first line: a held torn line's rest, perhaps
+    chunk: Chunk | None  # the served rows
+
+
+def _batches(items: Iterator[Any], engine: FastEngine) -> Iterator[Any]:
+    """Each block as batches of at most BATCH_LINES kept lines, parsed; other items as they come.
+
+    Only the lines the scanner marked (they may hold runtime output) are parsed as columns. The
+    line after each is kept for a torn line's rest: it goes line by line when the marked line
+    before it was not served (or could not be decoded); otherwise it is application output.
+    """
+    for item in items:
+        if not isinstance(item, Block):
+            yield item
+            continue
+        for start in range(0, len(item.numbers), BATCH_LINES):
+            stop = min(start + BATCH_LINES, len(item.numbers))
+            marked = item.marked[start:stop] | item.texts.slice(start, stop - start).is_null().to_numpy()
+            positions = pl.Series("_seq", np.flatnonzero(marked) + start, dtype=pl.Int64)
+            parsed = parse_column(engine, item.texts.gather(positions), positions)
+            slow = _slow(parsed.leftover.sort().to_numpy(), marked, start, stop)
+            first = None if marked[0] or (slow and slow[0] == start) else (start, item.line(start))
+            yield Batch(start, stop, len(positions) - len(parsed.leftover), [(i, item.line(i)) for i in slow],
+                        first, chunk_frame(served_frames(parsed, item.numbers, item.texts)))
 
 
 _DONE = object()
 
 
-def prefetched(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+class Prefetched:
     """``items``, produced by a worker thread up to ``depth`` ahead: the next block is read,
-    decompressed and scanned (Arrow and zlib release the GIL) while this one is parsed.
+    decompressed and scanned (Arrow, zlib and Polars release the GIL) while this one is parsed.
 
     The worker's exceptions (an InputError for a truncated gzip) are raised here, in order. If
     the consumer stops early (an interrupt, a closed pipe), the worker stops at its next item.
     """
-    import queue
-    import threading
 
-    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
+    def __init__(self, items: Iterator[Any], name: str, depth: int = 1) -> None:
+        import queue
 
-    def produce() -> None:
+        self.items, self.name = items, name
+        self.handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+
+    def ready(self) -> bool:
+        """True when the next item can be had without waiting."""
+        return not self.handoff.empty()
+
+    def __iter__(self) -> Iterator[Any]:
+        import queue
+        import threading
+
+        handoff, stop = self.handoff, threading.Event()
+
+        def produce() -> None:
+            try:
+                for item in self.items:
+                    while not stop.is_set():
+                        try:
+                            handoff.put((item, None), timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                handoff.put((_DONE, None))
+            except BaseException as exc:  # handed to the consumer, which raises it
+                handoff.put((_DONE, exc))
+
+        worker = threading.Thread(target=produce, name=self.name, daemon=True)
+        worker.start()
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        handoff.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            while True:
+                try:  # a timeout, so a signal some other thread took is acted on here within 0.2 s
+                    item, error = handoff.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                if error is not None:
+                    raise error
+                if item is _DONE:
                     return
-            handoff.put((_DONE, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            handoff.put((_DONE, exc))
-
-    worker = threading.Thread(target=produce, name="gclens-reader", daemon=True)
-    worker.start()
-    try:
-        while True:
-            try:  # a timeout, so a signal some other thread took is acted on here within 0.2 s
-                item, error = handoff.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if error is not None:
-                raise error
-            if item is _DONE:
-                return
-            yield item
-    finally:
-        stop.set()
-        worker.join(timeout=1.0)
+                yield item
+        finally:
+            stop.set()
+            worker.join(timeout=1.0)
 
 
 BATCH_LINES = 32_768
 """Kept lines parsed as columns at once: bounds the memory of a block of runtime-only output."""
 
 
-def _take_lines(result: SourceResult, taker: LineTaker, engine: FastEngine, block: Block, start: int,
-                stop: int) -> list[pl.DataFrame]:
-    """Kept lines [start, stop) of a block: served as columns, the rest line by line, in order.
-
-    Only the lines the scanner marked (they may hold runtime output) are parsed as columns. The
-    line after each is kept for a torn line's rest: it goes line by line when the marked line
-    before it was not served (or could not be decoded); otherwise it is application output.
-    """
-    marked = block.marked[start:stop] | block.texts.slice(start, stop - start).is_null().to_numpy()
-    candidates = np.flatnonzero(marked) + start
-    positions = pl.Series("_seq", candidates, dtype=pl.Int64)
-    parsed = parse_column(engine, block.texts.gather(positions), positions)
-    slow = _slow(parsed.leftover.sort().to_numpy(), marked, start, stop, held=taker.held is not None)
-    served = len(candidates) - len(parsed.leftover)
-    other = stop - start - served - len(slow)
-    result.lines_read += served + other
-    result.logical_lines += served + other
+def _take_lines(result: SourceResult, taker: LineTaker, batch: Batch) -> None:
+    """Count a batch's lines served as columns, and take the rest line by line, in order."""
+    slow = batch.slow
+    if taker.held is not None and batch.first_if_held is not None:
+        slow = [batch.first_if_held, *slow]
+    other = batch.stop - batch.start - batch.served - len(slow)
+    result.lines_read += batch.served + other
+    result.logical_lines += batch.served + other
     result.other_lines += other
-    result.record_count += served
-    previous = start - 1
-    for position in slow:
+    result.record_count += batch.served
+    previous = batch.start - 1
+    for position, line in slow:
         if position != previous + 1:
             taker.held = None  # a served (runtime) line came between: nothing to rejoin
-        for no, text in physical_lines(result, iter([block.line(position)])):
+        for no, text in physical_lines(result, iter([line])):
             taker.take(no, text, NO_META)
         previous = position
-    if previous != stop - 1:
+    if previous != batch.stop - 1:
         taker.held = None
-    return served_frames(parsed, block.numbers, block.texts)
 
 
-def _slow(unserved: Any, marked: Any, start: int, stop: int, *, held: bool) -> list[int]:
+def _slow(unserved: Any, marked: Any, start: int, stop: int) -> list[int]:
     """Positions for the line-by-line path: marked lines no plan served, and the unmarked line
     right after each (it may be the rest of a torn line), in order."""
     after = unserved + 1
     after = after[(after < stop) & ~marked[np.minimum(after, stop - 1) - start]]
-    first = [start] if held and not marked[0] else []
-    return sorted(set(unserved.tolist()) | set(after.tolist()) | set(first))
+    return sorted(set(unserved.tolist()) | set(after.tolist()))
 
 
 @dataclass
@@ -434,6 +483,16 @@ class Chunk:
 
     skeleton: pl.DataFrame
     tables: dict[str, pl.DataFrame]
+
+
+def joined(first: Chunk | None, second: Chunk | None) -> Chunk | None:
+    """One chunk holding the rows of both (the rows served as columns and those taken line by line)."""
+    if first is None or second is None:
+        return first or second
+    tables = dict(first.tables)
+    for name, frame in second.tables.items():
+        tables[name] = pl.concat([tables[name], frame], how="diagonal_relaxed") if name in tables else frame
+    return Chunk(pl.concat([first.skeleton, second.skeleton], how="diagonal_relaxed").sort("_order"), tables)
 
 
 def chunk_frame(frames: list[pl.DataFrame]) -> Chunk | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import bisect
 import functools
 import re
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -101,6 +102,7 @@ class FastEngine:
         self._failures: dict[tuple[str, tuple[str, ...]], int] = {}
         self._transformers = {name: cls() for name, cls in FAMILIES.items()}
         self.plans: dict[str, Any] = {}  # per shape and per rule regex, for whole columns (see _columnar)
+        self.learning = threading.RLock()  # held to learn: a block is parsed as columns in another thread
         self.hits = 0
         self.misses = 0
 
@@ -133,6 +135,13 @@ class FastEngine:
         A shape whose lines Lark keeps rejecting (or that cannot be templated) stops being
         retried after a few lines, and the cache stops growing at MAX_TEMPLATES shapes.
         """
+        with self.learning:
+            return self._learn_locked(family, text, parts, key)
+
+    def _learn_locked(self, family: str, text: str, parts: list[str],
+                      key: tuple[str, tuple[str, ...]]) -> Template | None:
+        if key in self._templates:
+            return self._templates[key]  # another thread learnt it meanwhile
         if self._failures.get(key, 0) >= _RETRIES or len(self._templates) >= MAX_TEMPLATES:
             return None
         try:

@@ -119,13 +119,13 @@ class FrameStages:
         flagged = seq.with_row_index("_k").filter(inner & maybe.fill_null(True))
         if flagged.is_empty():
             return {}
-        rows_list = seq.rows(named=True)
         check = _gc_damage if kind == "gc" else _sched_damage
         out = {}
-        for k in flagged["_k"].to_list():
-            reason = check(rows_list[k - 1], rows_list[k], rows_list[k + 1])
+        for k in flagged["_k"].to_list():  # few: only these rows become Python dicts
+            before, row, after = seq.slice(k - 1, 3).rows(named=True)
+            reason = check(before, row, after)
             if reason:
-                out[rows_list[k]["_order"]] = reason
+                out[row["_order"]] = reason
         return out
 
     # -- runs and cycles (as _runs.Assembler) --------------------------------------------------

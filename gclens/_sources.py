@@ -139,9 +139,9 @@ def read_lines(source: Source, *, max_input_bytes: int | None = None) -> Iterato
 class LineReader:
     """The lines of a source; once ``candidates`` is set, only the lines that may matter.
 
-    Most lines of a real log are application output. With ``candidates`` (a regular expression,
-    RE2 syntax) set, the rest of the source is read in blocks: Arrow's RE2 marks the lines that
-    match, zero-copy over the block, and only those and the line after each (a torn runtime
+    Most lines of a real log are application output. With ``candidates`` (regular expressions)
+    set, the rest of the source is read in blocks: the lines matching any of them are marked, a
+    block at a time (see ``_matching``), and only those and the line after each (a torn runtime
     line continues there) are yielded; the others are counted in ``skipped``. Line numbers,
     byte counts and the unterminated last line stay exact.
     """
@@ -153,7 +153,7 @@ class LineReader:
         self.source = source
         self.progress = progress  # called with bytes read so far, every few MiB
         self.limit = MAX_INPUT_BYTES if max_input_bytes is None else max_input_bytes
-        self.candidates: str | None = None
+        self.candidates: tuple[str, ...] | None = None
         self.block_bytes = BLOCK_BYTES  # read now, so a test may patch the module's value
         self.blocks = False
         self._sparse = False
@@ -255,7 +255,6 @@ class LineReader:
         """Yield the candidate lines of a run of whole lines (the last may lack its newline)."""
         import numpy as np
         import pyarrow as pa
-        import pyarrow.compute as pc
 
         if not region:
             return
@@ -268,9 +267,7 @@ class LineReader:
         lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count,
                                                  [None, pa.py_buffer(offsets), pa.py_buffer(region)])
         assert self.candidates is not None
-        found = pc.indices_nonzero(pc.match_substring_regex(lines, self.candidates))
-        hit = np.zeros(count, dtype=bool)  # (Arrow's to_numpy on booleans would import pandas: 0.16 s)
-        hit[np.frombuffer(found.buffers()[1], np.uint64, len(found), found.offset * 8)] = True
+        hit = _matching(lines, self.candidates)
         keep = hit.copy()
         keep[1:] |= hit[:-1]
         keep[0] |= self._keep_next
@@ -298,6 +295,34 @@ class LineReader:
 
 Fill = Callable[[bytes, int], "tuple[bytes | memoryview, int]"]
 """(carry, size) -> (carry followed by up to ``size`` new bytes, how many were new)."""
+
+
+def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
+    """Which of a block's lines match any of ``patterns``, as a numpy bool array.
+
+    Rust's regex (through Polars) searches a pattern's leading literals with SIMD: about 3x
+    faster than RE2 here, which walks every byte. It needs UTF-8, so the lines are copied as
+    strings, ``step`` lines at a time to keep the copy small; a slice that is not UTF-8 falls
+    back to RE2 on the bytes (Arrow).
+    """
+    import numpy as np
+    import polars as pl
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    hit = np.zeros(len(lines), dtype=bool)
+    for at in range(0, len(lines), step):
+        part = lines.slice(at, step)
+        try:
+            texts = pl.Series(part.cast(pa.large_string()))
+        except pa.ArrowInvalid:
+            found = pc.indices_nonzero(pc.match_substring_regex(part, "|".join(patterns)))
+            # (Arrow's to_numpy on booleans would import pandas: 0.16 s)
+            hit[at + np.frombuffer(found.buffers()[1], np.uint64, len(found), found.offset * 8)] = True
+            continue
+        matches = pl.select(pl.any_horizontal(pl.lit(texts).str.contains(p) for p in patterns)).to_series()
+        hit[at:at + len(part)] = matches.to_numpy()
+    return hit
 
 
 def _buffer_fill(stream: IO[bytes]) -> Fill:

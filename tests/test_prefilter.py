@@ -86,7 +86,7 @@ def test_degenerate_inputs(block: int, data: bytes) -> None:
     _same(data)
 
 
-_CANDIDATES = re.compile(CANDIDATES)
+_CANDIDATES = re.compile("|".join(CANDIDATES))
 
 
 @settings(max_examples=500, deadline=None)
