@@ -26,9 +26,9 @@ MAX_LINE_BYTES = 1 << 20
 """Longer lines are not parsed (reported as such); reading them costs bounded memory."""
 BLOCK_BYTES = 4 << 20
 """Plain logs are scanned (and parsed, with the fast engine) in blocks of this many bytes."""
-SPARSE_GROWTH = 8
-"""A block where at most 1 line in 8 is kept (application logs) is followed by one this much larger,
-so a batch holds about as many kept lines as a block of runtime-only output."""
+SPARSE_GROWTH = 4
+"""A block where at most 1 line in 8 is kept (application logs) is followed by one this much larger
+(fewer, fuller blocks; the parser joins blocks already read into larger batches)."""
 MAX_INPUT_BYTES = 64 << 30
 """A compressed input stops after this many decompressed bytes: a decompression bomb guard."""
 
@@ -68,6 +68,19 @@ class Block:
     marked: Any  # numpy bool: the line matched the scanner's pattern (the others follow one)
     _raw: Any  # pyarrow LargeBinaryArray: the kept lines' bytes, with their newline
     _terminated: Any
+
+    @classmethod
+    def joined(cls, blocks: list[Block]) -> Block:
+        """Consecutive blocks as one (parsed together: fewer, larger batches)."""
+        import numpy as np
+        import polars as pl
+        import pyarrow as pa
+
+        if len(blocks) == 1:
+            return blocks[0]
+        return cls(np.concatenate([b.numbers for b in blocks]), pl.concat([b.texts for b in blocks]),
+                   np.concatenate([b.marked for b in blocks]), pa.concat_arrays([b._raw for b in blocks]),
+                   np.concatenate([b._terminated for b in blocks]))
 
     def line(self, i: int) -> Line:
         """Kept line ``i`` exactly as the line-by-line reader gives it."""
@@ -370,12 +383,14 @@ def _last_newline(data: bytes | memoryview) -> int:
 
 
 def _newlines(data: Any, step: int = 4 << 20) -> Any:
-    """Offsets of the newlines, a few MiB at a time (``data == 10`` is a byte per byte)."""
+    """Offsets of the newlines, a few MiB at a time into one scratch array (``data == 10`` takes
+    a byte per byte: a fresh array per step churns the allocator)."""
     import numpy as np
 
-    if len(data) <= step:
-        return np.flatnonzero(data == 10)
-    return np.concatenate([np.flatnonzero(data[at:at + step] == 10) + at for at in range(0, len(data), step)])
+    scratch = np.empty(min(step, len(data)), dtype=bool)
+    found = [np.flatnonzero(np.equal(data[at:at + step], 10, out=scratch[:len(data[at:at + step])])) + at
+             for at in range(0, len(data), step)]
+    return found[0] if len(found) == 1 else np.concatenate(found) if found else np.empty(0, np.int64)
 
 
 def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, marked: Any, newlines: int,
