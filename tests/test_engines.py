@@ -44,14 +44,18 @@ def test_every_sample_and_corpus_file_gives_identical_tables(path: Path) -> None
         assert fast.tables[name].equals(lark.tables[name]), f"{path.name}: table {name} differs"
 
 
+@pytest.mark.parametrize("batch, joined", [(7, False), (64, True)], ids=["batches-of-7", "blocks-joined"])
 @pytest.mark.parametrize("path", FILES, ids=[str(p.relative_to(ROOT)) for p in FILES])
 def test_every_file_parsed_a_small_block_at_a_time_gives_the_reference_tables(
-        path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        path: Path, batch: int, joined: bool, monkeypatch: pytest.MonkeyPatch) -> None:
     """Plain logs take the columnar way (``_columnar``, ``_frames``) after their first lines: with
-    three first lines, 2 KiB blocks and batches of 7 lines, nearly every line of every file goes that way, cut
-    anywhere, and the tables still equal the line-by-line reference stages' over Lark."""
+    three first lines and 2 KiB blocks, nearly every line of every file goes that way, cut
+    anywhere, and the tables still equal the line-by-line reference stages' over Lark. Cut into
+    batches of 7 lines, each handed on alone; or with every block already read joined to the
+    next up to 64 lines, and every ready batch joined into one chunk for the stages."""
     monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)
-    monkeypatch.setattr("gclens._columnar.BATCH_LINES", 7)
+    monkeypatch.setattr("gclens._columnar.BATCH_LINES", batch)
+    monkeypatch.setattr("gclens._columnar.Prefetched.ready", lambda self: joined)
     blocks = trace_from(stream(path, replace(make_options(engine="fast"), block_bytes=2048)))
     lark = read_trace(path, engine="lark")
     for name in lark.tables:
