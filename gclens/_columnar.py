@@ -14,10 +14,12 @@ messages.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
+import itertools
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -321,7 +323,7 @@ def record_frames(records: list[Any]) -> list[pl.DataFrame]:
 
 def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
                  ) -> Iterator[tuple[Chunk | None, list[dict[str, Any]]]]:
-    """A plain source as chunks of rows (one per batch of a scanned block) and their rejects.
+    """A plain source as chunks of rows (a parsed batch or a few) and their rejects.
 
     The first lines (read for envelope detection), over-long lines and every line a template
     does not serve go line by line, in line order, so a torn line still meets its tail. Three
@@ -332,8 +334,8 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
     for no, text in opened.head:
         taker.take(no, text, NO_META)
     opened.reader.candidates, opened.reader.blocks = CANDIDATES, True
-    blocks = Prefetched(opened.items, "gclens-reader", depth=3)
-    batches = Prefetched(_batches(_gathered(blocks), engine), "gclens-parser", depth=2)
+    blocks = Prefetched(opened.items, "gclens-reader", limit=2 * BATCH_LINES, weight=_lines)
+    batches = Prefetched(_batches(_gathered(blocks), engine), "gclens-parser", limit=BATCH_LINES, weight=_lines)
     chunk: Chunk | None = None
     rejects: list[dict[str, Any]] = []
     for item in batches:
@@ -352,9 +354,9 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
     yield joined(chunk, chunk_frame(record_frames(records))), rejects + more
 
 
-COALESCED_ROWS = 65_536
-"""Batches already parsed are handed to the later stages together, up to this many rows: each
-stage costs the same few dozen Polars calls per chunk whatever its size."""
+COALESCED_ROWS = 16_384
+"""Small batches already parsed are handed to the later stages together, up to this many rows:
+each stage costs the same few dozen Polars calls per chunk whatever its size."""
 
 
 @dataclass
@@ -371,13 +373,13 @@ class Batch:
 
 
 def _gathered(items: Prefetched) -> Iterator[Any]:
-    """The items, with blocks already read joined up to BATCH_LINES kept lines: reading stays in
+    """The items, with blocks already read joined up to BATCH_LINES marked lines: reading stays in
     small blocks (memory), parsing takes large batches (each costs a few dozen Polars calls)."""
     waiting: list[Block] = []
     for item in items:
         if isinstance(item, Block):
             waiting.append(item)
-            if items.ready() and sum(len(b.numbers) for b in waiting) < BATCH_LINES:
+            if items.ready() and sum(int(b.marked.sum()) for b in waiting) < BATCH_LINES:
                 continue
         if waiting:
             yield Block.joined(waiting)
@@ -389,7 +391,7 @@ def _gathered(items: Prefetched) -> Iterator[Any]:
 
 
 def _batches(items: Iterator[Any], engine: FastEngine) -> Iterator[Any]:
-    """Each block as batches of at most BATCH_LINES kept lines, parsed; other items as they come.
+    """Each block as batches of at most BATCH_LINES marked lines, parsed; other items as they come.
 
     Only the lines the scanner marked (they may hold runtime output) are parsed as columns. The
     line after each is kept for a torn line's rest: it goes line by line when the marked line
@@ -399,8 +401,7 @@ def _batches(items: Iterator[Any], engine: FastEngine) -> Iterator[Any]:
         if not isinstance(item, Block):
             yield item
             continue
-        for start in range(0, len(item.numbers), BATCH_LINES):
-            stop = min(start + BATCH_LINES, len(item.numbers))
+        for start, stop in _cuts(item.marked, BATCH_LINES):
             marked = item.marked[start:stop] | item.texts.slice(start, stop - start).is_null().to_numpy()
             positions = pl.Series("_seq", np.flatnonzero(marked) + start, dtype=pl.Int64)
             parsed = parse_column(engine, item.texts.gather(positions), positions)
@@ -410,56 +411,62 @@ def _batches(items: Iterator[Any], engine: FastEngine) -> Iterator[Any]:
                         first, chunk_frame(served_frames(parsed, item.numbers, item.texts)))
 
 
+def _lines(item: Any) -> int:
+    """How many lines an item holds (kept lines of a Block or Batch), for ``Prefetched``."""
+    return len(item.numbers) if isinstance(item, Block) else item.stop - item.start if isinstance(item, Batch) else 1
+
+
+def _cuts(marked: Any, limit: int) -> list[tuple[int, int]]:
+    """[start, stop) ranges of kept lines, each with at most ``limit`` marked lines (memory and
+    work follow the marked lines: in a mixed log, about half the kept lines are application
+    output kept only as a possible torn line's rest)."""
+    counts = np.cumsum(marked)
+    total = int(counts[-1]) if len(counts) else 0
+    stops = np.searchsorted(counts, np.arange(limit + 1, total + 1, limit), side="left").tolist()
+    return [(a, b) for a, b in itertools.pairwise([0, *stops, len(marked)]) if b > a]
+
+
 _DONE = object()
 
 
 class Prefetched:
-    """``items``, produced by a worker thread up to ``depth`` ahead: the next block is read,
+    """``items``, produced by a worker thread ahead of the consumer: the next blocks are read,
     decompressed and scanned (Arrow, zlib and Polars release the GIL) while this one is parsed.
 
-    The worker's exceptions (an InputError for a truncated gzip) are raised here, in order. If
-    the consumer stops early (an interrupt, a closed pipe), the worker stops at its next item.
+    At most ``limit`` (by ``weight``, e.g. lines) wait at a time, so memory stays bounded
+    whatever an item holds; one item may always wait. The worker's exceptions (an InputError
+    for a truncated gzip) are raised here, in order. If the consumer stops early (an interrupt,
+    a closed pipe), the worker stops at its next item.
     """
 
-    def __init__(self, items: Iterator[Any], name: str, depth: int = 1) -> None:
-        import queue
+    def __init__(self, items: Iterator[Any], name: str, limit: int = 1,
+                 weight: Callable[[Any], int] = lambda _: 1) -> None:
+        import threading
 
-        self.items, self.name = items, name
-        self.handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self.items, self.name, self.limit, self.weight = items, name, limit, weight
+        self.waiting: collections.deque[tuple[Any, BaseException | None, int]] = collections.deque()
+        self.load = 0
+        self.changed = threading.Condition()
 
     def ready(self) -> bool:
         """True when the next item can be had without waiting."""
-        return not self.handoff.empty()
+        with self.changed:
+            return bool(self.waiting)
 
     def __iter__(self) -> Iterator[Any]:
-        import queue
         import threading
 
-        handoff, stop = self.handoff, threading.Event()
-
-        def produce() -> None:
-            try:
-                for item in self.items:
-                    while not stop.is_set():
-                        try:
-                            handoff.put((item, None), timeout=0.1)
-                            break
-                        except queue.Full:
-                            continue
-                    if stop.is_set():
-                        return
-                handoff.put((_DONE, None))
-            except BaseException as exc:  # handed to the consumer, which raises it
-                handoff.put((_DONE, exc))
-
-        worker = threading.Thread(target=produce, name=self.name, daemon=True)
+        stop = threading.Event()
+        worker = threading.Thread(target=self._produce, args=(stop,), name=self.name, daemon=True)
         worker.start()
         try:
             while True:
-                try:  # a timeout, so a signal some other thread took is acted on here within 0.2 s
-                    item, error = handoff.get(timeout=0.2)
-                except queue.Empty:
-                    continue
+                with self.changed:
+                    while not self.waiting:  # a timeout, so a signal some other thread took is acted on
+                        self.changed.wait(0.2)
+                    item, error, weight = self.waiting.popleft()
+                    self.load -= weight
+                    self.changed.notify_all()
                 if error is not None:
                     raise error
                 if item is _DONE:
@@ -467,12 +474,36 @@ class Prefetched:
                 yield item
         finally:
             stop.set()
+            with self.changed:
+                self.changed.notify_all()
             worker.join(timeout=1.0)
 
+    def _produce(self, stop: Any) -> None:
+        try:
+            for item in self.items:
+                weight = self.weight(item)
+                with self.changed:
+                    while self.waiting and self.load + weight > self.limit and not stop.is_set():
+                        self.changed.wait(0.1)
+                    if stop.is_set():
+                        return
+                    self._put(item, None, weight)
+            with self.changed:
+                self._put(_DONE, None, 0)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            with self.changed:
+                self._put(_DONE, exc, 0)
 
-BATCH_LINES = 49_152
-"""Kept lines parsed as columns at once (blocks already read are joined up to this): larger
-batches cost fewer Polars calls per line; this bounds the memory of a batch."""
+    def _put(self, item: Any, error: BaseException | None, weight: int) -> None:
+        self.waiting.append((item, error, weight))
+        self.load += weight
+        self.changed.notify_all()
+
+
+BATCH_LINES = 24_576
+"""Marked lines parsed as columns at once (blocks already read are joined up to this, and this
+many kept lines may wait between two threads): larger batches cost fewer Polars calls per
+line, smaller ones less memory (24k: 350 MiB peak on a 2 GB log, 48k: 400)."""
 
 
 def _take_lines(result: SourceResult, taker: LineTaker, batch: Batch) -> None:

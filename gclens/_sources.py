@@ -24,9 +24,9 @@ from gclens._errors import InputError
 
 MAX_LINE_BYTES = 1 << 20
 """Longer lines are not parsed (reported as such); reading them costs bounded memory."""
-BLOCK_BYTES = 4 << 20
+BLOCK_BYTES = 2 << 20
 """Plain logs are scanned (and parsed, with the fast engine) in blocks of this many bytes."""
-SPARSE_GROWTH = 4
+SPARSE_GROWTH = 8
 """A block where at most 1 line in 8 is kept (application logs) is followed by one this much larger
 (fewer, fuller blocks; the parser joins blocks already read into larger batches)."""
 MAX_INPUT_BYTES = 64 << 30
@@ -66,7 +66,7 @@ class Block:
     numbers: Any  # numpy int64
     texts: Any  # polars String Series
     marked: Any  # numpy bool: the line matched the scanner's pattern (the others follow one)
-    _raw: Any  # pyarrow LargeBinaryArray: the kept lines' bytes, with their newline
+    _raw: Any  # pyarrow LargeBinaryArray (or chunks of one): the kept lines' bytes, with their newline
     _terminated: Any
 
     @classmethod
@@ -78,9 +78,9 @@ class Block:
 
         if len(blocks) == 1:
             return blocks[0]
-        return cls(np.concatenate([b.numbers for b in blocks]), pl.concat([b.texts for b in blocks]),
-                   np.concatenate([b.marked for b in blocks]), pa.concat_arrays([b._raw for b in blocks]),
-                   np.concatenate([b._terminated for b in blocks]))
+        return cls(np.concatenate([b.numbers for b in blocks]), pl.concat([b.texts for b in blocks], rechunk=False),
+                   np.concatenate([b.marked for b in blocks]), pa.chunked_array([b._raw for b in blocks]),
+                   np.concatenate([b._terminated for b in blocks]))  # (text and bytes: chunks, not copies)
 
     def line(self, i: int) -> Line:
         """Kept line ``i`` exactly as the line-by-line reader gives it."""
