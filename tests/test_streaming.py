@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,44 @@ def test_restarts_hand_their_runs_rows_over_as_they_end(monkeypatch: pytest.Monk
     assert [r["run_id"] for r in early] == list(range(40))
     assert early == [row for name, rows in stream(io.BytesIO(data), Options(chunk_lines=10**6))
                      if name == "runs" for row in rows]
+
+
+def test_read_ahead_keeps_order_raises_in_place_and_holds_at_most_its_limit() -> None:
+    """The reader and parser threads hand items on through ``Prefetched``: in order, the worker's
+    error raised where it happened, and never more than ``limit`` lines waiting (one item may
+    always wait, however large)."""
+    from gclens._columnar import Prefetched
+
+    loads: list[int] = []
+
+    def items() -> Iterator[list[int]]:
+        for n in (3, 5, 50, 2, 2, 2):
+            yield list(range(n))
+        raise ValueError("truncated input")
+
+    ahead = Prefetched(items(), "test", limit=6, weight=len)
+    seen = []
+    with pytest.raises(ValueError, match="truncated input"):
+        for item in ahead:
+            time.sleep(0.02)  # a slow consumer: the worker runs ahead up to the limit
+            loads.append(ahead.load)
+            seen.append(len(item))
+    assert seen == [3, 5, 50, 2, 2, 2]
+    assert 50 in loads and all(load <= 6 or load == 50 for load in loads)  # 50: the large item, alone
+
+
+def test_read_ahead_stops_when_the_consumer_does() -> None:
+    from gclens._columnar import Prefetched
+
+    produced = []
+
+    def items() -> Iterator[int]:
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    for item in Prefetched(items(), "test", limit=2):
+        if item == 3:
+            break
+    time.sleep(0.3)
+    assert len(produced) < 10  # the worker stopped at its next item, not at the end
