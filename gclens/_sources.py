@@ -388,9 +388,11 @@ def _newlines(data: Any, step: int = 4 << 20) -> Any:
     import numpy as np
 
     scratch = np.empty(min(step, len(data)), dtype=bool)
-    found = [np.flatnonzero(np.equal(data[at:at + step], 10, out=scratch[:len(data[at:at + step])])) + at
-             for at in range(0, len(data), step)]
-    return found[0] if len(found) == 1 else np.concatenate(found) if found else np.empty(0, np.int64)
+    found = [np.empty(0, np.int64)]
+    for at in range(0, len(data), step):
+        piece = data[at:at + step]
+        found.append(np.flatnonzero(np.equal(piece, 10, out=scratch[:len(piece)])) + at)
+    return np.concatenate(found)
 
 
 def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, marked: Any, newlines: int,

@@ -55,7 +55,7 @@ def test_every_file_parsed_a_small_block_at_a_time_gives_the_reference_tables(
     next up to 64 lines, and every ready batch joined into one chunk for the stages."""
     monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)
     monkeypatch.setattr("gclens._columnar.BATCH_LINES", batch)
-    monkeypatch.setattr("gclens._columnar.Prefetched.ready", lambda self: joined)
+    monkeypatch.setattr("gclens._readahead.Prefetched.ready", lambda self: joined)
     blocks = trace_from(stream(path, replace(make_options(engine="fast"), block_bytes=2048)))
     lark = read_trace(path, engine="lark")
     for name in lark.tables:

@@ -78,7 +78,7 @@ def test_restarts_hand_their_runs_rows_over_as_they_end(monkeypatch: pytest.Monk
     no line can join it any more, so memory does not grow with the number of restarts; the runs
     table is the same as from one big chunk. (Blocks are parsed one by one here, not joined as
     they would be when the reader is ahead: then a 16 KiB block is a chunk.)"""
-    monkeypatch.setattr("gclens._columnar.Prefetched.ready", lambda self: False)
+    monkeypatch.setattr("gclens._readahead.Prefetched.ready", lambda self: False)
     data = (SAMPLES / "go1.25" / "churn-full.stderr").read_bytes() * 40
     batches = list(stream(io.BytesIO(data), Options(chunk_lines=200, block_bytes=16 << 10)))
     runs_batches = [i for i, (name, rows) in enumerate(batches) if name == "runs" and rows]
@@ -93,7 +93,7 @@ def test_read_ahead_keeps_order_raises_in_place_and_holds_at_most_its_limit() ->
     """The reader and parser threads hand items on through ``Prefetched``: in order, the worker's
     error raised where it happened, and never more than ``limit`` lines waiting (one item may
     always wait, however large)."""
-    from gclens._columnar import Prefetched
+    from gclens._readahead import Prefetched
 
     loads: list[int] = []
 
@@ -114,7 +114,7 @@ def test_read_ahead_keeps_order_raises_in_place_and_holds_at_most_its_limit() ->
 
 
 def test_read_ahead_stops_when_the_consumer_does() -> None:
-    from gclens._columnar import Prefetched
+    from gclens._readahead import Prefetched
 
     produced = []
 
