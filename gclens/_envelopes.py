@@ -215,6 +215,15 @@ ENVELOPES: dict[str, Decoder] = {
 }
 """Envelope name → decoder, most specific first (CRI lines also look like kubectl's)."""
 
+CONTINUED = {
+    "cri": r"^[^ ]+ (?:stdout|stderr) P",
+    "docker": r'"log"\s*:\s*"(?:(?:[^"\\]|\\.)*(?:[^"\\]|\\[^n]))?"',
+    "journald-json": r'"MESSAGE"\s*:\s*\[',
+}
+"""Lines that a scan for runtime markers must keep whatever it finds in them: pieces that the
+next line continues (CRI `P`, a docker entry whose text lacks its newline), and journald
+messages given as bytes, where no marker can be searched for."""
+
 DETECT_LINES = 200
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gclens._classify import CANDIDATES, classify, is_fragment
-from gclens._envelopes import DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
+from gclens._envelopes import CONTINUED, DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
@@ -166,8 +166,9 @@ def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock |
     clock = clock or Clock()
     opened = opened or open_source(result, envelope=envelope, clock=clock, max_input_bytes=max_input_bytes,
                                    engine=engine, progress=progress)
-    if result.envelope == "raw" and engine == "fast":
-        opened.reader.candidates = CANDIDATES  # plain lines: skip application output in blocks
+    if engine == "fast":  # skip application output in blocks (Lark, the reference, reads every line)
+        kept = CONTINUED.get(result.envelope)
+        opened.reader.candidates = CANDIDATES if kept is None else (*CANDIDATES, kept)
     taker = LineTaker(result)
     for no, text, meta in unwrap(itertools.chain(opened.head, opened.physical), result.envelope, clock):
         taker.take(no, text, meta)

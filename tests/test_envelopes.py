@@ -15,6 +15,7 @@ from envelope_variants import BOOT_ID, MONO_AT_EPOCH_NS, VARIANTS, wrap
 
 import gclens
 from conftest import CORPUS, SAMPLES, run
+from gclens._parse import LineTaker
 
 RUNS = ["go1.21/churn-full", "go1.25/churn-full", "go1.27/goroutines-detail"]
 ENVELOPE_COLUMNS = ["source", "ts", "log_ts", "stream", "host", "unit", "container", "pid"]
@@ -152,3 +153,33 @@ def test_container_from_the_log_path(tmp_path: Path, path: str, container: str |
         raw, truth = _sample(RUNS[0])
         log.write_text(wrap(raw, truth, "cri"))
         assert set(gclens.read_trace(log).gc["container"]) == {container}
+
+
+APP_LINES = ['{"level":"info","msg":"request served","path":"/api/v1/items/7","status":200}',
+             "2026/11/27 04:51:05 worker 3: cache miss ratio 0.25 -> resizing", "GET /healthz 200 0.4ms"]
+
+
+@pytest.mark.parametrize("envelope", sorted(VARIANTS))
+def test_enveloped_logs_skip_application_output_and_give_the_reference_tables(
+        envelope: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fast engine reads only the lines that may hold runtime output (and the pieces a
+    collector split), in enveloped logs too: with six application lines after every runtime
+    line, its tables equal Lark's, which reads every line."""
+    raw, truth = _sample("go1.21/churn-full")
+    mixed = [line for runtime in raw.splitlines() for line in (runtime, *APP_LINES, *APP_LINES)]
+    text = wrap("\n".join(mixed) + "\n", truth, envelope)
+    taken = []
+    take = LineTaker.take
+
+    def counted(self: LineTaker, *args: Any) -> None:
+        taken.append(args[0])
+        take(self, *args)
+
+    monkeypatch.setattr(LineTaker, "take", counted)
+    fast = _read(text)
+    monkeypatch.undo()
+    lark = _read(text, engine="lark")
+    assert len(taken) < 0.6 * len(mixed)  # application lines were counted, not decoded one by one
+    assert fast.gc.height > 0
+    for name in lark.tables:
+        assert fast.tables[name].equals(lark.tables[name]), name
