@@ -1,15 +1,16 @@
 """Throughput and memory of `gclens parse` against `grep -E` on the same files, in one run.
 
-Builds inputs from the real sample traces: a mixed log with ~5 % runtime lines, a runtime-only
-file and a scheddetail-heavy file, each made of whole runs in their real order, one after
-another. Then times, with the median and min-max of several runs: `grep -E` writing the
-runtime lines to a file, gclens parse to Parquet with the fast engine (the default: templates derived
-from the grammars, applied to blocks of a plain log as columns) and with ``--engine lark``
-(every line through the Lark reference parser and the line-by-line stages).
-Peak RSS is each child's own (os.wait4).
-Ratios are against grep in the same run, and fast against Lark; nothing here is a pass/fail test.
+Builds inputs from the real sample traces: a mixed log with ~5 % runtime lines, the same in a
+container runtime's CRI envelope (what kubelet keeps under /var/log/pods), a runtime-only file
+and a scheddetail-heavy file, each made of whole runs in their real order, one after another.
+Then times, with the median and min-max of several runs: `grep -E` writing the runtime lines to
+a file, gclens parse to Parquet with the fast engine (the default: templates derived from the
+grammars, applied to blocks of a plain log as columns) and with ``--engine lark`` (every line
+through the Lark reference parser and the line-by-line stages). Peak RSS is each child's own
+(os.wait4). Ratios are against grep in the same run, and fast against Lark; nothing here is a
+pass/fail test.
 
-    python benchmarks/parse_throughput.py [--mib 20] [--repeat 3] [--inputs mixed,runtime_only]
+    python benchmarks/parse_throughput.py [--mib 20] [--repeat 3] [--inputs mixed,cri_mixed]
                                           [--engines fast,lark]
 """
 
@@ -65,8 +66,15 @@ def build_inputs(workdir: Path, mib: int, wanted: list[str] | None = None) -> di
         while True:
             yield from detail
 
+    def cri() -> Iterator[str]:
+        for i, line in enumerate(mixed()):  # a line every 50 µs, from 04:00:00 UTC
+            us = i * 50
+            yield (f"2026-11-27T04:{us // 60_000_000 % 60:02d}:{us // 1_000_000 % 60:02d}.{us % 1_000_000:06d}"
+                   f"000Z stderr F {line}")
+
     out = {}
-    for name, lines in (("mixed", mixed()), ("runtime_only", runtime()), ("scheddetail", dumps())):
+    for name, lines in (("mixed", mixed()), ("cri_mixed", cri()), ("runtime_only", runtime()),
+                        ("scheddetail", dumps())):
         if wanted is not None and name not in wanted:
             continue
         path = workdir / f"{name}.log"
@@ -105,7 +113,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mib", type=int, default=20, help="size of each generated input")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--inputs", default="mixed,runtime_only,scheddetail", help="which inputs to build and time")
+    parser.add_argument("--inputs", default="mixed,cri_mixed,runtime_only,scheddetail",
+                        help="which inputs to build and time")
     parser.add_argument("--engines", default="fast,lark", help="which gclens engines to time")
     args = parser.parse_args()
     wanted, engines = args.inputs.split(","), args.engines.split(",")
