@@ -328,14 +328,13 @@ class FrameStages:
                      and (c != "t_s" or name in _DUMP_TABLES)]
             parts = self.store.pop(name, [])
             stored = parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
-            rows = stored.drop(owned, strict=False).join(decided.select("_order", *owned), on="_order", how="inner")
-            rest = stored.join(decided.select("_order"), on="_order", how="anti")
-            if rest.height:
+            rows, rest = _settled_rows(stored, decided.select("_order", *owned))
+            if rest is not None:
                 self.store[name] = [rest]
             extra = {"source": pl.lit(self.source)}
             if container:
                 extra["container"] = pl.lit(container)
-            rows = rows.sort("_order").with_columns(**extra)
+            rows = rows.with_columns(**extra)
             columns = [pl.col(c).cast(dtype) if c in rows.columns else pl.lit(None, dtype=dtype).alias(c)
                        for c, dtype in schema.items()]
             yield name, rows.select(columns).to_arrow().cast(SCHEMAS[name])
@@ -354,6 +353,18 @@ class FrameStages:
 _EMPTY = pl.DataFrame()
 _DECIDED = ("run_id", "gc_num", "t_s", "sched_line_no", "ts")
 """Columns the stages decide (the rest of a row is as parsed)."""
+
+
+def _settled_rows(stored: pl.DataFrame, decided: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:
+    """A table's stored rows that are settled, in line order, with the decided columns (after
+    ``_order``); and the stored rows still waiting, if any. Usually every stored row is settled:
+    then the decided columns are put beside them, no join needed."""
+    stored, decided = stored.sort("_order"), decided.sort("_order")
+    if stored.height == decided.height and stored["_order"].equals(decided["_order"]):
+        return stored.drop(decided.columns[1:], strict=False).hstack(decided.drop("_order")), None
+    rest = stored.join(decided.select("_order"), on="_order", how="anti")
+    rows = stored.drop(decided.columns[1:], strict=False).join(decided, on="_order", how="inner").sort("_order")
+    return rows, rest if rest.height else None
 
 
 def _concat(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
