@@ -359,7 +359,7 @@ def _settled_rows(stored: pl.DataFrame, decided: pl.DataFrame) -> tuple[pl.DataF
     """A table's stored rows that are settled, in line order, with the decided columns (after
     ``_order``); and the stored rows still waiting, if any. Usually every stored row is settled:
     then the decided columns are put beside them, no join needed."""
-    stored, decided = stored.sort("_order"), decided.sort("_order")
+    stored, decided = (f if f["_order"].is_sorted() else f.sort("_order") for f in (stored, decided))
     if stored.height == decided.height and stored["_order"].equals(decided["_order"]):
         return stored.drop(decided.columns[1:], strict=False).hstack(decided.drop("_order")), None
     rest = stored.join(decided.select("_order"), on="_order", how="anti")
