@@ -6,6 +6,7 @@ target, then moved into place, so an interrupted run never leaves a half-written
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -123,39 +124,61 @@ def _write_dir(batches: Iterable[Batch | tuple[str, pa.Table]], out_dir: str | o
 
 
 class _TableFiles:
-    """One file per table, appended batch by batch; tables never appended get an empty file."""
+    """One file per table, appended batch by batch; tables never appended get an empty file.
+
+    Parquet rows are held until a table has ROW_GROUP_ROWS of them (or all tables together hold
+    ROW_GROUP_BYTES), then written as one row group: the pipeline hands over a few thousand rows
+    at a time, and row groups that small make files twice as large, cost a compression context
+    per column each, and slow down the BI tools that read them.
+    """
 
     def __init__(self, directory: Path, fmt: Format, required: tuple[str, ...] = TABLE_NAMES) -> None:
         self.directory, self.fmt, self.required = directory, fmt, required
         self.parquet: dict[str, pq.ParquetWriter] = {}
+        self.held: dict[str, list[pa.Table]] = {}
+        self.held_rows: dict[str, int] = {}
+        self.held_bytes: dict[str, int] = {}
         self.started: set[str] = set()
 
     def __enter__(self) -> _TableFiles:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if exc[0] is None:
-            for name in self.required:
-                if name not in self.started:
-                    self.append(name, [], force=True)
-        for writer in self.parquet.values():
-            writer.close()
+        try:
+            if exc[0] is None:
+                for name in list(self.held):
+                    self._flush(name)
+                for name in self.required:
+                    if name not in self.started:
+                        self.append(name, [], force=True)
+                for writer in self.parquet.values():
+                    writer.close()
+        finally:  # after a failure, whose error is the one that counts: close the rest quietly
+            for writer in self.parquet.values():
+                if writer.is_open:
+                    with contextlib.suppress(OSError):
+                        writer.close()
+                    writer.is_open = False  # else its __del__ tries again, and prints the error
 
     def append(self, name: str, rows: list[dict[str, Any]] | pa.Table, *, force: bool = False) -> None:
         """Append rows (dicts from the pipeline, or an Arrow table already built) to a table's file."""
         if not len(rows) and not force:
             return
         table = rows if isinstance(rows, pa.Table) else rows_to_arrow(name, rows)
-        path = self.directory / f"{name}.{self.fmt}"
         first = name not in self.started
         self.started.add(name)
         if self.fmt == "parquet":
-            if first:
-                self.parquet[name] = pq.ParquetWriter(path, table.schema, compression="zstd")
-            self.parquet[name].write_table(table)
+            self.held.setdefault(name, []).append(table)
+            self.held_rows[name] = self.held_rows.get(name, 0) + table.num_rows
+            self.held_bytes[name] = self.held_bytes.get(name, 0) + table.get_total_buffer_size()
+            if force or self.held_rows[name] >= ROW_GROUP_ROWS:
+                self._flush(name)
+            elif sum(self.held_bytes.values()) >= ROW_GROUP_BYTES:
+                self._flush(max(self.held_bytes, key=self.held_bytes.__getitem__))
             return
         frame = pl.from_arrow(table)
         assert isinstance(frame, pl.DataFrame)
+        path = self.directory / f"{name}.{self.fmt}"
         with path.open("a" if not first else "w", encoding="utf-8") as fh:
             if self.fmt == "jsonl":
                 frame.write_ndjson(fh)
@@ -164,6 +187,19 @@ class _TableFiles:
                 if lists:
                     frame = frame.with_columns(pl.col(lists).cast(pl.List(pl.String)).list.join(" "))
                 frame.write_csv(fh, include_header=first)
+
+    def _flush(self, name: str) -> None:
+        """Write a table's held rows as one row group."""
+        held = pa.concat_tables(self.held.pop(name))
+        del self.held_rows[name], self.held_bytes[name]
+        if name not in self.parquet:
+            self.parquet[name] = pq.ParquetWriter(self.directory / f"{name}.parquet", held.schema,
+                                                  compression="zstd")
+        self.parquet[name].write_table(held, row_group_size=max(1, held.num_rows))
+
+
+ROW_GROUP_ROWS = 65_536
+ROW_GROUP_BYTES = 8 << 20
 
 
 def _move_into_place(tmp: Path, target: Path) -> list[Path]:

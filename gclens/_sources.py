@@ -26,7 +26,7 @@ MAX_LINE_BYTES = 1 << 20
 """Longer lines are not parsed (reported as such); reading them costs bounded memory."""
 BLOCK_BYTES = 2 << 20
 """Plain logs are scanned (and parsed, with the fast engine) in blocks of this many bytes."""
-SPARSE_GROWTH = 8
+SPARSE_GROWTH = 4
 """A block where at most 1 line in 8 is kept (application logs) is followed by one this much larger
 (fewer, fuller blocks; the parser joins blocks already read into larger batches)."""
 MAX_INPUT_BYTES = 64 << 30

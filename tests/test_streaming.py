@@ -128,3 +128,41 @@ def test_read_ahead_stops_when_the_consumer_does() -> None:
             break
     time.sleep(0.3)
     assert len(produced) < 10  # the worker stopped at its next item, not at the end
+
+
+def test_parquet_row_groups_gather_the_small_batches_of_a_stream(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline hands rows over a few at a time; each Parquet file still gets row groups of
+    ROW_GROUP_ROWS rows, unless all tables together hold ROW_GROUP_BYTES: then the largest is
+    written. Whatever the grouping, the files hold the same rows in the same order."""
+    import pyarrow.parquet as pq
+
+    from gclens import _output
+
+    monkeypatch.setattr("gclens._columnar.BATCH_LINES", 200)
+    monkeypatch.setattr("gclens._columnar.COALESCED_ROWS", 200)
+    data = (SAMPLES / "go1.21" / "churn-full.stderr").read_bytes() * 6
+    options = Options(chunk_lines=50, block_bytes=8 << 10)
+    batches: dict[str, int] = {}
+    for name, rows in stream(io.BytesIO(data), options):
+        batches[name] = batches.get(name, 0) + (len(rows) > 0)
+
+    def written(limit_rows: int, limit_bytes: int) -> dict[str, pq.ParquetFile]:
+        monkeypatch.setattr(_output, "ROW_GROUP_ROWS", limit_rows)
+        monkeypatch.setattr(_output, "ROW_GROUP_BYTES", limit_bytes)
+        out = tmp_path / f"out-{limit_rows}-{limit_bytes}"
+        _output.convert(io.BytesIO(data), out, options=options)
+        return {name: pq.ParquetFile(out / f"{name}.parquet") for name in TABLE_NAMES}
+
+    default = written(_output.ROW_GROUP_ROWS, _output.ROW_GROUP_BYTES)
+    by_rows = written(100, 1 << 30)
+    by_bytes = written(1 << 30, 1)
+    assert max(batches.values()) > 10  # many small hand-overs
+    for name in TABLE_NAMES:
+        rows = default[name].metadata.num_rows
+        assert default[name].metadata.num_row_groups == 1, name  # each table is far below 64k rows
+        sizes = [by_rows[name].metadata.row_group(i).num_rows for i in range(by_rows[name].num_row_groups)]
+        assert all(size >= 100 for size in sizes[:-1]) and sum(sizes) == rows, name
+        assert by_bytes[name].metadata.num_row_groups == max(1, batches.get(name, 0)), name
+        assert by_rows[name].read().equals(default[name].read()), name
+        assert by_bytes[name].read().equals(default[name].read()), name
