@@ -1,5 +1,5 @@
 """`python -m gclens` runs the command line."""
 
-from gclens.cli import main
+from gclens.cli import run
 
-raise SystemExit(main())
+run()

@@ -15,7 +15,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gclens._envelopes import ENVELOPES
 from gclens._errors import GclensError, LineError, UsageError
@@ -229,6 +229,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     finally:
         signal.signal(signal.SIGTERM, previous)
     return code
+
+
+def run() -> NoReturn:
+    """The ``gclens`` command: ``main``, then exit without tearing the interpreter down.
+
+    Once every output is written and flushed, the interpreter's finalisation (module teardown,
+    freeing each object one by one) only costs time: 0.08 s of every run, a fifth of a small
+    file's parse. Nothing of gclens waits for it: files are closed and renamed before ``main``
+    returns.
+    """
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:  # the reader of our output went away: as main() reports it
+        code = EXIT_PIPE
+    os._exit(code)
 
 
 def _cmd_parse(args: argparse.Namespace) -> int:

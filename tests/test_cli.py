@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -151,3 +152,19 @@ def test_parser_tables_are_cached_in_the_users_cache_dir_only(tmp_path: Path) ->
     second = subprocess.run([sys.executable, "-m", "gclens", "parse", trace], env=env, capture_output=True,
                             timeout=120)
     assert second.returncode == 0 and second.stderr == first.stderr
+
+
+@pytest.mark.parametrize("args", [("summary", str(SAMPLE)), ("parse", str(SAMPLE), "--format", "jsonl", "-o", "-")])
+def test_every_output_is_flushed_before_the_command_exits(args: tuple[str, ...]) -> None:
+    """The command ends with os._exit (no interpreter teardown): what sits in a block-buffered
+    stdout must still come out whole, as with unbuffered output."""
+    outputs = []
+    for unbuffered in (False, True):
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+        if unbuffered:
+            env["PYTHONUNBUFFERED"] = "1"
+        proc = subprocess.run([sys.executable, "-m", "gclens", *args], env=env, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        outputs.append(proc.stdout)
+    assert outputs[0] == outputs[1] and outputs[0].count("\n") > 10
