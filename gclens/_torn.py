@@ -34,20 +34,28 @@ class Rejoined:
 
 def rejoin(text: str, start: int, family: str, continuation: str) -> Rejoined | None:
     """Rebuild ``text[start:k] + continuation`` for the one split ``k`` the evidence allows."""
-    found: list[tuple[Row, int]] = []
     prefix = PrefixParser(family, text[start:])  # one Lark parse of the prefix serves every split
-    for k in range(len(text), start, -1):
-        if k < len(text) and text[k - 1].isdigit() and text[k].isdigit():
-            continue  # the runtime writes every number whole: no split inside one
-        parsed = _usable(prefix.parse(k - start, continuation))
-        if parsed is not None and _consistent(parsed):
-            found.append((parsed, k))
-    whole = [(row, _runtime_row(text[k:])) for row, k in found if _runtime_row(text[k:])]
+    splits = [k for k in range(len(text), start, -1) if _whole_number(text, k)]
+    # A split that leaves a whole runtime line as the inserted text is decisive when it is the
+    # only one: those are few (a marker must start there), so they are tried first.
+    inserted = [(k, row) for k in splits if (row := _runtime_row(text[k:])) is not None]
+    whole = [(parsed, row) for k, row in inserted if (parsed := _candidate(prefix, k - start, continuation))]
     if len(whole) == 1:
-        return Rejoined(whole[0][0], whole[0][1])
-    if found and all(row == found[0][0] for row, _ in found):
-        return Rejoined(found[0][0], None)
+        return Rejoined(*whole[0])
+    found = [parsed for k in splits if (parsed := _candidate(prefix, k - start, continuation))]
+    if found and all(row == found[0] for row in found):
+        return Rejoined(found[0], None)
     return None
+
+
+def _whole_number(text: str, k: int) -> bool:
+    """The runtime writes every number whole: no split inside one."""
+    return not (k < len(text) and text[k - 1].isdigit() and text[k].isdigit())
+
+
+def _candidate(prefix: PrefixParser, r: int, continuation: str) -> Row | None:
+    parsed = _usable(prefix.parse(r, continuation))
+    return parsed if parsed is not None and _consistent(parsed) else None
 
 
 def _consistent(parsed: Row) -> bool:
