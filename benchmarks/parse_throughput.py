@@ -121,6 +121,7 @@ def main() -> None:
     gclens = str(Path(sys.executable).parent / "gclens")
     with tempfile.TemporaryDirectory() as tmp:
         inputs = build_inputs(Path(tmp), args.mib, wanted)
+        os.sync()  # the kernel writing the new files back while a tool runs would time the disk too
         print(f"{'input':<14} {'lines':>10} {'tool':<8} {'median s':>9} {'min-max s':>13} {'lines/s':>11} "
               f"{'MB/s':>7} {'RSS MiB':>8} {'x grep':>7}")
         for name, path in inputs.items():
