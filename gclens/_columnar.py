@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 
 from gclens._classify import CANDIDATES
 from gclens._envelopes import NO_META
@@ -63,7 +64,8 @@ def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed
     frame = lines.with_columns(_family=_family_expr()).filter(
         pl.col("_family").is_not_null()
         & ~pl.col("_rt").str.contains("[\x00\ufffd]|[0-9]{39}")  # 39 digits may not fit Int128: see _plan
-    ).with_columns(_shape=pl.col("_rt").str.replace_all("[0-9]+", "0")).collect()
+    ).collect()
+    frame = frame.with_columns(_shape=line_shapes(frame["_rt"]))
     plans: list[Plan] = []
     index: dict[int, int] = {}
     shapes: dict[str, int] = {}
@@ -83,6 +85,36 @@ def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed
     taken = pl.concat([rows["_seq"] for _, rows in served]) if served else pl.Series("_seq", [], dtype=seq.dtype)
     leftover = seq.filter(~seq.is_in(taken.implode()))
     return Parsed(served, leftover)
+
+
+def line_shapes(texts: pl.Series, step: int = 4096) -> pl.Series:
+    """Each text with its runs of ASCII digits replaced by one ``0``: ``str.replace_all("[0-9]+",
+    "0")``, computed over the bytes with numpy, 2-3x faster than a regex replace that stops at
+    every digit run (a fifth of the time of a batch of runtime lines went there). ``step`` texts
+    at a time: numpy's temporaries stay small, so the allocator keeps little of them."""
+    if len(texts) <= step:
+        return _line_shapes(texts)
+    return pl.concat([_line_shapes(texts.slice(at, step)) for at in range(0, len(texts), step)])
+
+
+def _line_shapes(texts: pl.Series) -> pl.Series:
+    array = texts.cast(pl.Binary).to_arrow().cast(pa.large_binary())
+    raw = np.frombuffer(array.buffers()[1], np.int64, len(array) + 1, array.offset * 8)
+    offsets = raw - raw[0]
+    data = np.frombuffer(array.buffers()[2], np.uint8, int(offsets[-1]), int(raw[0]))
+    if not len(data):
+        return texts
+    digit = (data - np.uint8(48)) < 10
+    repeat = np.zeros_like(digit)  # a digit right after a digit of the same text
+    np.logical_and(digit[1:], digit[:-1], out=repeat[1:])
+    starts = offsets[:-1]
+    repeat[starts[starts < len(data)]] = False
+    kept = data[~repeat]
+    kept[(kept - np.uint8(48)) < 10] = ord("0")
+    new = offsets - np.searchsorted(np.flatnonzero(repeat), offsets)  # less the digits dropped before
+    result = pl.Series(texts.name, pa.LargeStringArray.from_buffers(len(array), pa.py_buffer(new),
+                                                                    pa.py_buffer(kept)))
+    return result if not texts.null_count() else pl.select(pl.when(texts.is_not_null()).then(result)).to_series()
 
 
 def _collect(by_table: dict[str, list[pl.LazyFrame]]) -> list[tuple[str, pl.DataFrame]]:

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gclens import read_trace
-from gclens._columnar import parse_column
+from gclens._columnar import line_shapes, parse_column
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine, _tree_parser
 from gclens._grammar import FAMILIES, parse_line
@@ -194,3 +194,12 @@ def test_templates_serve_almost_every_line_of_a_real_trace() -> None:
     results = [_fast(engine, family, text) for family, text in hits]
     assert all(_same(r, _reference(f, t)) for r, (f, t) in zip(results, hits, strict=True))
     assert engine.hits >= 0.9 * len(hits)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.none() | st.text(alphabet=st.sampled_from("0123456789 .:@-é\x00ab"), max_size=12), max_size=20))
+def test_shapes_replace_each_digit_run_by_one_zero_as_the_regex_does(texts: list[str | None]) -> None:
+    series = pl.Series(texts, dtype=pl.String)
+    expected = series.str.replace_all("[0-9]+", "0").to_list()
+    assert line_shapes(series).to_list() == expected
+    assert line_shapes(series, step=3).to_list() == expected  # a few texts at a time
