@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union, cast
 
+from gclens._classify import CANDIDATES, ROUGH
 from gclens._errors import InputError
 
 MAX_LINE_BYTES = 1 << 20
@@ -316,14 +317,18 @@ def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
     Rust's regex (through Polars) searches a pattern's leading literals with SIMD: about 3x
     faster than RE2 here, which walks every byte. It needs UTF-8, so the lines are copied as
     strings, ``step`` lines at a time to keep the copy small; a slice that is not UTF-8 falls
-    back to RE2 on the bytes (Arrow).
+    back to RE2 on the bytes (Arrow). The classifier's CANDIDATES are searched in two steps: its
+    ROUGH pattern over every line, then CANDIDATES themselves over the lines ROUGH found.
     """
     import numpy as np
     import polars as pl
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    rough = [p for p in patterns if p in CANDIDATES]
+    direct = [p for p in patterns if p not in CANDIDATES]
     hit = np.zeros(len(lines), dtype=bool)
+    maybe: list[Any] = [np.empty(0, np.int64)]  # ROUGH's lines
     for at in range(0, len(lines), step):
         part = lines.slice(at, step)
         try:
@@ -333,9 +338,21 @@ def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
             # (Arrow's to_numpy on booleans would import pandas: 0.16 s)
             hit[at + np.frombuffer(found.buffers()[1], np.uint64, len(found), found.offset * 8)] = True
             continue
-        matches = pl.select(pl.any_horizontal(pl.lit(texts).str.contains(p) for p in patterns)).to_series()
-        hit[at:at + len(part)] = matches.to_numpy()
+        if rough:
+            maybe.append(at + np.flatnonzero(texts.str.contains(ROUGH).to_numpy()))
+        if direct:
+            hit[at:at + len(part)] |= _any_match(texts, direct)
+    found = np.concatenate(maybe)
+    if rough and len(found):  # few lines: CANDIDATES over them all at once
+        taken = lines.take(pa.Array.from_buffers(pa.int64(), len(found), [None, pa.py_buffer(found)]))
+        hit[found[_any_match(pl.Series(taken.cast(pa.large_string())), rough)]] = True
     return hit
+
+
+def _any_match(texts: Any, patterns: list[str]) -> Any:
+    import polars as pl
+
+    return pl.select(pl.any_horizontal(pl.lit(texts).str.contains(p) for p in patterns)).to_series().to_numpy()
 
 
 def _buffer_fill(stream: IO[bytes]) -> Fill:

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gclens import read_trace
-from gclens._classify import CANDIDATES, classify, is_fragment
+from gclens._classify import CANDIDATES, ROUGH, classify, is_fragment
 from gclens._sources import MAX_LINE_BYTES
 
 ROOT = Path(__file__).parent.parent
@@ -60,6 +60,17 @@ def test_crlf_nul_and_invalid_utf8(block: int) -> None:
     _same(b"".join(lines))
 
 
+def test_application_lines_that_the_first_scan_step_cannot_tell_apart(block: int) -> None:
+    """``: status=`` and ``: p=`` lead the scanner to scheddetail lines; application lines holding
+    them (or a detail marker after other text) must still come out as application output."""
+    detail = (ROOT / "sample_traces" / "go1.25" / "goroutines-detail.stderr").read_bytes().splitlines(keepends=True)
+    lookalikes = [b"request done: status=200 path=/x\n", b"config: p=0.5 q=1\n", b"  X1: status=3\n",
+                  b"app said P0: status=1 schedtick=2\n"]
+    data = b"".join(lookalikes[i % 4] + line for i, line in enumerate(_mixed()[:200] + detail[:300]))
+    _same(data)
+    assert read_trace(io.BytesIO(data)).sources["other_lines"][0] >= 500
+
+
 def test_torn_runtime_line_whose_tail_has_no_marker(block: int) -> None:
     gc = next(line for line in REAL if line.startswith(b"gc "))
     head, tail = gc[:-10], gc[-10:]  # the tail, "bals, 2 P", holds no runtime marker
@@ -87,6 +98,7 @@ def test_degenerate_inputs(block: int, data: bytes) -> None:
 
 
 _CANDIDATES = re.compile("|".join(CANDIDATES))
+_ROUGH = re.compile(ROUGH)
 
 
 @settings(max_examples=500, deadline=None)
@@ -95,3 +107,5 @@ _CANDIDATES = re.compile("|".join(CANDIDATES))
 def test_candidates_are_a_superset_of_the_classifier(text: str) -> None:
     if classify(text) is not None or is_fragment(text):
         assert _CANDIDATES.search(text)
+    if _CANDIDATES.search(text):
+        assert _ROUGH.search(text)  # the scanner's first step finds every candidate
