@@ -128,8 +128,9 @@ class _TableFiles:
 
     Parquet rows are held until a table has ROW_GROUP_ROWS of them (or all tables together hold
     ROW_GROUP_BYTES), then written as one row group: the pipeline hands over a few thousand rows
-    at a time, and row groups that small make files twice as large, cost a compression context
-    per column each, and slow down the BI tools that read them.
+    at a time, and row groups that small cost a compression context per column each, compress
+    worse (a 1 GiB mixed log's tables: 6.7 MB, now 5.0 MB) and slow down the BI tools that read
+    them.
     """
 
     def __init__(self, directory: Path, fmt: Format, required: tuple[str, ...] = TABLE_NAMES) -> None:
