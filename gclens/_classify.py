@@ -19,7 +19,8 @@ _ANYWHERE = re.compile(
     r"|(?P<scavenger>(?:forced )?scvg(?:-?[0-9]+)?: |scav [0-9])"
     r"|(?P<events>GC forced$)"
 )
-_DETAIL = r"[PMG][0-9]+: (?:status=|p=)"
+_DETAIL_WORDS = r": (?:status=|p=)"
+_DETAIL = rf"[PMG][0-9]+{_DETAIL_WORDS}"
 _CRASH = r"fatal error: |runtime: |panic: |goroutine [0-9]+ \[|SIG[A-Z0-9]+: "
 _AT_START = re.compile(rf"[ \t]*(?:(?P<sched>{_DETAIL})|(?P<events>{_CRASH}))")
 # Pieces that only a runtime line contains: a line holding one but no marker is the tail of a
@@ -64,7 +65,7 @@ looking at them one by one. Two patterns, not one: every alternative of the firs
 literal, which lets the regex engine search for the literals with SIMD; the class-led
 ``[PMG][0-9]+`` in the same pattern would make it walk every byte (2.6x slower on a mixed log)."""
 
-ROUGH = f"{CANDIDATES[0]}|: (?:status=|p=)"
+ROUGH = f"{CANDIDATES[0]}|{_DETAIL_WORDS}"
 """One pattern that every line matching CANDIDATES matches, each of its alternatives led by a
 literal (``[PMG][0-9]+: status=`` is found by what follows the colon): the block scanner searches
 it over every line, and CANDIDATES only over the few lines it finds (one pass over the text, not
