@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS_DIR = os.path.join(HERE, "programs")
-PROGRAMS = ["churn", "memlimit", "goroutines", "crash", "spliced", "pauses"]
+PROGRAMS = ["churn", "memlimit", "goroutines", "crash", "spliced", "pauses", "applog"]
 
 # Default toolchain locations (see install_toolchains.sh).
 GOBIN_ROOT = os.environ.get("GOBIN_ROOT", "/opt/gobin")
@@ -107,6 +107,20 @@ def whatif(name: str, env: dict, description: str) -> Scenario:
                     description=description)
 
 
+# applog: a busy service's whole-line application log (5 writers, 2500-4000 lines/s: the rate
+# per style keeps each file near 0.9 MB) on the same stderr as gc / pacer / scav / SCHED lines,
+# GC every ~15 ms: an application line written while the runtime prints a line (one write per
+# print argument) lands between two of its pieces.
+APPLOG_GODEBUG = "gctrace=1,gcpacertrace=1,scavtrace=1,schedtrace=100"
+APPLOG_MINORS = (21, 23, 25, 27)  # the slog and bracket styles; applog-stdlog runs everywhere
+
+
+def applog(style: str, description: str, extra_args: tuple = (), **kw) -> Scenario:
+    return Scenario(f"applog-{style}", "applog", {"GODEBUG": APPLOG_GODEBUG, "GOMAXPROCS": "2"},
+                    args=("-style", style, *extra_args), expect_splices=True,
+                    description=description, **kw)
+
+
 WHATIF_WORKLOAD = (f"churn -pointer-heap -ph-rate {WHATIF_RATE} -ph-duration "
                    + "/".join(f"{d} (go1.{m})" for m, d in WHATIF_DURATION.items()))
 
@@ -148,6 +162,18 @@ SCENARIOS = [
              description="8 goroutines write app text to os.Stderr 2 bytes per write (partial "
                          "lines, plus some whole lines) while 2 goroutines allocate ~220 MiB/s, "
                          "1.5 s: gc and SCHED lines torn by application bytes"),
+    applog("stdlog", "busy service log: 5 goroutines log whole lines with the log package "
+                     "(LstdFlags|Lmicroseconds: lines start with '2026/11/27 03:27:41.337545'), "
+                     "3500 lines/s, while 2 goroutines allocate ~220 MiB/s over a 3 MiB live set "
+                     "(a cycle every ~15 ms) for 2.5 s, 2 forced cycles: runtime lines torn as "
+                     "<runtime head><whole app line> + newline + <runtime tail>"),
+    applog("slogtext", "as applog-stdlog with log/slog TextHandler lines ('time=... level=INFO "
+                       "msg=...'), 3200 lines/s", ("-rate", "3200"), only_minors=APPLOG_MINORS),
+    applog("slogjson", "as applog-stdlog with log/slog JSONHandler lines ('{\"time\":...}'), "
+                       "2500 lines/s", ("-rate", "2500"), only_minors=APPLOG_MINORS),
+    applog("bracket", "as applog-stdlog with fmt.Fprintf(os.Stderr) lines '[INFO] 03:27:41 "
+                      "worker=3 ...' (one write per line), 4000 lines/s", ("-rate", "4000"),
+           only_minors=APPLOG_MINORS),
     Scenario("pauses-long", "pauses",
              {"GODEBUG": "gctrace=1,gcpacertrace=1,schedtrace=200", "GOGC": "50",
               "GOMAXPROCS": "32"},
@@ -412,12 +438,60 @@ GC_LINE_RE = re.compile(
 GC_START_RE = re.compile(rb"gc \d+ @")
 GC_PCT_RE = re.compile(rb"^gc \d+ @\d+\.\d{3}s (\d+)%", re.M)
 
+# Complete lines of the other runtime families, every version covered here.  Floats: go1.19-1.25
+# print the runtime's own +d.dddddde+ddd format, go1.26+ the shortest 'g' form.
+_F = rb"(?:[-+]?\d+(?:\.\d+)?(?:e[-+]\d+)?|[-+]Inf|NaN)"
+SCHED_LINE_RE = re.compile(
+    rb"^SCHED \d+ms: gomaxprocs=\d+ idleprocs=\d+ threads=\d+ spinningthreads=\d+ "
+    rb"(?:needspinning=\d+ )?idlethreads=\d+ runqueue=\d+"
+    rb"(?: gcwaiting=\w+ nmidlelocked=\d+ stopwait=\d+ sysmonwait=\w+"  # scheddetail=1
+    rb"| \[ ?\d+(?: \d+)* ?\](?: schedticks=\[ \d+(?: \d+)* \])?)$")
+SCAV_LINE_RE = re.compile(
+    rb"^scav \d+ KiB work(?:, \d+ KiB total| \(bg\), \d+ KiB work \(eager\), \d+ KiB now), "
+    rb"\d+% util(?: \(forced\))?$")
+PACER_LINE_RE = re.compile(
+    rb"^pacer: (?:assist ratio=" + _F + rb" \(scan \d+ MB in \d+->\d+ MB\) workers=\d+\+" + _F
+    + rb"|\d+% CPU \(\d+ exp\.\) for \d+\+\d+\+\d+ B work \(\d+ B exp\.\) in \d+ B -> \d+ B "
+      rb"\(\xe2\x88\x86goal -?\d+, cons/mark " + _F + rb"\)"
+    + rb"|sweep done at heap size \d+MB; allocated \d+MB during sweep; swept \d+ pages at "
+    + _F + rb" pages/byte)$")
+
+# family: (prefix the runtime writes as its first piece, marker of a line start inside a line,
+# complete-line pattern)
+FAMILIES = {
+    "gc": (b"gc ", GC_START_RE, GC_LINE_RE),
+    "SCHED": (b"SCHED ", re.compile(rb"SCHED \d+ms: "), SCHED_LINE_RE),
+    "scav": (b"scav ", re.compile(rb"scav \d+ KiB work"), SCAV_LINE_RE),
+    "pacer": (b"pacer: ", re.compile(rb"pacer: (?:assist|\d+% CPU|sweep done)"), PACER_LINE_RE),
+}
+
+
+def torn_family(ln: bytes, family: str) -> bool:
+    """A line of `family` torn by other output: it starts with the family's first piece but is not
+    one complete line of it, or the family's line start appears later in the line."""
+    prefix, start_re, line_re = FAMILIES[family]
+    if ln.startswith(prefix):
+        return not line_re.match(ln)
+    return bool(start_re.search(ln))
+
 
 def torn_gc_lines(lines: list[bytes]) -> list[bytes]:
     """Lines where a gc line was torn by other output: 'gc N @' not at the start of the line,
     or a line starting with 'gc ' that is not one complete gc line."""
-    return [ln for ln in lines
-            if (GC_START_RE.search(ln) or ln.startswith(b"gc ")) and not GC_LINE_RE.match(ln)]
+    return [ln for ln in lines if torn_family(ln, "gc")]
+
+
+def torn_lines(lines: list[bytes]) -> tuple[int, dict]:
+    """(lines torn in any family, {family: lines torn in that family}); a line can count for two
+    families (e.g. a pacer line inside a SCHED line)."""
+    per = {f: 0 for f in FAMILIES}
+    total = 0
+    for ln in lines:
+        hit = [f for f in FAMILIES if torn_family(ln, f)]
+        for f in hit:
+            per[f] += 1
+        total += bool(hit)
+    return total, per
 
 
 def read_bytes(path: str) -> bytes:
@@ -433,14 +507,16 @@ def read_json(path: str):
 def summarize(outdir: str) -> None:
     man = read_json(os.path.join(outdir, "manifest.json"))
     hdr = (f"{'file':42} {'status':6} {'lines':>6} {'gc':>4} {'gc*':>4} {'num_gc':>6} "
-           f"{'forced':>6} {'pacer':>5} {'SCHED':>5} {'scav':>5} {'scan:':>5} {'torn':>4}  note")
+           f"{'forced':>6} {'pacer':>5} {'SCHED':>5} {'scav':>5} {'scan:':>5} {'torn':>4} "
+           f"{'g/S/s/p':>11}  note")
     print(hdr)
     print("-" * len(hdr))
     for r in man["runs"]:
         data = read_bytes(os.path.join(outdir, r["file"]))
         gc_strict = len(GC_RE.findall(data))
         gc_any = len(set(GC_ANY_RE.findall(data)))
-        torn = len(torn_gc_lines(data.split(b"\n")))
+        torn, torn_per = torn_lines(data.split(b"\n"))
+        torn_fam = "/".join(str(torn_per[f]) for f in FAMILIES)
         counts = {k: len(re.findall(p, data, re.M)) for k, p in
                   (("pacer", rb"pacer:"), ("SCHED", rb"SCHED"), ("scav", rb"^scav "),
                    ("scan", rb"^scan:"), ("forced", rb"^gc \d+ @.* \(forced\)$"))}
@@ -460,13 +536,13 @@ def summarize(outdir: str) -> None:
         if pcts and int(pcts[-1]) > 0:
             notes.append(f"last gc line {pcts[-1].decode()}%")
         if r.get("expect_splices") and not torn:
-            notes.append("expected torn gc lines, found none")
+            notes.append("expected torn runtime lines, found none")
         if r.get("unterminated_last_line"):
             tail = data.rsplit(b"\n", 1)[-1][:40]
             notes.append(f"unterminated last line {tail!r}")
         print(f"{r['file']:42} {r['status']:6} {r['lines']:>6} {gc_strict:>4} {gc_any:>4} "
               f"{num_gc!s:>6} {counts['forced']:>6} {counts['pacer']:>5} {counts['SCHED']:>5} "
-              f"{counts['scav']:>5} {counts['scan']:>5} {torn:>4}  {'; '.join(notes)}")
+              f"{counts['scav']:>5} {counts['scan']:>5} {torn:>4} {torn_fam:>11}  {'; '.join(notes)}")
     for s in man.get("skipped", []):
         print(f"SKIPPED {s['go']} {s['scenario']}: {s['reason']}")
     total = 0
