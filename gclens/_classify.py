@@ -26,9 +26,18 @@ _AT_START = re.compile(rf"[ \t]*(?:(?P<sched>{_DETAIL})|(?P<events>{_CRASH}))")
 # Pieces that only a runtime line contains: a line holding one but no marker is the tail of a
 # runtime line that application output split in two.
 _FRAGMENT = re.compile(
-    r" ms clock, | ms cpu, | MB goal, | MB stacks, | KiB work| MB released|% util$| pages/byte"
-    r"| lockedm=| lockedg=| syscalltick=| spinningthreads=| idlethreads=| B work \("
+    r" ms clock, | ms cpu, | MB goal, | MB stacks, | MB globals, | KiB work| KiB now, | MB released|% util$"
+    r"| pages/byte|MB during sweep; swept |MB of spans; swept | B exp\.\) in | lockedm=| lockedg=| syscalltick="
+    r"| idleprocs=| spinningthreads=| idlethreads=| runqueue=| schedticks=\[| B work \("
 )
+
+
+_HEAD = re.compile(r"(?P<gctrace>gc |scan: )|(?P<sched>SCHED )|(?P<scavenger>scav |scvg)|  (?P<detail>[PMG])")
+"""The first piece (one write) of a runtime line whose marker ``_ANYWHERE`` or ``_AT_START`` needs
+more of the line: a line that starts with one and holds no marker may be a runtime line's head
+with another whole line written after it, its rest on the next line (``_torn``)."""
+_HEAD_WORDS = "gc |scan: |SCHED |  [PMG]|scav |scvg"
+"""``_HEAD`` for the block scanner."""
 
 
 class Hit(NamedTuple):
@@ -48,9 +57,54 @@ def classify(text: str) -> Hit | None:
     return Hit(family, m.start(family))
 
 
+_ENDS = {
+    "gctrace": re.compile(r"(?: P|\(forced\)| objs| spans)$"),
+    "sched": re.compile(r"(?:\]|sysmonwait=[a-z0-9]+|(?:gfreecnt|timerslen)=[0-9]+|locked[gm]=(?:-1|nil|[0-9]+))$"),
+    "scavenger": re.compile(r"(?:% util|\(forced\)|\[controller reset\]| MB released|\(MB\))$"),
+    "pacer": re.compile(r"(?:workers=[0-9]+\+\S+|u_a/u_g=\S+|\)|\[controller reset\]| pages|pages/byte)$"),
+}
+"""How the lines of each family end: the rest of a torn line ends so (``tests/test_classify.py``
+holds every sample line to it)."""
+
+
+def could_end(family: str, text: str) -> bool:
+    """Could ``text`` be the rest of a runtime line of ``family`` (it ends as those lines end)?"""
+    ends = _ENDS.get(family)
+    return not text or (ends is not None and ends.search(text) is not None)
+
+
+def torn_head(text: str) -> Hit | None:
+    """The family of a runtime line whose first pieces start ``text`` when ``classify`` finds
+    none (`gc ` + an application line, its rest on the next line); None otherwise."""
+    m = _HEAD.match(text)
+    if m is None or m.lastgroup is None:
+        return None
+    return Hit("sched" if m.lastgroup == "detail" else m.lastgroup, m.start(m.lastgroup))
+
+
+def runtime_pieces(text: str) -> tuple[int, set[int]]:
+    """Where the last piece of runtime output in ``text`` starts (a fragment or a marker; -1 for
+    none), and where each marker starts: text inserted into a runtime line starts after the
+    last piece, unless it is a whole runtime line (it starts at a marker)."""
+    last, markers = -1, set()
+    for pattern in (_FRAGMENT, _ANYWHERE):
+        pos = 0
+        while m := pattern.search(text, pos):
+            last, pos = max(last, m.start()), m.start() + 1
+            if pattern is _ANYWHERE:
+                markers.add(m.start())
+    return last, markers
+
+
+_TINY_TAIL = re.compile(r" P(?: \(forced\))?| \(forced\)")
+"""The last pieces of a gc line, alone on a line: the rest of a line torn just before them."""
+TINY_TAIL_BYTES = 12
+"""The longest of them: the block scanner marks short lines that start with a space."""
+
+
 def is_fragment(text: str) -> bool:
     """True for a line that holds a piece of a runtime line but no start of one."""
-    return _FRAGMENT.search(text) is not None
+    return _FRAGMENT.search(text) is not None or _TINY_TAIL.fullmatch(text) is not None
 
 
 def _unanchored(pattern: re.Pattern[str]) -> str:
@@ -58,8 +112,8 @@ def _unanchored(pattern: re.Pattern[str]) -> str:
     return re.sub(r"\(\?P<\w+>", "(?:", pattern.pattern).replace("$", "").replace("[ \\t]*", "")
 
 
-CANDIDATES = ("|".join(f"(?:{_unanchored(p)})" for p in (_ANYWHERE, _FRAGMENT)) + f"|{_CRASH}", _DETAIL)
-"""Every line ``classify`` or ``is_fragment`` accepts matches one of these (a superset; the syntax
+CANDIDATES = ("|".join(f"(?:{_unanchored(p)})" for p in (_ANYWHERE, _FRAGMENT)) + f"|{_HEAD_WORDS}|{_CRASH}", _DETAIL)
+"""Every line ``classify``, ``torn_head`` or ``is_fragment`` accepts matches one of these (a superset; the syntax
 is common to RE2 and Rust's regex): the block scanner uses them to skip application lines without
 looking at them one by one. Two patterns, not one: every alternative of the first starts with a
 literal, which lets the regex engine search for the literals with SIMD; the class-led

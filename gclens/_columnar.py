@@ -32,7 +32,7 @@ from gclens._fastpath import MAX_TEMPLATES, FastEngine, Template, make_token
 from gclens._parse import LineTaker, Opened, SourceResult, count_skipped, physical_lines
 from gclens._readahead import Prefetched
 from gclens._schemas import polars_types
-from gclens._sources import Block, Line
+from gclens._sources import KEPT_AFTER, Block, Line
 from gclens._transformers import Legacy
 from gclens._values import Column
 
@@ -376,7 +376,7 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
                 taker.take(no, text, NO_META)
             continue
         _take_lines(result, taker, item)
-        records, more = result.drain(holding=taker.held is not None)
+        records, more = result.drain(holding=taker.holding_reject)
         chunk, rejects = joined(joined(chunk, item.chunk), chunk_frame(record_frames(records))), rejects + more
         if not batches.ready() or (chunk is not None and chunk.skeleton.height >= COALESCED_ROWS):
             yield chunk, rejects  # else more is ready: the stages take fewer, larger chunks
@@ -394,13 +394,13 @@ each stage costs the same few dozen Polars calls per chunk whatever its size."""
 @dataclass
 class Batch:
     """Kept lines [start, stop) of a block, parsed: the served rows, and the lines left for the
-    line-by-line path (the first line of the batch only if a torn line waits for its rest)."""
+    line-by-line path (the first lines of the batch only if a torn line waits for its rest)."""
 
     start: int
     stop: int
     served: int  # lines served as columns
     slow: list[tuple[int, Line]]  # (position among the block's kept lines, line)
-    first_if_held: tuple[int, Line] | None  # an unmarked first line: a held torn line's rest, perhaps
+    first_if_held: list[tuple[int, Line]]  # unmarked first lines: a held torn line's rest, perhaps
     chunk: Chunk | None  # the served rows
 
 
@@ -438,9 +438,10 @@ def _batches(items: Iterator[Any], engine: FastEngine) -> Iterator[Any]:
             positions = pl.Series("_seq", np.flatnonzero(marked) + start, dtype=pl.Int64)
             parsed = parse_column(engine, item.texts.gather(positions), positions)
             slow = _slow(parsed.leftover.sort().to_numpy(), marked, start, stop)
-            first = None if marked[0] or (slow and slow[0] == start) else (start, item.line(start))
+            lead = _unmarked_lead(marked, start, stop, set(slow))
             yield Batch(start, stop, len(positions) - len(parsed.leftover), [(i, item.line(i)) for i in slow],
-                        first, chunk_frame(served_frames(parsed, item.numbers, item.texts)))
+                        [(i, item.line(i)) for i in lead],
+                        chunk_frame(served_frames(parsed, item.numbers, item.texts)))
 
 
 def _lines(item: Any) -> int:
@@ -467,8 +468,8 @@ line, smaller ones less memory (on a 2 GB mixed log: about 370 MiB peak at 24k, 
 def _take_lines(result: SourceResult, taker: LineTaker, batch: Batch) -> None:
     """Count a batch's lines served as columns, and take the rest line by line, in order."""
     slow = batch.slow
-    if taker.held is not None and batch.first_if_held is not None:
-        slow = [batch.first_if_held, *slow]
+    if taker.held is not None and batch.first_if_held:
+        slow = [*batch.first_if_held, *slow]
     other = batch.stop - batch.start - batch.served - len(slow)
     result.lines_read += batch.served + other
     result.logical_lines += batch.served + other
@@ -486,11 +487,26 @@ def _take_lines(result: SourceResult, taker: LineTaker, batch: Batch) -> None:
 
 
 def _slow(unserved: Any, marked: Any, start: int, stop: int) -> list[int]:
-    """Positions for the line-by-line path: marked lines no plan served, and the unmarked line
-    right after each (it may be the rest of a torn line), in order."""
-    after = unserved + 1
-    after = after[(after < stop) & ~marked[np.minimum(after, stop - 1) - start]]
-    return sorted(set(unserved.tolist()) | set(after.tolist()))
+    """Positions for the line-by-line path: marked lines no plan served, and the unmarked lines
+    right after each, up to KEPT_AFTER (they may be the rest of a torn line), in order."""
+    picked = set(unserved.tolist())
+    follows = np.ones(len(unserved), dtype=bool)
+    for after in range(1, KEPT_AFTER + 1):
+        at = unserved + after
+        follows &= (at < stop) & ~marked[np.minimum(at, stop - 1) - start]
+        picked.update(at[follows].tolist())
+    return sorted(picked)
+
+
+def _unmarked_lead(marked: Any, start: int, stop: int, slow: set[int]) -> list[int]:
+    """The batch's first lines up to KEPT_AFTER while unmarked: the rest of a torn line held
+    from the batch before, perhaps."""
+    lead = []
+    for i in range(start, min(start + KEPT_AFTER, stop)):
+        if marked[i - start] or i in slow:
+            break
+        lead.append(i)
+    return lead
 
 
 @dataclass

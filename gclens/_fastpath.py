@@ -26,6 +26,7 @@ from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import LarkError
 
 from gclens._grammar import FAMILIES, cache_file, grammar_dir
+from gclens._recognize import Prefix
 
 _DIGITS = re.compile(r"([0-9]+)")
 MAX_TEMPLATES = 4096
@@ -144,8 +145,10 @@ class FastEngine:
             return self._templates[key]  # another thread learnt it meanwhile
         if self._failures.get(key, 0) >= _RETRIES or len(self._templates) >= MAX_TEMPLATES:
             return None
-        try:
-            template = _template(family, _tree_parser(family).parse(text), parts, self._transformers[family])
+        try:  # the automaton alone first: most texts that fail here are torn lines, each its own shape
+            parses = Prefix(family, text).accepts(len(text), "")
+            template = _template(family, _tree_parser(family).parse(text), parts,
+                                 self._transformers[family]) if parses else None
         except LarkError:
             template = None
         if template is None:

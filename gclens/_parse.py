@@ -10,17 +10,17 @@ import functools
 import itertools
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gclens._classify import CANDIDATES, classify, is_fragment
+from gclens._classify import CANDIDATES, classify, could_end, is_fragment, torn_head
 from gclens._envelopes import CONTINUED, DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
 from gclens._ranges import may_overflow, out_of_range
 from gclens._sources import MAX_LINE_BYTES, Block, Line, LineReader, Source
-from gclens._torn import rejoin
+from gclens._torn import Ambiguous, Continued, rejoin
 from gclens._transformers import Legacy
 
 _REJECT_TEXT_CHARS = 4096
@@ -178,19 +178,46 @@ def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock |
     yield result.drain()
 
 
+HOLD_LINES = 64
+"""Application lines a torn runtime line's head may wait across for its rest: a thread that is
+descheduled while it prints leaves its line open while others log (40 lines seen in go1.27)."""
+
+
 class LineTaker:
-    """Puts logical lines where they belong one by one, rejoining a torn line with the next."""
+    """Puts logical lines where they belong one by one, rejoining a torn line with its rest."""
 
     def __init__(self, result: SourceResult) -> None:
         self.result = result
         self.held: _Held | None = None
 
+    @property
+    def holding_reject(self) -> bool:
+        """The held line was counted as a reject (a rejoin takes it back), not as other output."""
+        return self.held is not None and self.held.rejected
+
     def take(self, no: int, text: str, meta: Meta) -> None:
         self.result.logical_lines += 1
-        if self.held is not None and classify(text) is None and _rejoin(self.result, self.held, text):
-            self.held = None
-            return
+        held, self.held = self.held, None
+        outcome = None
+        runtime = classify(text) is not None
+        if held is not None and not runtime and (held.apart == 0 or could_end(held.family, text)
+                                                 or is_fragment(text)):
+            outcome = _rejoin(self.result, held, text)
+            if outcome is True:
+                return
+            if isinstance(outcome, Continued):  # torn again: the line so far waits for its rest
+                self.held = _continue(self.result, held, outcome, no)
+                return
+        rejects = len(self.result.rejects)
         self.held = _take(self.result, no, text, meta)
+        if isinstance(outcome, Ambiguous):  # the reject that shows the damage names the readings
+            assert held is not None
+            at = -1 if len(self.result.rejects) > rejects else (-2 if held.rejected else None)
+            if at is not None and len(self.result.rejects) >= -at:
+                self.result.rejects[at]["reason"] = outcome.reason()
+        elif (held is not None and self.held is None and not runtime and held.apart < HOLD_LINES
+              and len(self.result.rejects) == rejects):  # an application line: the rest may follow
+            self.held = replace(held, apart=held.apart + 1)
 
 
 def count_skipped(result: SourceResult, reader: LineReader) -> None:
@@ -204,27 +231,62 @@ def count_skipped(result: SourceResult, reader: LineReader) -> None:
 
 @dataclass(frozen=True)
 class _Held:
-    """A runtime line its grammar rejected, kept one line in case the next line completes it."""
+    """A line that may be a torn runtime line's head, kept in case a later line is its rest: a
+    runtime line its grammar rejected (counted as a reject), or a line that starts with a runtime
+    line's first piece and holds no marker (counted as other output). ``apart``: application
+    lines taken since."""
 
     no: int
     text: str
     start: int
     family: str
     meta: Meta
+    rejected: bool = True
+    apart: int = 0
 
 
-def _rejoin(result: SourceResult, held: _Held, text: str) -> bool:
-    joined = rejoin(held.text, held.start, held.family, text)
-    if joined is None:
-        return False
-    result.rejects.pop()  # the held line's reject: it was the last line taken
+def _continue(result: SourceResult, held: _Held, outcome: Continued, no: int) -> _Held:
+    """Hold the line so far (head and next piece) for its rest; count the line inserted before."""
+    if outcome.other_text:
+        result.other_lines += 1
+    else:
+        result.logical_lines -= 1
+    if held.rejected:
+        for reject in reversed(result.rejects):
+            if reject["line_no"] == held.no:
+                reject["reason"] = (f"torn runtime line: continued on line {no} (another line written "
+                                    "into it again), its rest did not follow")
+                break
+    return replace(held, text=outcome.text, start=0, apart=0)
+
+
+def _rejoin(result: SourceResult, held: _Held, text: str) -> bool | Continued | Ambiguous | None:
+    """Rejoin ``held`` with its rest ``text`` and count both lines: True when done."""
+    joined = rejoin(held.text, held.start, held.family, text,
+                    None if result.engine is None else result.engine.parse)
+    if joined is None or isinstance(joined, Ambiguous | Continued):
+        return joined
+    if held.rejected:
+        _forget_reject(result, held.no)
+    else:
+        result.other_lines -= 1
     result.rejoined_lines += 1
     _keep(result, held.no, *joined.row, f"{held.text}\n{text}", held.meta)
-    if joined.inserted is None:
-        result.logical_lines -= 1  # the continuation is joined onto the held line
-    else:  # the inserted text was a whole runtime line: it is a row of its own
+    if joined.inserted is not None:  # the inserted text was a whole runtime line: a row of its own
         _keep(result, held.no, *joined.inserted, held.text, held.meta)
+    elif joined.other_text:  # an application line: it stays counted as other output
+        result.other_lines += 1
+    else:
+        result.logical_lines -= 1  # nothing came between: the rest is joined onto the line
     return True
+
+
+def _forget_reject(result: SourceResult, no: int) -> None:
+    """Take back the held line's reject (the last one, or the last of that line)."""
+    for i in range(len(result.rejects) - 1, -1, -1):
+        if result.rejects[i]["line_no"] == no:
+            del result.rejects[i]
+            return
 
 
 def physical_lines(result: SourceResult, lines: Iterator[Line]) -> Iterator[tuple[int, str]]:
@@ -246,11 +308,14 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     """Put one line where it belongs; return it when its grammar rejected it (see _rejoin)."""
     hit = classify(text)
     if hit is None:
-        if is_fragment(text):
+        head = torn_head(text) if _line_problem(result, no, text) is None else None
+        fragment = is_fragment(text)
+        if fragment:
             _reject(result, no, text, "fragment", _fragment_reason(text))
         else:
             result.other_lines += 1
-        return None
+        # a runtime line's first piece and another line: held in case the next line is its rest
+        return None if head is None else _Held(no, text, head.start, head.family, meta, rejected=fragment)
     problem = _line_problem(result, no, text)
     if problem:
         _reject(result, no, text, hit.family, problem)

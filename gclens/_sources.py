@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Union, cast
 
-from gclens._classify import CANDIDATES, ROUGH
+from gclens._classify import CANDIDATES, ROUGH, TINY_TAIL_BYTES
 from gclens._errors import InputError
 
 MAX_LINE_BYTES = 1 << 20
@@ -150,13 +150,18 @@ def read_lines(source: Source, *, max_input_bytes: int | None = None) -> Iterato
     return cast(Iterator[Line], iter(LineReader(source, max_input_bytes=max_input_bytes)))  # no blocks
 
 
+KEPT_AFTER = 2
+"""Lines kept after each candidate line: a torn runtime line's rest can follow one or two whole
+application lines, each after another piece of it (go-trace-formats §1.2)."""
+
+
 class LineReader:
     """The lines of a source; once ``candidates`` is set, only the lines that may matter.
 
     Most lines of a real log are application output. With ``candidates`` (regular expressions)
     set, the rest of the source is read in blocks: the lines matching any of them are marked, a
-    block at a time (see ``_matching``), and only those and the line after each (a torn runtime
-    line continues there) are yielded; the others are counted in ``skipped``. Line numbers,
+    block at a time (see ``_matching``), and only those and the KEPT_AFTER lines after each (a
+    torn runtime line continues there) are yielded; the others are counted in ``skipped``. Line numbers,
     byte counts and the unterminated last line stay exact.
     """
 
@@ -175,7 +180,7 @@ class LineReader:
         self.skipped = 0
         self.unterminated_skipped: int | None = None
         self._no = 0
-        self._keep_next = True
+        self._keep_next = KEPT_AFTER  # lines still to keep after the last hit
 
     def __iter__(self) -> Iterator[Line | Block]:
         try:
@@ -281,11 +286,13 @@ class LineReader:
         lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count,
                                                  [None, pa.py_buffer(offsets), pa.py_buffer(region)])
         assert self.candidates is not None
-        hit = _matching(lines, self.candidates)
+        hit = _matching(lines, self.candidates) | _tiny(np.frombuffer(region, np.uint8), offsets, len(newlines))
         keep = hit.copy()
-        keep[1:] |= hit[:-1]
-        keep[0] |= self._keep_next
-        self._keep_next = bool(hit[-1])
+        for after in range(1, KEPT_AFTER + 1):  # a torn line's rest, perhaps torn again
+            keep[after:] |= hit[:-after]
+        keep[:self._keep_next] = True
+        since = np.flatnonzero(hit[::-1][:KEPT_AFTER])  # lines since the last hit, if it was that near
+        self._keep_next = KEPT_AFTER - int(since[0]) if len(since) else max(0, self._keep_next - count)
         self._sparse = int(keep.sum()) * 8 < count
         if self.blocks:
             kept = np.flatnonzero(keep)
@@ -305,6 +312,19 @@ class LineReader:
             ends_line = i < newlines
             line = bytes(region[start:stop - ends_line])
             yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
+
+
+def _tiny(data: Any, offsets: Any, newlines: int) -> Any:
+    """Lines of 2 to TINY_TAIL_BYTES bytes that start with a space: perhaps the last pieces of a
+    torn gc line (` P`), which no pattern can find without slowing the scan of every line."""
+    import numpy as np
+
+    lengths = np.diff(offsets)
+    lengths[:newlines] -= 1
+    short = (lengths >= 2) & (lengths <= TINY_TAIL_BYTES)
+    first = np.zeros(len(lengths), dtype=bool)
+    first[short] = data[offsets[:-1][short]] == ord(" ")
+    return first
 
 
 Fill = Callable[[bytes, int], "tuple[bytes | memoryview, int]"]

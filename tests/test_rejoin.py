@@ -1,9 +1,10 @@
-"""Rejoining torn lines parses each split from a shared prefix: it must answer as Lark does.
+"""Rejoining torn lines asks, for many splits, whether the joined text parses: without Lark.
 
-`PrefixParser.parse(r, tail)` reuses the parse of a line's first ``r`` characters. Its answer for
-every split must be exactly `parse_line` of the joined text (the same row, or a rejection), for
-real runtime lines of every family torn where the runtime can tear them and with whole lines
-(application or runtime output) inserted.
+`Prefix(family, text).accepts(r, tail)` runs Lark's own tables (contextual lexer, LALR parse
+table) from the state kept after the prefix's tokens, without building a row. Its answer for
+every split must be exactly whether `parse_line` of the joined text succeeds, for real runtime
+lines of every family torn anywhere and with whole lines (application or runtime output, or
+text made of the grammar's own characters) inserted.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from hypothesis import strategies as st
 from gclens._classify import classify
 from gclens._errors import LineError
 from gclens._grammar import parse_line
-from gclens._prefix import PrefixParser
+from gclens._recognize import Prefix
 from gclens._transformers import Legacy, Row
 
 SAMPLES = Path(__file__).parent.parent / "sample_traces"
@@ -54,9 +55,9 @@ def test_every_split_parses_as_lark_parses_the_joined_text(data: st.DataObject) 
     cut = data.draw(st.integers(0, len(line)))
     inserted = data.draw(st.sampled_from(INSERTED) | st.text("0123456789 .:=[]-abcmsMBP", max_size=12))
     prefix, tail = line[:cut] + inserted, line[cut:]
-    shared = PrefixParser(family, prefix)
+    shared = Prefix(family, prefix)
     for r in range(len(prefix), -1, -1):
-        assert shared.parse(r, tail) == lark(family, prefix[:r] + tail), (prefix[:r], tail)
+        assert shared.accepts(r, tail) == (lark(family, prefix[:r] + tail) is not None), (prefix[:r], tail)
 
 
 def test_sample_lines_cover_every_family_and_the_look_ahead_terminals() -> None:

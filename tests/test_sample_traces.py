@@ -7,8 +7,9 @@ What "agrees within the print truncation" means, per check:
 * STW: the printed phases are truncated (fmtNSAsMS), so PauseNs < stw_max_ms always. Up to
   go1.21 PauseNs is measured from tSweepTerm/tMarkTerm, the same instants the phases start at,
   so also PauseNs >= stw_ms. From go1.22 PauseNs starts when stopping the world begins
-  (``stw.startedStopping``), a little after the phase start the gc line uses, so PauseNs may be
-  below stw_ms by that gap: a few µs here, bounded at 0.1 ms in this test.
+  (``stw.startedStopping``), after the phase start the gc line uses, so PauseNs may be below
+  stw_ms by that gap: a few µs on an idle machine, but 0.7 ms in go1.27/applog-bracket (gc 169,
+  recorded on a loaded machine), so from go1.22 only the upper bound is asserted.
 * The printed cumulative % lies within the interval recomputed from the CPU fields
   (gclens.consistency: the formula per era is in its docstring).
 """
@@ -30,8 +31,12 @@ from gclens.consistency import gc_cpu_cum_bounds, stw_bounds
 RUNS = sample_runs()
 IDS = [r["file"] for r in RUNS]
 TRUTHED = [r for r in RUNS if r.get("truth")]
-CLEAN = [r for r in TRUTHED if not r.get("expect_splices")]
-SPLICED = [r for r in TRUTHED if r.get("expect_splices")]
+FRAGMENTED = [r for r in TRUTHED if r["program"] == "spliced"]
+"""Runs whose application wrote 2-byte fragments into runtime lines: some lines lose even `gc N @`."""
+CLEAN = [r for r in TRUTHED if r not in FRAGMENTED]
+"""Every other run, those whose runtime lines whole application lines tore (``applog``) included:
+every cycle must come back."""
+TORN = [r for r in TRUTHED if r["program"] == "applog"]
 
 
 def _minor(run: dict[str, Any]) -> int:
@@ -66,8 +71,8 @@ def test_every_line_is_accounted_for(run: dict[str, Any]) -> None:
     assert src["lines_read"] == raw.count(b"\n") + (not raw.endswith(b"\n") and bool(raw))
     assert src["lines_read"] == (src["runtime_lines"] + src["rejected_lines"] + src["other_lines"]
                                  + src["joined_lines"])
-    if run.get("expect_splices"):
-        # application writes landed inside runtime lines: those lines are rejected, with a reason
+    if run["program"] == "spliced":
+        # application fragments landed inside runtime lines: those lines are rejected, with a reason
         assert trace.rejects.height > 0 and trace.rejects["reason"].str.len_chars().min() > 10
     elif run["status"] == "hung":
         # the process hung mid-line (runtime deadlock under scavtrace): only that line is lost
@@ -76,6 +81,13 @@ def test_every_line_is_accounted_for(run: dict[str, Any]) -> None:
     else:
         assert trace.rejects.height == 0, trace.rejects.to_dicts()[:3]
     assert trace.runs.height == 1
+
+
+def test_samples_hold_runtime_lines_torn_by_whole_application_lines() -> None:
+    """The applog runs tear lines the real way, in every application log style."""
+    assert {r["scenario"] for r in TORN} == {"applog-stdlog", "applog-slogtext", "applog-slogjson",
+                                             "applog-bracket"}
+    assert sum(_trace(r["file"]).sources["rejoined_lines"][0] for r in TORN) >= 300
 
 
 @pytest.mark.parametrize("run", CLEAN, ids=[r["file"] for r in CLEAN])
@@ -94,7 +106,7 @@ def test_gc_rows_match_memstats(run: dict[str, Any]) -> None:
         assert len(forced) == truth["num_forced_gc"]
 
 
-@pytest.mark.parametrize("run", SPLICED, ids=[r["file"] for r in SPLICED])
+@pytest.mark.parametrize("run", FRAGMENTED, ids=[r["file"] for r in FRAGMENTED])
 def test_spliced_runs_never_yield_wrong_numbers(run: dict[str, Any]) -> None:
     """Every gc row that survives splicing is exactly a cycle of the ground truth."""
     trace, truth = _trace(run["file"]), _truth(run)
@@ -113,7 +125,7 @@ def test_stw_agrees_with_pause_ns(run: dict[str, Any]) -> None:
         "gc_num", pause_ms=pl.col("pause_ns") / 1e6)
     gc = stw_bounds(_trace(run["file"]).gc).join(pauses, on="gc_num")
     assert gc.height == (_trace(run["file"]).gc.height if run.get("expect_splices") else pauses.height)
-    slack = 0.0 if _minor(run) <= 21 else 0.1
+    slack = 0.0 if _minor(run) <= 21 else float("inf")
     outside = gc.filter((pl.col("pause_ms") >= pl.col("stw_max_ms"))
                         | (pl.col("pause_ms") < pl.col("stw_ms") - slack - 1e-9))
     assert outside.height == 0, outside.select("gc_num", "stw_ms", "stw_max_ms", "pause_ms").to_dicts()
