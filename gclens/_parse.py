@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from gclens._classify import CANDIDATES, classify, is_fragment
+from gclens._classify import CANDIDATES, classify, cut_short, is_fragment
 from gclens._envelopes import CONTINUED, DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine
@@ -246,7 +246,11 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     """Put one line where it belongs; return it when its grammar rejected it (see _rejoin)."""
     hit = classify(text)
     if hit is None:
-        if is_fragment(text):
+        cut = cut_short(text) if no == result.unterminated_line else None
+        if cut is not None:
+            _reject(result, no, text, cut, "unterminated last line (the output stops inside a runtime line: "
+                                           "the process was killed or hung while printing it)")
+        elif is_fragment(text):
             _reject(result, no, text, "fragment", _fragment_reason(text))
         else:
             result.other_lines += 1

@@ -285,6 +285,7 @@ class LineReader:
         keep = hit.copy()
         keep[1:] |= hit[:-1]
         keep[0] |= self._keep_next
+        keep[-1] |= not terminated  # a log cut mid-line may end inside a runtime line: look at it
         self._keep_next = bool(hit[-1])
         self._sparse = int(keep.sum()) * 8 < count
         if self.blocks:
