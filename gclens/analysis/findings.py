@@ -135,9 +135,9 @@ def _trend_is_evidence(run: dict[str, Any], limits: Limits) -> bool:
     heap is built within 0.2 s (16-23 cycles at GOGC=10, r2 near 1) and settles within 4 s; the
     churn program swings it 4 <-> 48 MiB every 4 s. In the users' corpus a start-up doubling the
     heap every cycle lasts 7 s and 10 cycles (golang/go#37116, 3 -> 1587 MiB), and a burst loads
-    543 MiB in 0.1 s after 77 s of quiet (#42642, 10 cycles). Without these minimums, 9 of the 16
-    corpus runs with gc lines (2-11 cycles over 0.01-77 s) were called leaks. 60 s is eight times
-    the longest start-up seen; 20 cycles is twice the cycles of the longest start-up.
+    543 MiB in 0.1 s after 77 s of quiet (#42642, 10 cycles). Without these minimums, 8 of the 16
+    corpus runs with gc lines (2-11 cycles over 0.009-7 s, r2 0.93-1.0) were called leaks. 60 s is
+    eight times the longest start-up seen; 20 cycles twice the cycles of the longest start-up.
     """
     return ((run.get("live_trend_r2") or 0) >= 0.8
             and (run.get("live_trend_span_s") or 0) >= limits.min_live_trend_span_s
