@@ -78,10 +78,13 @@ def boolean(value: Any) -> bool:
 
 STW_MS = number(low=0.0, what="milliseconds")
 PERCENT = number(low=0.0, high=100.0, what="a percentage")
-SECONDS = number(low=0.0, high=MAX_WINDOW_S, low_open=True, what="seconds")
-CPUS = number(low=0.0, low_open=True, what="a number of CPUs")
+SECONDS = number(low=0.001, high=MAX_WINDOW_S, what="seconds")
+"""From 1 ms (the resolution of the gc line's times) to a year (MAX_WINDOW_S)."""
+CPUS = number(low=0.001, what="a number of CPUs")
+"""From 0.001: cgroup cpu.max grants at least 1 ms per period of at most 1 s."""
 NON_NEGATIVE = number(low=0.0)
 COUNT = integer(low=1)
+JOBS = integer(low=1, high=256, what="a number of processes")
 BYTES = integer(low=1, what="a number of bytes")
 PID = integer(low=1, what="a process id")
 YEAR = integer(low=YEARS[0], high=YEARS[1], what="a year")

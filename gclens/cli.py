@@ -98,7 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="partition columns, comma-separated (default host,date; labels allowed)")
     fleet.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", type=_typed(v.label),
                        help="a provenance column on every row, e.g. --label cluster=eu1 (repeatable)")
-    fleet.add_argument("--jobs", type=_typed(v.COUNT), default=1, metavar="N", help="parse files in N processes")
+    fleet.add_argument("--jobs", type=_typed(v.JOBS), default=1, metavar="N", help="parse files in N processes")
     fleet.add_argument("--complete", action="store_true",
                        help="the files are finished: ingest an unterminated last line too")
     parse.set_defaults(run=_cmd_parse)

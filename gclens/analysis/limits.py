@@ -51,6 +51,8 @@ class Limits:
             value = getattr(self, name)
             if value is None and name == "cpu_quota":
                 continue
+            if isinstance(value, str):  # the command line converts its text first: a string is TOML's "5"
+                raise UsageError(f"{name} = {value!r}: expected a number or true/false, not text")
             try:
                 object.__setattr__(self, name, check(value))
             except ValueError as exc:
