@@ -54,7 +54,7 @@ def test_the_memory_limit_run_is_a_death_spiral(path: Path) -> None:
     spiral = evaluate(trace).filter(pl.col("rule") == "memory-limit-death-spiral").row(0, named=True)
     gc = trace.gc.filter(pl.col("gc_num").is_in(spiral["evidence_gc"]))
     assert spiral["severity"] == "error" and spiral["value"] > 50 and gc.height >= 100
-    assert gc["heap_goal_mib"].median() < 100  # near the 80 MiB limit (the last line's goal is absurd: README)
+    assert gc["heap_goal_mib"].median() < 100  # near the 80 MiB limit (the last goal is absurd: sample_traces/README)
     assert "the live heap sits at the memory-limit goal" in spiral["message"]
     assert "golang/go#58106" in spiral["message"]
 
