@@ -224,8 +224,9 @@ def _add_limits(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("limits (defaults: 1 ms pause, 5 % GC CPU over 60 s, every cycle counted)")
     group.add_argument("--max-stw-ms", type=_typed(v.STW_MS), help="longest acceptable STW pause (ms, >= 0)")
     group.add_argument("--max-gc-cpu-pct", type=_typed(v.PERCENT), help="GC CPU limit for the worst window (0-100)")
-    group.add_argument("--window-s", type=_typed(v.SECONDS), help="sliding window for GC CPU (seconds, > 0)")
-    group.add_argument("--cpu-quota", type=_typed(v.CPUS), help="CPUs of the cgroup quota (cpu.max, > 0)")
+    group.add_argument("--window-s", type=_typed(v.SECONDS),
+                       help="sliding window for GC CPU (seconds, 0.001 to a year)")
+    group.add_argument("--cpu-quota", type=_typed(v.CPUS), help="CPUs of the cgroup quota (cpu.max, >= 0.001)")
     group.add_argument("--exclude-forced", action="store_true", default=None,
                        help="leave forced cycles (runtime.GC) out of pauses and GC CPU (default: they count, "
                             "as in the runtime's GCCPUFraction)")
