@@ -107,6 +107,19 @@ def is_fragment(text: str) -> bool:
     return _FRAGMENT.search(text) is not None or _TINY_TAIL.fullmatch(text) is not None
 
 
+# The first piece the runtime prints of each line (print("gc ", n, " @", ...) writes it whole):
+# a log that ends with one of these and no newline was cut inside that runtime line.
+_FIRST_PIECE = re.compile(r"[ \t]*(?:(?P<gctrace>gc )|(?P<scavenger>scav |scvg)|(?P<sched>SCHED )"
+                          r"|(?P<pacer>pacer: )|(?P<events>GC forced))")
+
+
+def cut_short(text: str) -> str | None:
+    """The family of a runtime line that ``text`` begins when it is too short to classify (the
+    last line of a log, cut while the runtime printed it: ``gc ``, ``scav ``), else None."""
+    m = _FIRST_PIECE.match(text)
+    return None if m is None else m.lastgroup
+
+
 def _unanchored(pattern: re.Pattern[str]) -> str:
     """A pattern as a plain search: groups unnamed, anchors and leading indentation dropped."""
     return re.sub(r"\(\?P<\w+>", "(?:", pattern.pattern).replace("$", "").replace("[ \\t]*", "")

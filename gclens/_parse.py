@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from gclens._classify import CANDIDATES, classify, could_end, is_fragment, torn_head
+from gclens._classify import CANDIDATES, classify, could_end, cut_short, is_fragment, torn_head
 from gclens._envelopes import CONTINUED, DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine
@@ -309,13 +309,19 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     hit = classify(text)
     if hit is None:
         head = torn_head(text) if _line_problem(result, no, text) is None else None
-        fragment = is_fragment(text)
-        if fragment:
+        cut = cut_short(text) if no == result.unterminated_line else None
+        fragment = cut is None and is_fragment(text)
+        if cut is not None:
+            _reject(result, no, text, cut, "unterminated last line (the output stops inside a runtime line: "
+                                           "the process was killed or hung while printing it)")
+        elif fragment:
             _reject(result, no, text, "fragment", _fragment_reason(text))
         else:
             result.other_lines += 1
         # a runtime line's first piece and another line: held in case the next line is its rest
-        return None if head is None else _Held(no, text, head.start, head.family, meta, rejected=fragment)
+        if head is None or cut is not None:
+            return None
+        return _Held(no, text, head.start, head.family, meta, rejected=fragment)
     problem = _line_problem(result, no, text)
     if problem:
         _reject(result, no, text, hit.family, problem)

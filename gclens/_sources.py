@@ -291,6 +291,7 @@ class LineReader:
         for after in range(1, KEPT_AFTER + 1):  # a torn line's rest, perhaps torn again
             keep[after:] |= hit[:-after]
         keep[:self._keep_next] = True
+        keep[-1] |= not terminated  # a log cut mid-line may end inside a runtime line: look at it
         since = np.flatnonzero(hit[::-1][:KEPT_AFTER])  # lines since the last hit, if it was that near
         self._keep_next = KEPT_AFTER - int(since[0]) if len(since) else max(0, self._keep_next - count)
         self._sparse = int(keep.sum()) * 8 < count

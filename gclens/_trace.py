@@ -10,6 +10,7 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
+from gclens import _validate
 from gclens._envelopes import Clock, iso_ns
 from gclens._errors import UsageError
 from gclens._parse import ENGINES
@@ -120,6 +121,13 @@ def make_options(*, envelope: str = "auto", start: datetime | str | None = None,
     """The reading options of ``read_trace``, for the streaming writers too."""
     if engine not in ENGINES:
         raise UsageError(f"unknown engine {engine!r}; choose from {', '.join(ENGINES)}")
+    for name, check, value in (("tz", _validate.time_zone, tz), ("year", _validate.YEAR, year),
+                               ("max_input_bytes", _validate.BYTES, max_input_bytes)):
+        try:
+            if value is not None:
+                check(value)
+        except ValueError as exc:
+            raise UsageError(f"{name}: {exc}") from None
     return Options(envelope=envelope, clock=Clock(year=year or datetime.now().year, tz=tz),
                    start_ns=None if start is None else _start_ns(start), max_input_bytes=max_input_bytes,
                    engine=engine)

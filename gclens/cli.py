@@ -1,9 +1,11 @@
 """The `gclens` command line: thin wrappers over the library, one command per public call.
 
-Exit codes: 0 success · 1 a limit exceeded (check) or a regression (diff) · 2 bad usage,
-unreadable input or unwritable output · 3 rejected lines under ``--strict`` · 130 interrupted ·
-141 the reader of stdout went away (as SIGPIPE would) · 143 terminated (SIGTERM). Output files
-are written under temporary names and renamed, so an interruption never leaves a partial file.
+Exit codes: 0 success · 1 a limit exceeded (check) or a regression (diff) · 2 bad usage (any
+option value out of range is refused before input is read), unreadable input or unwritable
+output · 3 rejected lines under ``--strict`` · 4 no evidence: a source without GC cycles (check,
+report; ``--allow-empty`` accepts it) · 130 interrupted · 141 the reader of stdout went away (as
+SIGPIPE would) · 143 terminated (SIGTERM). Output files are written under temporary names and
+renamed, so an interruption never leaves a partial file.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from gclens import _validate as v
 from gclens._envelopes import ENVELOPES
 from gclens._errors import GclensError, LineError, UsageError
 from gclens._formats import FORMATS
@@ -30,8 +33,8 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them: f
     from gclens.align import Aligned
     from gclens.analysis import Limits
 
-EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = (
-    0, 1, 2, 3, 130, 141, 143)
+EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_NO_EVIDENCE, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = (
+    0, 1, 2, 3, 4, 130, 141, 143)
 
 
 class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` swallows it
@@ -47,6 +50,29 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(EXIT_USAGE, f"gclens: error: {message}\n")
+
+
+def _typed(check: v.Check) -> Callable[[str], Any]:
+    """An argparse ``type=`` from a ``gclens._validate`` check: its message becomes argparse's."""
+    def parse(text: str) -> Any:
+        try:
+            return check(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    parse.__name__ = getattr(check, "__name__", "value")
+    return parse
+
+
+class _Removed(argparse.Action):
+    """A flag that no longer exists: using it is a usage error that says what replaced it."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any,
+                 option_string: str | None = None) -> None:
+        parser.error(f"{option_string} was removed: forced cycles count by default, as in the runtime's "
+                     "own GCCPUFraction; --exclude-forced counts background cycles only")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,15 +94,15 @@ def build_parser() -> argparse.ArgumentParser:
     fleet = parse.add_argument_group("fleet dataset (instead of -o)")
     fleet.add_argument("--dataset", metavar="DIR",
                        help="append to a hive-partitioned Parquet dataset; files already ingested add nothing")
-    fleet.add_argument("--partition-by", default="host,date", metavar="KEYS",
+    fleet.add_argument("--partition-by", default="host,date", metavar="KEYS", type=_typed(v.column_list),
                        help="partition columns, comma-separated (default host,date; labels allowed)")
-    fleet.add_argument("--label", action="append", default=[], metavar="KEY=VALUE",
+    fleet.add_argument("--label", action="append", default=[], metavar="KEY=VALUE", type=_typed(v.label),
                        help="a provenance column on every row, e.g. --label cluster=eu1 (repeatable)")
-    fleet.add_argument("--jobs", type=int, default=1, metavar="N", help="parse files in N processes")
+    fleet.add_argument("--jobs", type=_typed(v.JOBS), default=1, metavar="N", help="parse files in N processes")
     fleet.add_argument("--complete", action="store_true",
                        help="the files are finished: ingest an unterminated last line too")
     parse.set_defaults(run=_cmd_parse)
-    check = _command(sub, "check", "exit 1 when pauses or GC CPU exceed their limits",
+    check = _command(sub, "check", "exit 1 when pauses or GC CPU exceed their limits, 4 when a source has no GC cycles",
                      "gclens check app.log --max-stw-ms 1 --max-gc-cpu-pct 5 --format junit > gc.xml")
     _add_input(check)
     _add_limits(check)
@@ -93,23 +119,27 @@ def build_parser() -> argparse.ArgumentParser:
                     "gclens diff before.log after.log --max-regression-pct 10 --format json")
     diff.add_argument("before", metavar="BEFORE")
     diff.add_argument("after", metavar="AFTER")
-    diff.add_argument("--max-regression-pct", type=float, default=10.0,
+    diff.add_argument("--max-regression-pct", type=_typed(v.NON_NEGATIVE), default=10.0,
                       help="a KPI worse by more than this is a regression (default 10)")
-    diff.add_argument("--include-forced", action="store_true", help="count forced cycles too")
+    diff.add_argument("--exclude-forced", action="store_true",
+                      help="leave forced cycles (runtime.GC) out of pauses and GC CPU")
+    diff.add_argument("--include-forced", action=_Removed)
     diff.add_argument("--format", choices=("text", "json"), default="text")
     diff.set_defaults(run=_cmd_diff)
     whatif = _command(sub, "whatif", "predict GC CPU and peak heap under other GOGC / GOMEMLIMIT values",
                       "gclens whatif app.log --gogc 50,100,200,off --memlimit 512MiB --format json")
     _add_input(whatif)
-    whatif.add_argument("--gogc", default="50,100,200,400", help="comma-separated GOGC values ('off' allowed)")
-    whatif.add_argument("--memlimit", default="", help="comma-separated GOMEMLIMIT values, e.g. 256MiB,1GiB")
-    whatif.add_argument("--target-gc-cpu-pct", type=float, default=5.0,
+    whatif.add_argument("--gogc", default="50,100,200,400", type=_typed(v.gogc_list),
+                        help="comma-separated GOGC values ('off' allowed)")
+    whatif.add_argument("--memlimit", default="", type=_typed(v.size_list),
+                        help="comma-separated GOMEMLIMIT values, e.g. 256MiB,1GiB")
+    whatif.add_argument("--target-gc-cpu-pct", type=_typed(v.target_percent), default=5.0,
                         help="recommend the smallest GOGC that keeps GC CPU under this (default 5)")
     whatif.add_argument("--cpu-bound", action="store_true",
                         help="the program allocates as fast as its CPU allows (batch job, benchmark)")
     whatif.add_argument("--format", choices=("text", "json"), default="text")
     whatif.set_defaults(run=_cmd_whatif)
-    report = _command(sub, "report", "write a self-contained HTML report",
+    report = _command(sub, "report", "write a self-contained HTML report (exit 4 when a source has no GC cycles)",
                       "gclens report app.log -o report.html")
     _add_input(report)
     report.add_argument("-o", "--output", metavar="HTML", required=True, help="the report file to write")
@@ -126,12 +156,12 @@ def build_parser() -> argparse.ArgumentParser:
     align.set_defaults(run=_cmd_align)
     snapshot = _command(sub, "snapshot", "capture sysctl, cgroup, THP, limits and Go settings of a process",
                         "gclens snapshot --pid $(pidof myservice) -o before.json")
-    snapshot.add_argument("--pid", type=int, help="process to describe (default: the host only)")
+    snapshot.add_argument("--pid", type=_typed(v.PID), help="process to describe (default: the host only)")
     snapshot.add_argument("-o", "--output", metavar="FILE", default="-",
                           help="JSON file to write (default: stdout); with --every, one JSON line per capture")
-    snapshot.add_argument("--every", type=float, metavar="SECONDS",
+    snapshot.add_argument("--every", type=_typed(v.SECONDS), metavar="SECONDS",
                           help="keep capturing every SECONDS until the process exits or Ctrl-C")
-    snapshot.add_argument("--count", type=int, metavar="N", help="with --every: stop after N captures")
+    snapshot.add_argument("--count", type=_typed(v.COUNT), metavar="N", help="with --every: stop after N captures")
     snapshot.set_defaults(run=_cmd_snapshot)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
@@ -153,10 +183,12 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("input")
     group.add_argument("--envelope", default="auto", choices=["auto", "raw", *ENVELOPES],
                        help="log collector envelope around each line (default: detect per file)")
-    group.add_argument("--start", metavar="TIME", help="runtime start, RFC 3339 (anchors ts)")
-    group.add_argument("--year", type=int, help="year for envelope times that lack one (syslog, klog)")
-    group.add_argument("--tz", default="UTC", help="time zone for envelope times that lack one")
-    group.add_argument("--max-input-bytes", type=int, default=None, metavar="N",
+    group.add_argument("--start", metavar="TIME", type=_typed(v.rfc3339),
+                       help="runtime start, RFC 3339 (anchors ts)")
+    group.add_argument("--year", type=_typed(v.YEAR), help="year for envelope times that lack one (syslog, klog)")
+    group.add_argument("--tz", default="UTC", type=_typed(v.time_zone),
+                       help="time zone for envelope times that lack one")
+    group.add_argument("--max-input-bytes", type=_typed(v.BYTES), default=None, metavar="N",
                        help="stop reading a compressed input after N decompressed bytes (default 64 GiB)")
     group.add_argument("--engine", choices=("fast", "lark"), default="fast",
                        help="fast: templates derived from the grammars (default); lark: the reference parser")
@@ -189,13 +221,18 @@ def _read(args: argparse.Namespace) -> Trace:
 
 
 def _add_limits(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("limits (defaults: 1 ms pause, 5 % GC CPU over 60 s)")
-    group.add_argument("--max-stw-ms", type=float, help="longest acceptable STW pause")
-    group.add_argument("--max-gc-cpu-pct", type=float, help="GC CPU limit for the worst window")
-    group.add_argument("--window-s", type=float, help="sliding window for GC CPU (seconds)")
-    group.add_argument("--cpu-quota", type=float, help="CPUs of the cgroup quota (cpu.max)")
-    group.add_argument("--include-forced", action="store_true", default=None,
-                       help="count forced cycles (runtime.GC) in the KPIs")
+    group = parser.add_argument_group("limits (defaults: 1 ms pause, 5 % GC CPU over 60 s, every cycle counted)")
+    group.add_argument("--max-stw-ms", type=_typed(v.STW_MS), help="longest acceptable STW pause (ms, >= 0)")
+    group.add_argument("--max-gc-cpu-pct", type=_typed(v.PERCENT), help="GC CPU limit for the worst window (0-100)")
+    group.add_argument("--window-s", type=_typed(v.SECONDS),
+                       help="sliding window for GC CPU (seconds, 0.001 to a year)")
+    group.add_argument("--cpu-quota", type=_typed(v.CPUS), help="CPUs of the cgroup quota (cpu.max, >= 0.001)")
+    group.add_argument("--exclude-forced", action="store_true", default=None,
+                       help="leave forced cycles (runtime.GC) out of pauses and GC CPU (default: they count, "
+                            "as in the runtime's GCCPUFraction)")
+    group.add_argument("--include-forced", action=_Removed)
+    group.add_argument("--allow-empty", action="store_true", default=None,
+                       help="accept a source without GC cycles (default: exit 4, no evidence is not a pass)")
     group.add_argument("--config", metavar="TOML", help="read limits from [check] of a TOML file")
 
 
@@ -203,7 +240,7 @@ def _limits(args: argparse.Namespace) -> Limits:
     from gclens.analysis import Limits
 
     flags = {name: getattr(args, name) for name in
-             ("max_stw_ms", "max_gc_cpu_pct", "window_s", "cpu_quota", "include_forced")}
+             ("max_stw_ms", "max_gc_cpu_pct", "window_s", "cpu_quota", "exclude_forced", "allow_empty")}
     if args.config:
         return Limits.from_toml(args.config, **flags)
     return replace(Limits(), **{k: v for k, v in flags.items() if v is not None})
@@ -308,17 +345,9 @@ def _ingest(args: argparse.Namespace) -> int:
 
     if args.output:
         raise UsageError("--dataset and -o are alternatives: give one")
-    if args.jobs < 1:
-        raise UsageError("--jobs needs a positive number of processes")
-    labels = {}
-    for item in args.label:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise UsageError(f"--label {item!r}: give key=value")
-        labels[key] = value
+    labels = dict(args.label)
     files, options = _options(args)
-    partition_by = tuple(k.strip() for k in args.partition_by.split(",") if k.strip())
-    result = ingest(files, args.dataset, partition_by=partition_by, labels=labels or None, processes=args.jobs,
+    result = ingest(files, args.dataset, partition_by=args.partition_by, labels=labels or None, processes=args.jobs,
                     options=options, complete=args.complete)
     rows = ", ".join(f"{name} {count:,}" for name, count in result.rows.items() if count)
     print(f"gclens: {len(result.new)} new, {len(result.resumed)} grown, {len(result.skipped)} unchanged file(s); "
@@ -372,7 +401,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(findings_junit(findings, kpis))
     else:
         print(findings_text(findings))
-    return EXIT_LIMIT if (findings["severity"] == "error").any() else EXIT_OK
+    return _gate(findings)
+
+
+def _gate(findings: pl.DataFrame) -> int:
+    """The exit code of check: 1 a limit exceeded, else 4 when a source had no GC cycles (each
+    such source gets its one-line message on stderr either way), else 0."""
+    from gclens.analysis.evidence import NO_GC_LINES, no_gc_message, verdict
+
+    empty = findings.filter((findings["rule"] == NO_GC_LINES) & (findings["severity"] == "error"))
+    for source in empty["source"].to_list():
+        print(f"gclens: {no_gc_message(source)}", file=sys.stderr)
+    return {"limit": EXIT_LIMIT, "no-evidence": EXIT_NO_EVIDENCE, "pass": EXIT_OK}[verdict(findings)]
 
 
 def _cmd_summary(args: argparse.Namespace) -> int:
@@ -389,42 +429,36 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     from gclens.render import diff_json, diff_text
 
     diff = diff_kpis(read_trace(args.before), read_trace(args.after),
-                     max_regression_pct=args.max_regression_pct, include_forced=args.include_forced)
-    print(diff_json(diff) if args.format == "json" else diff_text(diff))
+                     max_regression_pct=args.max_regression_pct, exclude_forced=args.exclude_forced)
+    render = diff_json if args.format == "json" else diff_text
+    print(render(diff, exclude_forced=args.exclude_forced))
     return EXIT_LIMIT if diff["regression"].any() else EXIT_OK
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
-    from gclens.analysis.whatif import fit, parse_size_mib, predict, recommend
+    from gclens.analysis.whatif import fit, predict, recommend
     from gclens.render import whatif_json, whatif_text
 
-    gogcs = [None if g.strip().lower() == "off" else _number(g) for g in args.gogc.split(",") if g.strip()]
-    limits = [parse_size_mib(m.strip()) for m in args.memlimit.split(",") if m.strip()]
     model = fit(_read(args).frame("gc"))
     scenarios = [predict(model, gogc=g, memlimit_mib=m, cpu_bound=args.cpu_bound)
-                 for g in gogcs for m in [None, *limits] if g is not None or m is not None]
+                 for g in args.gogc for m in [None, *args.memlimit] if g is not None or m is not None]
     advice = recommend(model, target_gc_cpu_pct=args.target_gc_cpu_pct)
     print(whatif_json(model, scenarios, advice) if args.format == "json" else whatif_text(model, scenarios, advice))
     return EXIT_OK
 
 
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise UsageError(f"--gogc {text!r}: give numbers or 'off'") from None
-
-
 def _cmd_report(args: argparse.Namespace) -> int:
     from gclens._output import write_text_atomic
-    from gclens.report import render_report
+    from gclens.report import report_with_findings
 
+    limits = _limits(args)
     trace = _read(args)
     aligned = _aligned(args, trace) if args.snapshot or args.perf else None
-    html = render_report(trace, limits=_limits(args), aligned=aligned)
+    html, findings = report_with_findings(trace, limits=limits, aligned=aligned)
     write_text_atomic(args.output, html)
     print(f"gclens: wrote {args.output}", file=sys.stderr)
-    return EXIT_OK
+    code = _gate(findings)
+    return code if code == EXIT_NO_EVIDENCE else EXIT_OK  # a report is not a gate, but has no evidence
 
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
@@ -438,8 +472,6 @@ def _cmd_snapshot(args: argparse.Namespace) -> int:
         else:
             write_text_atomic(args.output, text)
         return EXIT_OK
-    if args.every <= 0:
-        raise UsageError("--every needs a positive number of seconds")
     out = sys.stdout if args.output == "-" else _append(args.output)
     with out:
         for snap in capture_every(args.pid, args.every, count=args.count):

@@ -69,9 +69,11 @@ def stw_bounds(gc: pl.DataFrame) -> pl.DataFrame:
 def gc_cpu_cum_bounds(gc: pl.DataFrame, *, pause_cpu: PauseCpu = "either") -> pl.DataFrame:
     """Recompute the printed cumulative % from the CPU fields, as an interval per cycle.
 
-    Adds ``gc_cpu_cum_min_pct`` and ``gc_cpu_cum_max_pct`` (the truncated integer percentages
-    the runtime could have printed) and ``gc_cpu_cum_consistent`` (the printed value lies
-    within them; null where it cannot be checked). ``pause_cpu`` picks the era's accounting of
+    Adds ``gc_cpu_cum_lo_pct`` and ``gc_cpu_cum_hi_pct`` (the interval the runtime's own GC CPU
+    fraction since start, × 100, lies in at the end of the cycle: its GCCPUFraction then),
+    ``gc_cpu_cum_min_pct`` and ``gc_cpu_cum_max_pct`` (the truncated integer percentages the
+    runtime could have printed) and ``gc_cpu_cum_consistent`` (the printed value lies within
+    them; null where it cannot be checked). ``pause_cpu`` picks the era's accounting of
     pause CPU: "stwprocs" (go1.5-1.22), "gomaxprocs" (go1.23+) or "either". Cycles are taken
     per source and run, in gc_num order; only cycles preceded by every cycle since gc 1 can be
     checked (the sums start at process start), so a log that starts late or lost a line leaves
@@ -97,10 +99,11 @@ def gc_cpu_cum_bounds(gc: pl.DataFrame, *, pause_cpu: PauseCpu = "either") -> pl
     seen_all = pl.col("gc_num") == pl.int_range(1, pl.len() + 1).over(by)
     checkable = seen_all.cum_min().over(by)
     return out.with_columns(
-        gc_cpu_cum_min_pct=pl.when(checkable).then(
-            (100 * pl.col("_num_lo") / pl.col("_den_hi")).floor().cast(pl.Int32)),
-        gc_cpu_cum_max_pct=pl.when(checkable).then(
-            (100 * pl.col("_num_hi") / pl.col("_den_lo")).floor().cast(pl.Int32)),
+        gc_cpu_cum_lo_pct=pl.when(checkable).then(100 * pl.col("_num_lo") / pl.col("_den_hi")),
+        gc_cpu_cum_hi_pct=pl.when(checkable).then(100 * pl.col("_num_hi") / pl.col("_den_lo")),
+    ).with_columns(
+        gc_cpu_cum_min_pct=pl.col("gc_cpu_cum_lo_pct").floor().cast(pl.Int32),
+        gc_cpu_cum_max_pct=pl.col("gc_cpu_cum_hi_pct").floor().cast(pl.Int32),
     ).with_columns(
         gc_cpu_cum_consistent=pl.col("gc_cpu_cum_pct").is_between(
             pl.col("gc_cpu_cum_min_pct"), pl.col("gc_cpu_cum_max_pct")),

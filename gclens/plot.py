@@ -93,9 +93,10 @@ def _clip_goal(ax: object, run: pl.DataFrame) -> None:
 
 
 def pause_distribution(gc: pl.DataFrame, *, max_stw_ms: float = 1.0,
-                       include_forced: bool = False) -> Figure:
-    """Histogram (log-spaced bins) and cumulative distribution of STW pauses, all runs together."""
-    kept = gc if include_forced else gc.filter(~pl.col("forced"))
+                       exclude_forced: bool = False) -> Figure:
+    """Histogram (log-spaced bins) and cumulative distribution of STW pauses, all runs together
+    (forced cycles too, unless ``exclude_forced``)."""
+    kept = gc.filter(~pl.col("forced")) if exclude_forced else gc
     stw = np.sort(kept["stw_ms"].to_numpy())
     fig = Figure(figsize=(10, 4), layout="constrained")
     hist_ax, cdf_ax = fig.subplots(1, 2)
@@ -113,7 +114,7 @@ def pause_distribution(gc: pl.DataFrame, *, max_stw_ms: float = 1.0,
         ax.axvline(max_stw_ms, color="tab:red", linestyle="--", label=f"{max_stw_ms:g} ms limit")
         ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
-    fig.suptitle(f"STW pauses ({stw.size} cycles{'' if include_forced else ', forced excluded'})")
+    fig.suptitle(f"STW pauses ({stw.size} cycles{', forced excluded' if exclude_forced else ''})")
     return fig
 
 
@@ -322,7 +323,7 @@ def _change_label(rows: pl.DataFrame, max_keys: int) -> str:
 
 def before_after(gc: pl.DataFrame, gc_settings: pl.DataFrame, settings: pl.DataFrame, *,
                  source: str | None = None, run_id: int | None = None, max_stw_ms: float = 1.0,
-                 max_gc_cpu_pct: float = 5.0, include_forced: bool = False,
+                 max_gc_cpu_pct: float = 5.0, exclude_forced: bool = False,
                  merge_unchanged: bool = True) -> Figure:
     """STW pauses and GC CPU of one run, per settings epoch (or per snapshot segment), labelled
     by what changed: did the change move the pauses or the GC cost?
@@ -333,9 +334,9 @@ def before_after(gc: pl.DataFrame, gc_settings: pl.DataFrame, settings: pl.DataF
     ``gclens.analysis.segments.kpis_by_snapshot`` with the same arguments.
     """
     run = _one_run(gc, source, run_id).sort("gc_num")
-    table = kpis_by_snapshot(run, gc_settings, settings, include_forced=include_forced,
+    table = kpis_by_snapshot(run, gc_settings, settings, exclude_forced=exclude_forced,
                              merge_unchanged=merge_unchanged)
-    kept = run if include_forced else run.filter(~pl.col("forced"))
+    kept = run.filter(~pl.col("forced")) if exclude_forced else run
     groups = [kept.filter(pl.col("gc_num").is_between(a, b))["stw_ms"].to_numpy()
               for a, b in table.select("first_gc", "last_gc").iter_rows()]
     labels = [_group_label(row) for row in table.iter_rows(named=True)]

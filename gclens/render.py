@@ -9,19 +9,22 @@ from xml.etree import ElementTree as ET
 
 import polars as pl
 
+from gclens.analysis.evidence import NO_GC_LINES, verdict
 from gclens.analysis.findings import RULES
 
 if TYPE_CHECKING:
     from gclens.align import Aligned
 
 _SUMMARY_KPIS = [
-    ("cycles", "GC cycles (forced excluded)", "{:.0f}"), ("gc_per_s", "GC cycles per second", "{:.2f}"),
+    ("cycles", "GC cycles counted", "{:.0f}"), ("gc_per_s", "GC cycles per second", "{:.2f}"),
     ("stw_p50_ms", "STW pause p50 (ms)", "{:.3f}"), ("stw_p99_ms", "STW pause p99 (ms)", "{:.3f}"),
     ("stw_max_ms", "STW pause max (ms)", "{:.3f}"),
     ("over_threshold", "pauses over the limit", "{:.0f}"),
     ("gc_cpu_pct", "GC CPU over the run (%)", "{:.2f}"),
     ("worst_window_pct", "GC CPU, worst window (%)", "{:.2f}"),
     ("worst_short_window_pct", "GC CPU, worst short window (%)", "{:.2f}"),
+    ("forced_gc_cpu_pct", "GC CPU of forced cycles (%)", "{:.2f}"),
+    ("forced_share_pct", "forced cycles' share of GC CPU (%)", "{:.1f}"),
     ("idle_mark_pct", "idle mark CPU (%, not GC cost)", "{:.2f}"),
     ("assist_share_pct", "assists' share of GC CPU (%)", "{:.1f}"),
     ("alloc_mib_per_s", "allocation rate (MiB/s)", "{:.1f}"),
@@ -41,9 +44,10 @@ def _clean(value: Any) -> Any:
 
 
 def findings_json(findings: pl.DataFrame, kpis: pl.DataFrame) -> str:
-    """Findings and per-run KPIs as one JSON document."""
+    """Findings and per-run KPIs as one JSON document; ``verdict`` is pass, limit or no-evidence."""
     doc = {
-        "ok": not (findings["severity"] == "error").any(),
+        "ok": verdict(findings) == "pass",
+        "verdict": verdict(findings),
         "findings": [{k: _clean(v) for k, v in row.items()} for row in findings.iter_rows(named=True)],
         "runs": [{k: _clean(v) for k, v in row.items()} for row in kpis.iter_rows(named=True)],
     }
@@ -57,42 +61,57 @@ def findings_text(findings: pl.DataFrame) -> str:
         where = f"{f['source']}" + ("" if f["run_id"] is None else f" run {f['run_id']}")
         cycles = f" (gc {', '.join(map(str, f['evidence_gc'][:10]))})" if f["evidence_gc"] else ""
         lines.append(f"{f['severity'].upper():7} {f['rule']}: {where}: {f['message']}{cycles}")
-    errors = int((findings["severity"] == "error").sum())
-    lines.append(f"gclens check: {errors} limit(s) exceeded" if errors else "gclens check: all limits met")
+    lines.append(f"gclens check: {verdict_text(findings)}")
     return "\n".join(lines)
 
 
+def verdict_text(findings: pl.DataFrame) -> str:
+    """The verdict in words: limits exceeded, sources without GC cycles, or all limits met."""
+    errors = findings.filter(pl.col("severity") == "error")
+    empty = int((errors["rule"] == NO_GC_LINES).sum())
+    exceeded = errors.height - empty
+    parts = [f"{exceeded} limit(s) exceeded"] if exceeded else []
+    parts += [f"{empty} source(s) without GC cycles: no evidence, not a pass"] if empty else []
+    return "; ".join(parts) or "all limits met"
+
+
 def findings_junit(findings: pl.DataFrame, kpis: pl.DataFrame) -> str:
-    """JUnit XML: one test case per run and rule; an error finding is a failure."""
+    """JUnit XML: one test case per run and rule; an error finding is a failure, a source without
+    GC cycles an error (nothing could be checked)."""
     suite = ET.Element("testsuite", name="gclens check")
     by_key = {(f["rule"], f["source"], f["run_id"]): f for f in findings.iter_rows(named=True)}
     rules = [r.id for r in RULES] + sorted({r for r, _, _ in by_key} - {r.id for r in RULES})
-    failures = tests = 0
+    failures = errors = tests = 0
     for run in kpis.select("source", "run_id").iter_rows(named=True):
         for rule in rules:
             finding = by_key.pop((rule, run["source"], run["run_id"]), None)
             tests += 1
-            failures += _testcase(suite, rule, run["source"], run["run_id"], finding)
+            failures += _testcase(suite, rule, run["source"], run["run_id"], finding) == "failure"
     for (rule, source, run_id), finding in by_key.items():  # findings about a whole source
         tests += 1
-        failures += _testcase(suite, rule, source, run_id, finding)
+        outcome = _testcase(suite, rule, source, run_id, finding)
+        failures += outcome == "failure"
+        errors += outcome == "error"
     suite.set("tests", str(tests))
     suite.set("failures", str(failures))
+    suite.set("errors", str(errors))
     return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
 def _testcase(suite: ET.Element, rule: str, source: str, run_id: int | None,
-              finding: dict[str, Any] | None) -> int:
+              finding: dict[str, Any] | None) -> str:
+    """Add one test case; say whether it passed, failed (a limit) or erred (no evidence)."""
     name = f"{rule} [{source}" + ("" if run_id is None else f" run {run_id}") + "]"
     case = ET.SubElement(suite, "testcase", classname=f"gclens.{rule}", name=name)
     if finding is None:
-        return 0
+        return "pass"
     text = f"{finding['message']}\n{finding['remediation']}\n{finding['reference']}".strip()
     if finding["severity"] == "error":
-        ET.SubElement(case, "failure", message=finding["message"], type=rule).text = text
-        return 1
+        outcome = "error" if rule == NO_GC_LINES else "failure"
+        ET.SubElement(case, outcome, message=finding["message"], type=rule).text = text
+        return outcome
     ET.SubElement(case, "system-out").text = f"{finding['severity']}: {text}"
-    return 0
+    return "pass"
 
 
 def summary_text(kpis: pl.DataFrame, findings: pl.DataFrame, *, top: int = 5) -> str:
@@ -100,7 +119,8 @@ def summary_text(kpis: pl.DataFrame, findings: pl.DataFrame, *, top: int = 5) ->
     blocks = []
     for run in kpis.iter_rows(named=True):
         head = f"== {run['source']} run {run['run_id']}"
-        lines = [head]
+        counted = "background only, forced excluded" if run.get("forced_excluded") else "every cycle, forced too"
+        lines = [head, f"  {'pauses and GC CPU count':<34} {counted}"]
         for key, label, fmt in _SUMMARY_KPIS:
             value = run.get(key)
             if value is not None and not (isinstance(value, float) and math.isnan(value)):
@@ -115,21 +135,24 @@ def summary_text(kpis: pl.DataFrame, findings: pl.DataFrame, *, top: int = 5) ->
     return "\n\n".join(blocks) if blocks else "no runs found"
 
 
-def diff_text(diff: pl.DataFrame) -> str:
-    """The KPI deltas as an aligned table, regressions marked."""
-    lines = [f"{'kpi':<15} {'before':>12} {'after':>12} {'delta %':>9}"]
+def diff_text(diff: pl.DataFrame, *, exclude_forced: bool = False) -> str:
+    """The KPI deltas as an aligned table, regressions marked, and which cycles were counted."""
+    lines = [f"{'kpi':<17} {'before':>12} {'after':>12} {'delta %':>9}"]
     for row in diff.iter_rows(named=True):
         def show(v: float | None) -> str:
             return "-" if v is None else f"{v:.4g}"
         mark = "  REGRESSION" if row["regression"] else ""
         pct = "-" if row["delta_pct"] is None else f"{row['delta_pct']:+.1f}"
-        lines.append(f"{row['kpi']:<15} {show(row['before']):>12} {show(row['after']):>12} {pct:>9}{mark}")
+        lines.append(f"{row['kpi']:<17} {show(row['before']):>12} {show(row['after']):>12} {pct:>9}{mark}")
+    lines.append("pauses and GC CPU: " + ("background cycles only (forced excluded)" if exclude_forced
+                                          else "every cycle, forced ones too"))
     return "\n".join(lines)
 
 
-def diff_json(diff: pl.DataFrame) -> str:
+def diff_json(diff: pl.DataFrame, *, exclude_forced: bool = False) -> str:
     rows = [{k: _clean(v) for k, v in row.items()} for row in diff.iter_rows(named=True)]
-    return json.dumps({"regression": any(r["regression"] for r in rows), "kpis": rows}, indent=2)
+    return json.dumps({"regression": any(r["regression"] for r in rows), "forced_excluded": exclude_forced,
+                       "kpis": rows}, indent=2)
 
 
 def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any]) -> str:

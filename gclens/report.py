@@ -28,6 +28,7 @@ from gclens.align import Aligned
 from gclens.analysis import Limits, evaluate, kpis_under
 from gclens.analysis.segments import kpis_by_snapshot
 from gclens.analysis.settings_rules import settings_findings
+from gclens.render import verdict_text
 from gclens.settings import settings_changes
 
 MAX_RUN_FIGURES = 6
@@ -47,6 +48,12 @@ SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 def render_report(trace: Trace, *, limits: Limits | None = None, title: str | None = None,
                   aligned: Aligned | None = None) -> str:
     """The report as an HTML string (see ``gclens report``); ``aligned`` adds settings and perf."""
+    return report_with_findings(trace, limits=limits, title=title, aligned=aligned)[0]
+
+
+def report_with_findings(trace: Trace, *, limits: Limits | None = None, title: str | None = None,
+                         aligned: Aligned | None = None) -> tuple[str, pl.DataFrame]:
+    """The report and the findings it shows: ``gclens report`` exits by them as check does."""
     limits = limits or Limits()
     kpis = kpis_under(trace, limits)
     findings = evaluate(trace, limits, kpis=kpis)
@@ -57,12 +64,12 @@ def render_report(trace: Trace, *, limits: Limits | None = None, title: str | No
     env = jinja2.Environment(loader=jinja2.PackageLoader("gclens", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     sources = trace.frame("sources")
-    return env.get_template("report.html.j2").render(
+    html = env.get_template("report.html.j2").render(
         title=title or ", ".join(sources["source"].to_list()[:3]) + (" ..." if sources.height > 3 else ""),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), version=_version(),
         schema_version=SCHEMA_VERSION, limits=limits, kpi_columns=KPI_COLUMNS,
         runs=[_formatted(row) for row in kpis.iter_rows(named=True)],
-        errors=int((findings["severity"] == "error").sum()),
+        errors=int((findings["severity"] == "error").sum()), verdict=verdict_text(findings),
         findings=[{**f, "evidence": ", ".join(map(str, f["evidence_gc"][:20]))}
                   for f in findings.iter_rows(named=True)],
         figures=_figures(trace, limits, aligned), sources=sources.to_dicts(),
@@ -71,6 +78,7 @@ def render_report(trace: Trace, *, limits: Limits | None = None, title: str | No
         alignment=_alignment_rows(aligned) if aligned is not None and (
             aligned.alignment.height or aligned.perf_samples.height) else None,
     )
+    return html, findings
 
 
 def _formatted(row: dict[str, Any]) -> dict[str, Any]:
@@ -101,8 +109,9 @@ def _figures(trace: Trace, limits: Limits, aligned: Aligned | None = None) -> li
         if aligned is not None:
             out += _aligned_figures(trace, aligned, limits, source, run_id)
     if gc.height:
-        out.append(_png(plot.pause_distribution(gc, max_stw_ms=limits.max_stw_ms),
-                        "STW pause distribution", "All runs; forced cycles excluded."))
+        counted = "forced cycles excluded." if limits.exclude_forced else "every cycle, forced ones too."
+        out.append(_png(plot.pause_distribution(gc, max_stw_ms=limits.max_stw_ms, exclude_forced=limits.exclude_forced),
+                        "STW pause distribution", f"All runs; {counted}"))
     summaries = sched.filter(pl.col("local_runqueues").is_not_null())
     for source, run_id in summaries.select("source", "run_id").unique(maintain_order=True).head(
             MAX_RUN_FIGURES).iter_rows():
@@ -125,7 +134,7 @@ def _aligned_figures(trace: Trace, aligned: Aligned, limits: Limits, source: str
     if placed["snapshot_id"].drop_nulls().len():
         fig = plot.before_after(trace.gc, aligned.gc_settings, aligned.settings, source=source, run_id=run_id,
                                 max_stw_ms=limits.max_stw_ms, max_gc_cpu_pct=limits.max_gc_cpu_pct,
-                                include_forced=limits.include_forced)
+                                exclude_forced=limits.exclude_forced)
         out.append(_png(fig, f"Before/after setting changes, {where}",
                         "STW pauses and GC CPU per settings epoch: a new epoch starts at the snapshot that "
                         "first saw a change."))
@@ -143,7 +152,7 @@ def _settings_section(trace: Trace, aligned: Aligned, limits: Limits) -> dict[st
         pl.col("value").is_not_null().sum().alias("n_values"), pl.col("error").is_not_null().sum().alias("n_errors"))
     changes = settings_changes(settings)
     when = _change_times(aligned.gc_settings, changes)
-    epochs = kpis_by_snapshot(trace.gc, aligned.gc_settings, settings, include_forced=limits.include_forced,
+    epochs = kpis_by_snapshot(trace.gc, aligned.gc_settings, settings, exclude_forced=limits.exclude_forced,
                               merge_unchanged=True)
     return {"snapshots": [_formatted(r) for r in snapshots.iter_rows(named=True)],
             "changes": [{**_formatted(r), "when": w} for r, w in zip(changes.iter_rows(named=True), when, strict=True)],

@@ -39,6 +39,23 @@ def run(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subp
     return proc
 
 
+def run_in_process(*args: str) -> tuple[int, str, str]:
+    """``gclens ARGS`` through ``gclens.cli.main`` in this process (no interpreter start-up): the
+    exit code, stdout and stderr. An exception escaping ``main`` (a traceback) fails the test."""
+    import contextlib
+    import io
+
+    from gclens.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: usage errors and --help
+            code = exc.code if isinstance(exc.code, int) else 2
+    return code, out.getvalue(), err.getvalue()
+
+
 def chromium(html: Path, shot_name: str, height: int, profile: Path) -> tuple[subprocess.CompletedProcess[str], str]:
     """Open ``html`` in headless Chromium: a screenshot kept in test-artifacts/, and the rendered DOM.
 

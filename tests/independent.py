@@ -59,12 +59,13 @@ def nearest_rank(values: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def windows(cs: list[Cycle], window_s: float, *, include_forced: bool = False) -> list[tuple[float, float]]:
-    """(end time, GC CPU %) of the window ending at each cycle end, by brute force."""
+def windows(cs: list[Cycle], window_s: float, *, exclude_forced: bool = False) -> list[tuple[float, float]]:
+    """(end time, GC CPU %) of the window ending at each cycle end, by brute force; every cycle
+    counts unless ``exclude_forced``."""
     intervals = []
     prev_end = 0.0
     for c in cs:
-        cpu = 0.0 if c.forced and not include_forced else c.gc_cpu
+        cpu = 0.0 if c.forced and exclude_forced else c.gc_cpu
         intervals.append((c.end_s, cpu, (c.end_s - prev_end) * 1000 * c.procs))
         prev_end = c.end_s
     out = []
@@ -79,8 +80,8 @@ def least_squares_slope(xs: list[float], ys: list[float]) -> float:
     return sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
 
 
-def worst_window(cs: list[Cycle], window_s: float) -> float:
+def worst_window(cs: list[Cycle], window_s: float, *, exclude_forced: bool = False) -> float:
     """The highest window that spans ``window_s``; a shorter run is one window: all of it."""
-    all_windows = windows(cs, window_s)
+    all_windows = windows(cs, window_s, exclude_forced=exclude_forced)
     complete = [pct for end, pct in all_windows if end >= window_s]
     return max(complete) if complete else all_windows[-1][1]

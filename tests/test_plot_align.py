@@ -63,14 +63,14 @@ def _recount() -> list[dict[str, Any]]:
             segments.append({"snap": snap, "cycles": [], "cpu": 0.0, "capacity": 0.0})
         segment = segments[-1]
         segment["cycles"].append(cycle)
-        segment["cpu"] += 0.0 if cycle.forced else cycle.gc_cpu
+        segment["cpu"] += cycle.gc_cpu  # every cycle, forced ones too
         segment["capacity"] += (cycle.end_s - previous_end) * 1000 * cycle.procs
         previous_end = cycle.end_s
     return segments
 
 
-def _pauses(segment: dict[str, Any]) -> list[float]:
-    kept: list[Cycle] = [c for c in segment["cycles"] if not c.forced]
+def _pauses(segment: dict[str, Any], *, exclude_forced: bool = False) -> list[float]:
+    kept: list[Cycle] = [c for c in segment["cycles"] if not (exclude_forced and c.forced)]
     return [c.stw for c in kept]
 
 
@@ -134,9 +134,12 @@ def test_keys_that_appear_or_vanish_count_as_changed(tmp_path: Path) -> None:
 
 def test_kpis_by_snapshot_without_snapshots_is_one_segment_per_run() -> None:
     trace, aligned = _lined_up()
-    table = kpis_by_snapshot(trace.gc, aligned.gc_settings.head(0), aligned.settings, include_forced=True)
+    table = kpis_by_snapshot(trace.gc, aligned.gc_settings.head(0), aligned.settings)
     assert table.height == 1 and table["cycles"].item() == trace.gc.height
     assert table["stw_max_ms"].item() == pytest.approx(max(c.stw for c in cycles(CHANGE / "trace.stderr")))
+    background = kpis_by_snapshot(trace.gc, aligned.gc_settings.head(0), aligned.settings, exclude_forced=True)
+    assert background["stw_max_ms"].item() == pytest.approx(
+        max(c.stw for c in cycles(CHANGE / "trace.stderr") if not c.forced))
     assert table["snapshot_id"].item() is None and table["changed"].item() is None
 
 
@@ -207,7 +210,7 @@ def test_before_after_compares_epochs_with_the_limits() -> None:
     assert bars == pytest.approx(table["gc_cpu_pct"].to_list())
     dots = next(line for line in stw_ax.get_lines() if line.get_label() == "cycles")
     points = sum(len(line.get_ydata()) for line in stw_ax.get_lines() if line.get_marker() == ".")
-    assert dots is not None and points == trace.gc.filter(~pl.col("forced")).height
+    assert dots is not None and points == trace.gc.height  # every cycle, forced ones too
     assert cpu_ax.get_ylabel().startswith("GC CPU (%")
 
 

@@ -108,4 +108,4 @@ def test_whatif_command_json() -> None:
         assert {"gc_per_s", "gc_cpu_pct", "peak_heap_mib", "recommendation"} <= r.keys()
     assert rows[0]["gc_cpu_pct"] > rows[2]["gc_cpu_pct"]  # more GOGC, less GC
     bad = run("whatif", str(SAMPLES / "go1.21/churn-gogc10.stderr"), "--memlimit", "lots")
-    assert bad.returncode == 2 and "give a size like 512MiB" in bad.stderr
+    assert bad.returncode == 2 and "expected a size such as 512MiB" in bad.stderr

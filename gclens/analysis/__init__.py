@@ -5,10 +5,12 @@ new frame; nothing here reads files or prints.
 """
 
 from gclens.analysis.diff import diff_kpis, trace_kpis
-from gclens.analysis.findings import RULES, Limits, Rule, evaluate, kpis_under
+from gclens.analysis.evidence import verdict
+from gclens.analysis.findings import RULES, Rule, evaluate, kpis_under
 from gclens.analysis.gccpu import gc_cpu_per_cycle, gc_cpu_stats, gc_cpu_windows
 from gclens.analysis.heap import death_spiral, heap_per_cycle, heap_stats, pacer_stats
 from gclens.analysis.kpis import run_kpis
+from gclens.analysis.limits import Limits
 from gclens.analysis.pauses import pause_histogram, pause_stats, pauses_over
 from gclens.analysis.scheduler import sched_stats
 
@@ -32,4 +34,5 @@ __all__ = [
     "run_kpis",
     "sched_stats",
     "trace_kpis",
+    "verdict",
 ]

@@ -12,9 +12,10 @@ CYCLE_CPU_COLS = ["cpu_sweep_term_ms", "cpu_scan_ms", "cpu_assist_ms", "cpu_back
 """The CPU the runtime counts as GC cost; idle mark workers are left out (they use idle Ps)."""
 
 
-def cycles(gc: pl.DataFrame, *, include_forced: bool) -> pl.DataFrame:
-    """The gc rows a KPI looks at: forced cycles are left out unless asked for."""
-    return gc if include_forced else gc.filter(~pl.col("forced"))
+def cycles(gc: pl.DataFrame, *, exclude_forced: bool = False) -> pl.DataFrame:
+    """The gc rows a KPI looks at: every cycle, as the runtime counts them (its GCCPUFraction,
+    PauseNs and printed % include forced ones); background cycles only with ``exclude_forced``."""
+    return gc.filter(~pl.col("forced")) if exclude_forced else gc
 
 
 def cycle_end_s() -> pl.Expr:

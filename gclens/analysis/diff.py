@@ -14,15 +14,18 @@ from gclens.analysis.gccpu import gc_cpu_per_cycle
 # KPI name → (unit, smallest change that counts, whatever the percentage)
 KPIS: dict[str, tuple[str, float]] = {
     "stw_p50_ms": ("ms", 0.01), "stw_p99_ms": ("ms", 0.05), "stw_max_ms": ("ms", 0.1),
-    "gc_cpu_pct": ("%", 0.5), "gc_per_s": ("1/s", 0.1), "live_mean_mib": ("MiB", 1.0),
+    "gc_cpu_pct": ("%", 0.5), "forced_gc_cpu_pct": ("%", 0.5), "gc_per_s": ("1/s", 0.1), "live_mean_mib": ("MiB", 1.0),
     "peak_heap_mib": ("MiB", 1.0),
 }
 
 
-def trace_kpis(trace: Trace, *, include_forced: bool = False) -> dict[str, float | None]:
-    """Whole-trace KPIs (all runs together): pause percentiles, GC CPU, GC rate, heap."""
-    gc = cycles(trace.gc, include_forced=include_forced)
-    per = gc_cpu_per_cycle(trace.gc, include_forced=include_forced).filter(
+def trace_kpis(trace: Trace, *, exclude_forced: bool = False) -> dict[str, float | None]:
+    """Whole-trace KPIs (all runs together): pause percentiles, GC CPU, GC rate, heap.
+
+    Pauses and GC CPU count every cycle unless ``exclude_forced``; ``forced_gc_cpu_pct`` is the
+    forced cycles' part of capacity either way."""
+    gc = cycles(trace.gc, exclude_forced=exclude_forced)
+    per = gc_cpu_per_cycle(trace.gc, exclude_forced=exclude_forced).filter(
         pl.col("capacity_ms").is_not_null())
     stw = gc["stw_ms"]
     duration = float(per["interval_ms"].sum()) / 1000
@@ -30,6 +33,7 @@ def trace_kpis(trace: Trace, *, include_forced: bool = False) -> dict[str, float
         "stw_p50_ms": _quantile(stw, 0.5), "stw_p99_ms": _quantile(stw, 0.99),
         "stw_max_ms": _num(stw.max()),
         "gc_cpu_pct": _ratio_pct(per["gc_cpu_ms"].sum(), per["capacity_ms"].sum()),
+        "forced_gc_cpu_pct": _ratio_pct(per["forced_gc_cpu_ms"].sum(), per["capacity_ms"].sum()),
         "gc_per_s": trace.gc.height / duration if duration else None,
         "live_mean_mib": _num(trace.gc["heap_live_mib"].mean()),
         "peak_heap_mib": _num(trace.gc["heap_end_mib"].max()),
@@ -37,11 +41,11 @@ def trace_kpis(trace: Trace, *, include_forced: bool = False) -> dict[str, float
 
 
 def diff_kpis(before: Trace, after: Trace, *, max_regression_pct: float = 10.0,
-              include_forced: bool = False) -> pl.DataFrame:
+              exclude_forced: bool = False) -> pl.DataFrame:
     """One row per KPI: before, after, delta, delta_pct and ``regression`` (worse by more than
     ``max_regression_pct`` and by more than the KPI's noise floor). Lower is better for all."""
-    a = trace_kpis(before, include_forced=include_forced)
-    b = trace_kpis(after, include_forced=include_forced)
+    a = trace_kpis(before, exclude_forced=exclude_forced)
+    b = trace_kpis(after, exclude_forced=exclude_forced)
     rows: list[dict[str, Any]] = []
     for name, (unit, floor) in KPIS.items():
         x, y = a[name], b[name]

@@ -15,17 +15,19 @@ from gclens.consistency import gc_cpu_cum_bounds
 
 def run_kpis(trace: Trace, *, max_stw_ms: float = 1.0, window_s: float = 60.0,
              short_window_s: float = 10.0, cpu_quota: float | None = None,
-             include_forced: bool = False) -> pl.DataFrame:
+             exclude_forced: bool = False) -> pl.DataFrame:
     """One row per run of the trace with pause, GC CPU, heap and scheduler KPIs.
+
+    Pauses and GC CPU count every cycle, forced ones too, unless ``exclude_forced``.
 
     Runs without gc lines (schedtrace only) keep their scheduler KPIs and null GC columns.
     """
     gc = trace.gc
     runs = trace.runs.select(*RUN, "gc_lines", "t_last_s")
     pieces = [
-        pause_stats(gc, include_forced=include_forced, threshold_ms=max_stw_ms),
+        pause_stats(gc, exclude_forced=exclude_forced, threshold_ms=max_stw_ms),
         gc_cpu_stats(gc, window_s=window_s, short_window_s=short_window_s, cpu_quota=cpu_quota,
-                     include_forced=include_forced).drop("cycles"),
+                     exclude_forced=exclude_forced).drop("cycles"),
         heap_stats(gc).drop("cycles"),
         _cum_pct_check(gc),
         sched_stats(trace.sched),

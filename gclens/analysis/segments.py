@@ -29,17 +29,17 @@ SEGMENTS_SCHEMA: dict[str, pl.DataType] = {
 
 
 def kpis_by_snapshot(gc: pl.DataFrame, gc_settings: pl.DataFrame, settings: pl.DataFrame, *,
-                     include_forced: bool = False, merge_unchanged: bool = False) -> pl.DataFrame:
+                     exclude_forced: bool = False, merge_unchanged: bool = False) -> pl.DataFrame:
     """One row per run and snapshot segment: cycles, STW max and p99, GC CPU, what changed.
 
-    ``stw_*`` use the nearest-rank rule over the segment's cycles (forced ones left out unless
-    ``include_forced``); ``gc_cpu_pct`` is the CPU fields over the segment's wall time ×
+    ``stw_*`` use the nearest-rank rule over the segment's cycles (forced ones too, unless
+    ``exclude_forced``); ``gc_cpu_pct`` is the CPU fields over the segment's wall time ×
     GOMAXPROCS (``gc_cpu_per_cycle`` intervals). ``changed`` lists the keys that differ from the
     previous segment's snapshot (null when there is none to compare with) and ``changes`` the
     same as ``key: before -> after``. With ``merge_unchanged``, consecutive segments where nothing
     changed are merged: one row per settings epoch, the before/after view.
     """
-    cycles = _cycles(gc, gc_settings, include_forced)
+    cycles = _cycles(gc, gc_settings, exclude_forced)
     if cycles.is_empty():
         return pl.DataFrame(schema=SEGMENTS_SCHEMA)
     segments = _segments(cycles, settings)
@@ -48,7 +48,7 @@ def kpis_by_snapshot(gc: pl.DataFrame, gc_settings: pl.DataFrame, settings: pl.D
         cycles = cycles.join(epochs.select(*RUN, "segment", "epoch"), on=[*RUN, "segment"], how="left").drop(
             "segment").rename({"epoch": "segment"})
         segments = epochs.filter(pl.col("starts_epoch")).with_columns(pl.col("epoch").alias("segment"))
-    kpis = _aggregate(cycles, include_forced)
+    kpis = _aggregate(cycles, exclude_forced)
     meta = segments.select(*RUN, "segment", "changed", "changes")
     out = kpis.join(meta, on=[*RUN, "segment"], how="left").sort(*RUN, "segment")
     times = _snapshot_times(gc_settings, settings)
@@ -56,9 +56,9 @@ def kpis_by_snapshot(gc: pl.DataFrame, gc_settings: pl.DataFrame, settings: pl.D
     return out.select([pl.col(name).cast(dtype) for name, dtype in SEGMENTS_SCHEMA.items()])
 
 
-def _cycles(gc: pl.DataFrame, gc_settings: pl.DataFrame, include_forced: bool) -> pl.DataFrame:
+def _cycles(gc: pl.DataFrame, gc_settings: pl.DataFrame, exclude_forced: bool) -> pl.DataFrame:
     """Each cycle with its GC CPU, capacity, snapshot and segment number (1, 2, ... per run)."""
-    per = gc_cpu_per_cycle(gc, include_forced=include_forced).select(
+    per = gc_cpu_per_cycle(gc, exclude_forced=exclude_forced).select(
         *RUN, "gc_num", "t_end_s", "capacity_ms", "gc_cpu_ms")
     placed = (gc_settings.select(*RUN, "gc_num", "snapshot_id") if gc_settings.height
               else pl.DataFrame(schema={"source": pl.String, "run_id": pl.Int32, "gc_num": pl.Int64,
@@ -119,8 +119,8 @@ def _epochs(segments: pl.DataFrame) -> pl.DataFrame:
     return epochs.select(*RUN, "segment", "epoch", "starts_epoch", "snapshot_id", "changed", "changes")
 
 
-def _aggregate(cycles: pl.DataFrame, include_forced: bool) -> pl.DataFrame:
-    kept = cycles if include_forced else cycles.filter(~pl.col("forced"))
+def _aggregate(cycles: pl.DataFrame, exclude_forced: bool) -> pl.DataFrame:
+    kept = cycles.filter(~pl.col("forced")) if exclude_forced else cycles
     pauses = kept.group_by(*RUN, "segment").agg(
         pl.col("stw_ms").max().alias("stw_max_ms"), nearest_rank(pl.col("stw_ms"), 0.99).alias("stw_p99_ms"))
     known = pl.col("capacity_ms").is_not_null()

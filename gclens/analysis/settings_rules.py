@@ -18,7 +18,9 @@ import polars as pl
 
 from gclens._trace import Trace
 from gclens.analysis._common import RUN
-from gclens.analysis.findings import FINDINGS_SCHEMA, Limits, _finding
+from gclens.analysis._finding import FINDINGS_SCHEMA
+from gclens.analysis._finding import finding as _finding
+from gclens.analysis.limits import Limits
 from gclens.settings import parse_bytes
 
 KERNEL_DOCS = "https://docs.kernel.org/admin-guide/cgroup-v2.html"

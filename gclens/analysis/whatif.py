@@ -30,6 +30,7 @@ import numpy as np
 import polars as pl
 
 from gclens._errors import UsageError
+from gclens._validate import size_mib
 from gclens.analysis._common import CYCLE_CPU_COLS, RUN, cycle_end_s
 
 MIN_CYCLES = 8
@@ -63,7 +64,8 @@ class Fit:
 
 def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> Fit:
     """Fit the model on one run (the first one unless named). UsageError when it cannot."""
-    run = _one_run(gc, source, run_id)
+    every = _one_run(gc, source, run_id)
+    run = every.filter(~pl.col("forced"))
     steady = _steady(run)
     if steady.height < MIN_CYCLES:
         raise UsageError(f"what-if needs at least {MIN_CYCLES} steady GC cycles; this run has "
@@ -75,6 +77,10 @@ def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = Non
     fixed, per_mib, r2 = _theil_sen(run)
     costs = steady["gc_cpu_ms"].to_numpy()
     warnings = []
+    forced = every.height - run.height
+    if forced:  # GOGC does not decide when runtime.GC() runs: the model is the pacer's cycles
+        warnings.append(f"{forced} forced cycles (runtime.GC / debug.FreeOSMemory) are left out of the fit: "
+                        "GOGC does not change them; their CPU comes on top of every prediction")
     if r2 < 0.5:
         warnings.append(f"GC CPU per cycle is poorly explained by the scanned heap (r2 {r2:.2f}): "
                         "predictions use the measured cost per cycle")
@@ -170,8 +176,7 @@ def _one_run(gc: pl.DataFrame, source: str | None, run_id: int | None) -> pl.Dat
     pick = (pl.col("source") == (source or first["source"])) & (
         pl.col("run_id") == (first["run_id"] if run_id is None else run_id))
     cpu = pl.sum_horizontal([pl.col(c).fill_null(0.0) for c in CYCLE_CPU_COLS])
-    return (gc.filter(pick).sort([*RUN, "gc_num"]).with_columns(t_end_s=cycle_end_s(), gc_cpu_ms=cpu)
-            .filter(~pl.col("forced")))
+    return gc.filter(pick).sort([*RUN, "gc_num"]).with_columns(t_end_s=cycle_end_s(), gc_cpu_ms=cpu)
 
 
 def _steady(run: pl.DataFrame) -> pl.DataFrame:
@@ -216,17 +221,11 @@ def _theil_sen(run: pl.DataFrame) -> tuple[float, float, float]:
 
 
 def parse_size_mib(text: str) -> float:
-    """`512MiB`, `2GiB`, `1.5G`, `800M` or a plain number of MiB."""
-    units = {"": 1.0, "m": 1.0, "mi": 1.0, "mib": 1.0, "mb": 1.0, "g": 1024.0, "gi": 1024.0,
-             "gib": 1024.0, "gb": 1024.0, "k": 1 / 1024, "ki": 1 / 1024, "kib": 1 / 1024}
-    number = text.rstrip("BbIiKkMmGg")
-    unit = text[len(number):].lower()
-    if unit not in units:
-        raise UsageError(f"{text!r}: give a size like 512MiB or 2GiB")
+    """`512MiB`, `2GiB`, `1.5G`, `800M` or a plain number of MiB (more than zero)."""
     try:
-        return float(number) * units[unit]
-    except ValueError:
-        raise UsageError(f"{text!r}: give a size like 512MiB or 2GiB") from None
+        return size_mib(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> dict[str, float]:
@@ -234,7 +233,7 @@ def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None =
 
     The same quantities ``predict`` gives, measured, for comparing a prediction with a real run.
     """
-    steady = _steady(_one_run(gc, source, run_id))
+    steady = _steady(_one_run(gc, source, run_id).filter(~pl.col("forced")))
     if steady.height < 2:
         raise UsageError("a steady state needs at least 2 GC cycles")
     ends = steady["t_end_s"].to_numpy()
