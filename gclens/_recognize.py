@@ -120,6 +120,23 @@ class Prefix:
         pos = self.steps[i - 1].end if i else 0
         return parses(self.tables, stack, self.text[:r] + tail, pos)
 
+    def run_on(self, r: int, tail: str) -> tuple[int, list[str]]:
+        """How far ``text[:r] + tail`` parses (where it stops, or its length), and the terminals
+        of the tokens that start at or after ``r``."""
+        i = bisect.bisect_right(self._reach, r)
+        stack = list(self.steps[i - 1].stack) if i else [self.tables.start]
+        pos = self.steps[i - 1].end if i else 0
+        text = self.text[:r] + tail
+        terminals: list[str] = []
+        while pos < len(text):
+            token = _lex(self.tables, stack[-1], text, pos)
+            if token is None or not _feed(self.tables, stack, token[1]):
+                return pos, terminals
+            if pos >= r:
+                terminals.append(token[1])
+            pos += len(token[0])
+        return pos, terminals
+
     def follows(self, step: Step, tail: str) -> bool:
         """Can ``tail``'s first token come after ``step`` (the state after it has an action for it)?"""
         if not tail:

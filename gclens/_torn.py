@@ -161,9 +161,8 @@ def _continued(text: str, start: int, family: str, continuation: str, prefix: Pr
         k = start + r
         if k <= start or (k <= piece and k not in markers) or (glued and text[k - 1].isdigit()):
             continue
-        joined = text[start:k] + continuation
-        if _continues(Prefix(family, joined), r, through) and _inserted(text[k:]) == (True, None):
-            found.append((k, joined))
+        if _continues(prefix, r, continuation, through) and _inserted(text[k:]) == (True, None):
+            found.append((k, text[start:k] + continuation))
     surely = max((_line_start(text, k) for k, _ in found), default=0)
     best = [(k, j) for k, j in found if surely and _line_start(text, k) == surely] or found
     if surely == 1:
@@ -173,12 +172,12 @@ def _continued(text: str, start: int, family: str, continuation: str, prefix: Pr
     return Continued(best[0][1], best[0][0] < len(text))
 
 
-def _continues(joined: Prefix, r: int, through: int) -> bool:
+def _continues(prefix: Prefix, r: int, continuation: str, through: int) -> bool:
     """Does the joined text parse on into the continuation: past its last runtime piece, and for
     at least three tokens, one of them literal text (digits alone could be the other line's)?"""
-    tokens = [s for s in joined.steps if s.start >= r]
-    return (joined.failed_at > r + through and len(tokens) >= 3
-            and any(not joined.is_pattern(s) for s in tokens))
+    stop, terminals = prefix.run_on(r, continuation)
+    return (stop > r + through and len(terminals) >= 3
+            and any(t not in prefix.tables.patterns for t in terminals))
 
 
 def _junctions(prefix: Prefix, tail: str) -> list[int]:
