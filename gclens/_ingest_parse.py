@@ -28,7 +28,7 @@ from gclens._errors import InputError
 from gclens._ingest_plan import Prev, Task, fingerprint
 from gclens._parse import SourceResult
 from gclens._pipeline import Options, _one_source
-from gclens._schemas import SCHEMA_VERSION, rows_to_arrow
+from gclens._schemas import SCHEMA_VERSION, python_rows, rows_to_arrow
 from gclens._sources import Source, _decoded
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -139,7 +139,7 @@ def _ingest_file(task: Task, spec: Spec, writers: _Writers) -> Done:
 def _last_run(runs: pa.Table, last: dict[str, Any] | None) -> dict[str, Any] | None:
     if not runs.num_rows:
         return last
-    row = max(runs.to_pylist(), key=lambda r: int(r["run_id"]))
+    row = max(python_rows(runs), key=lambda r: int(r["run_id"]))
     return {"last_run_id": row["run_id"], "last_gc_num": row["gc_last"], "last_t_s": row["t_last_s"]}
 
 
@@ -241,7 +241,7 @@ class _Shift:
             return
         runs = table.column("run_id").to_pylist()
         if name in ("gc", "sched") and 0 in runs:
-            row = table.slice(runs.index(0), 1).to_pylist()[0]
+            row = python_rows(table.slice(runs.index(0), 1))[0]
             self._settle(self._follows(name, row))
         elif any(r is not None and r > 0 for r in runs):
             self._settle(True)

@@ -15,6 +15,7 @@ from typing import IO, Any
 import pyarrow as pa
 
 from gclens._errors import InputError
+from gclens._schemas import python_rows
 from gclens._sources import Source, _decoded, rotation_order
 
 HEAD_BYTES = 64 << 10
@@ -54,7 +55,7 @@ _UNCHANGED = Prev(-1, 0, None, None, None)
 def plan(paths: list[Path], manifest: pa.Table, complete: bool,
          labels: dict[str, dict[str, str | None]]) -> tuple[list[Task], list[str]]:
     """Compare each file with the manifest: skip what is there, resume what grew, read the rest."""
-    index = _Index(manifest.to_pylist())
+    index = _Index(python_rows(manifest))
     tasks: list[Task] = []
     skipped: list[str] = []
     seen: set[tuple[str, int]] = set()

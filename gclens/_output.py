@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from gclens._errors import OutputError
 from gclens._formats import FORMATS, Format
 from gclens._pipeline import Batch, Options, Summary, stream
-from gclens._schemas import SCHEMAS, TABLE_NAMES, rows_to_arrow
+from gclens._schemas import SCHEMAS, TABLE_NAMES, python_rows, rows_to_arrow
 from gclens._sources import SourceLike
 from gclens._trace import Trace
 
@@ -73,20 +73,16 @@ def stream_json_lines(source: SourceLike | list[SourceLike], out: TextIO, *,
         summary.add(name, rows)
         columns = SCHEMAS[name].names
         times = {f.name for f in SCHEMAS[name] if pa.types.is_timestamp(f.type)}
-        for row in _dicts(rows, times):  # the schema's columns, in its order, like the files
+        for row in _dicts(rows):  # the schema's columns, in its order, like the files
             record = {"table": name, **{c: _iso(row.get(c)) if c in times else row.get(c) for c in columns}}
             out.write(json.dumps(record, default=_json_value, ensure_ascii=False) + "\n")
         out.flush()  # a reader downstream sees rows as they are parsed, even on endless input
     return summary
 
 
-def _dicts(rows: list[dict[str, Any]] | pa.Table, times: set[str]) -> list[dict[str, Any]]:
+def _dicts(rows: list[dict[str, Any]] | pa.Table) -> list[dict[str, Any]]:
     """Rows as dicts, times as nanoseconds (as the line-by-line stages give them)."""
-    if not isinstance(rows, pa.Table):
-        return rows
-    for name in times:
-        rows = rows.set_column(rows.schema.get_field_index(name), name, rows.column(name).cast(pa.int64()))
-    return list(rows.to_pylist())
+    return python_rows(rows) if isinstance(rows, pa.Table) else rows
 
 
 def _json_value(value: object) -> str:

@@ -398,6 +398,20 @@ def rows_to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     return frame.to_arrow().cast(schema)
 
 
+def python_rows(table: pa.Table) -> list[dict[str, Any]]:
+    """A table's rows as dicts, timestamps as integer nanoseconds since the epoch.
+
+    pyarrow makes a Python value of a nanosecond timestamp only through pandas (a ``datetime``
+    holds microseconds), and ``pip install gclens`` brings no pandas: library code turns tables
+    into Python values here, never with ``to_pylist()``/``as_py()`` on a column that may hold one.
+    """
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            table = table.set_column(i, field.name, table.column(i).cast(pa.int64()))
+    rows: list[dict[str, Any]] = table.to_pylist()
+    return rows
+
+
 def empty_table(schema: pa.Schema) -> pa.Table:
     """A table with no rows (``schema.empty_table()`` imports pandas when it is installed)."""
     return pa.Table.from_batches([], schema=schema)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -18,6 +19,19 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 """Debian's headless browser (.ci/run installs it); tests that need it skip when it is missing."""
 
 
+NO_PANDAS = Path(__file__).resolve().parent / "no_pandas"
+
+
+def without_pandas() -> dict[str, str]:
+    """The environment for a subprocess that cannot import pandas, as after ``pip install gclens``.
+
+    The test extra brings pandas (through pyspark); with it, pyarrow quietly makes Python values of
+    nanosecond timestamps that fail without it. See tests/no_pandas/sitecustomize.py.
+    """
+    paths = [str(NO_PANDAS), *filter(None, [os.environ.get("PYTHONPATH")])]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
+
+
 def load_jsonl(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
@@ -30,10 +44,10 @@ def sample_runs() -> list[dict[str, Any]]:
 
 
 def run(*args: str, stdin: bytes | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m gclens ARGS`` as a user would; no run may end in a traceback."""
+    """Run ``python -m gclens ARGS`` as a user would (without pandas); no run may end in a traceback."""
     proc = subprocess.run(
         [sys.executable, "-m", "gclens", *args], input=stdin.decode() if stdin else None,
-        capture_output=True, text=True, cwd=cwd, timeout=120,
+        capture_output=True, text=True, cwd=cwd, timeout=120, env=without_pandas(),
     )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc

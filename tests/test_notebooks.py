@@ -1,4 +1,7 @@
-"""Every notebook runs top to bottom on the bundled samples, and is stored without outputs."""
+"""Every notebook runs top to bottom on the bundled samples, and is stored without outputs.
+
+The kernels cannot import pandas, as after `pip install 'gclens[notebooks]'` (conftest.without_pandas).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import ROOT
+from conftest import ROOT, without_pandas
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
@@ -30,7 +33,7 @@ def test_notebook_is_stored_without_outputs(path: Path) -> None:
 def test_notebook_executes(path: Path) -> None:
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3",
-                   resources={"metadata": {"path": str(path.parent)}}).execute()
+                   resources={"metadata": {"path": str(path.parent)}}).execute(env=without_pandas())
     images = sum("image/png" in out.get("data", {}) for cell in nb.cells if cell.cell_type == "code"
                  for out in cell.outputs)
     assert images >= 1, f"{path.name} shows no figure"
