@@ -19,6 +19,7 @@ from gclens._errors import LineError
 from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
 from gclens._ranges import may_overflow, out_of_range
+from gclens._recognize import Prefix
 from gclens._sources import MAX_LINE_BYTES, Block, Line, LineReader, Source
 from gclens._torn import Ambiguous, Continued, rejoin
 from gclens._transformers import Legacy
@@ -68,6 +69,9 @@ class SourceResult:
         self.records, self.rejects = [], []
         if holding and rejects:
             self.rejects.append(rejects.pop())
+        for reject in rejects:
+            if isinstance(reject["reason"], _Why):
+                reject["reason"], reject["column"] = reject["reason"].resolve()
         self.record_count += len(records)
         self.reject_count += len(rejects)
         return records, rejects
@@ -243,6 +247,7 @@ class _Held:
     meta: Meta
     rejected: bool = True
     apart: int = 0
+    prefix: Prefix | None = field(default=None, compare=False)  # the runtime part's tokens, if known
 
 
 def _continue(result: SourceResult, held: _Held, outcome: Continued, no: int) -> _Held:
@@ -257,13 +262,13 @@ def _continue(result: SourceResult, held: _Held, outcome: Continued, no: int) ->
                 reject["reason"] = (f"torn runtime line: continued on line {no} (another line written "
                                     "into it again), its rest did not follow")
                 break
-    return replace(held, text=outcome.text, start=0, apart=0)
+    return replace(held, text=outcome.text, start=0, apart=0, prefix=None)
 
 
 def _rejoin(result: SourceResult, held: _Held, text: str) -> bool | Continued | Ambiguous | None:
     """Rejoin ``held`` with its rest ``text`` and count both lines: True when done."""
     joined = rejoin(held.text, held.start, held.family, text,
-                    None if result.engine is None else result.engine.parse)
+                    None if result.engine is None else result.engine.parse, held.prefix)
     if joined is None or isinstance(joined, Ambiguous | Continued):
         return joined
     if held.rejected:
@@ -329,6 +334,12 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     runtime = text[hit.start:]
     try:
         parsed = result.engine.parse(hit.family, runtime) if result.engine is not None else None
+        prefix = Prefix(hit.family, runtime) if parsed is None and result.engine is not None else None
+        if prefix is not None and not prefix.complete:
+            # it fails (most such lines are torn, and rejoined): Lark says why only if it stays a reject
+            why = _Why(hit.family, runtime, hit.start, no == result.unterminated_line)
+            _reject(result, no, text, hit.family, why)
+            return _Held(no, text, hit.start, hit.family, meta, prefix=prefix)
         if parsed is None:
             parsed = parse_line(hit.family, runtime)
     except LineError as exc:
@@ -349,6 +360,24 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     result.spliced_lines += hit.start > 0 and not text[: hit.start].isspace()
     _keep(result, no, table, row, text, meta)
     return None
+
+
+@dataclass(frozen=True)
+class _Why:
+    """Why a runtime line does not parse, asked of Lark only when the line stays a reject."""
+
+    family: str
+    runtime: str
+    start: int
+    unterminated: bool
+
+    def resolve(self) -> tuple[str, int | None]:
+        try:
+            parse_line(self.family, self.runtime)
+        except LineError as exc:
+            reason = f"unterminated last line ({exc.reason})" if self.unterminated else exc.reason
+            return reason, None if exc.column is None else exc.column + self.start
+        return "does not match the grammar", None  # the automaton and Lark disagree: never seen
 
 
 def _keep(result: SourceResult, no: int, table: str, row: dict[str, Any], text: str, meta: Meta) -> None:
@@ -389,8 +418,9 @@ def _line_problem(result: SourceResult, no: int, text: str) -> str | None:
 
 
 def _reject(
-    result: SourceResult, no: int, text: str, family: str, reason: str, column: int | None = None,
+    result: SourceResult, no: int, text: str, family: str, reason: str | _Why, column: int | None = None,
 ) -> None:
+    """A reject; a ``_Why`` reason is Lark's message, asked when the reject is handed over."""
     result.rejects.append({
         "source": result.source.name, "line_no": no, "family": family, "reason": reason,
         "column": column, "text": text[:_REJECT_TEXT_CHARS],

@@ -109,6 +109,11 @@ class Prefix:
         assert run is not None
         return max(end, start + bound, run.end()) + 2
 
+    @property
+    def complete(self) -> bool:
+        """Does the whole text parse?"""
+        return self.failed_at == len(self.text) and self.accepts(len(self.text), "")
+
     def is_pattern(self, step: Step) -> bool:
         return step.terminal in self.tables.patterns
 

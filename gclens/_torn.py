@@ -108,13 +108,14 @@ class _Reading:
 Parse = Callable[[str, str], "Row | Legacy | None"]
 
 
-def rejoin(text: str, start: int, family: str, continuation: str,
-           parse: Parse | None = None) -> Rejoined | Continued | Ambiguous | None:
+def rejoin(text: str, start: int, family: str, continuation: str, parse: Parse | None = None,
+           prefix: Prefix | None = None) -> Rejoined | Continued | Ambiguous | None:
     """Rebuild ``text[start:k] + continuation`` for the one split ``k`` the evidence allows.
 
     ``parse`` (the fast engine's, say) gives the row of a joined text that parses, or None to ask
-    Lark; every reading is Lark's row either way."""
-    prefix = Prefix(family, text[start:])  # one pass over the prefix serves every split
+    Lark; every reading is Lark's row either way. ``prefix``: ``text[start:]``'s tokens, if known."""
+    if prefix is None or prefix.text != text[start:]:
+        prefix = Prefix(family, text[start:])  # one pass over the prefix serves every split
     readings = []
     glued = continuation[:1].isdigit()  # the runtime writes each number whole: none ends here
     piece, markers = runtime_pieces(text)  # the inserted text holds none, unless it is a whole line
