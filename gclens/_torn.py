@@ -19,11 +19,14 @@ A split ``k`` of the first line is a *reading* when
 
 When the readings give different rows, the evidence decides: readings whose inserted text is a
 whole runtime line win; then a G line's reading whose wait reason is one of the runtime's; then
-the readings whose inserted text starts most surely the way
-application lines start (a timestamp in a common layout, ``{``, ``[``; else a letter that does
-not continue a word), so that `gc 1052026/11/27 ...` is cycle 105 and a `2026/11/27` line. If
-those disagree, or none starts that way and the others disagree, the line stays a reject that
-names the readings.
+the readings whose inserted text starts most surely the way application lines start (a
+timestamp in a common layout, ``{``, ``[``; else a letter that does not continue a word), so
+that `gc 1052026/11/27 ...` is cycle 105 and a `2026/11/27` line. If those disagree, or none
+starts that way and the others disagree, the line stays a reject that names the readings.
+
+When no split gives a whole line, the next line may be the runtime line's next pieces followed
+by yet another whole line (the line was torn again): ``Continued`` is the line so far, which
+``_parse.LineTaker`` holds for its rest.
 """
 
 from __future__ import annotations
@@ -134,6 +137,11 @@ def rejoin(text: str, start: int, family: str, continuation: str, parse: Parse |
             readings.append(_Reading(k, parsed, inserted, joined))
     if not readings:
         return _continued(text, start, family, continuation, prefix)
+    return _decide(text, readings)
+
+
+def _decide(text: str, readings: list[_Reading]) -> Rejoined | Ambiguous:
+    """The one row the evidence allows among the readings (see the module docstring)."""
     whole = [r for r in readings if r.inserted is not None]
     known = [r for r in readings if r.row[0] == "sched_g" and r.row[1].get("wait_reason") in WAIT_REASONS]
     surely = max(_line_start(text, r.k) for r in readings)
