@@ -125,9 +125,9 @@ def _ingest_group(group: list[tuple[int, Task]], spec: Spec) -> Chunk:
 def _ingest_or_record(task: Task, spec: Spec, writers: _Writers) -> Done:
     """Ingest one file; one that cannot be read is recorded in ``sources`` and skipped.
 
-    Its rows already handed over are taken back. Only when they were already flushed to a part
-    file (a file failing after 200k rows, i.e. changed since it was fingerprinted) does the error
-    abort the ingest, which then adds nothing.
+    Its rows already handed over are taken back. Only when some were already flushed to a part
+    file (the group's buffer of 200k rows filled while the file was read, and it then failed: it
+    changed since it was fingerprinted) does the error abort the ingest, which then adds nothing.
     """
     if task.error is None:
         mark = writers.mark()
