@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -28,7 +28,7 @@ from gclens._errors import InputError
 from gclens._ingest_plan import Prev, Task, fingerprint
 from gclens._parse import SourceResult
 from gclens._pipeline import Options, _one_source
-from gclens._schemas import SCHEMA_VERSION, python_rows, rows_to_arrow
+from gclens._schemas import SCHEMA_VERSION, python_rows, rows_to_arrow, storage_table
 from gclens._sources import Source, _decoded
 
 NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
@@ -66,6 +66,9 @@ class Done:
     manifest: dict[str, Any]
     rows: Counter[str]
     resumed: bool
+    error: str | None = None
+    """Set when the file could not be read: its one ``sources`` row says why; no manifest entry,
+    so the next ingest tries it again."""
 
 
 @dataclass
@@ -114,9 +117,31 @@ def _groups(tasks: list[tuple[int, Task]], n: int) -> list[list[tuple[int, Task]
 
 def _ingest_group(group: list[tuple[int, Task]], spec: Spec) -> Chunk:
     writers = _Writers(spec)
-    done = [(i, _ingest_file(task, spec, writers)) for i, task in group]
+    done = [(i, _ingest_or_record(task, spec, writers)) for i, task in group]
     writers.close()
     return Chunk(done, writers.paths, writers.schemas)
+
+
+def _ingest_or_record(task: Task, spec: Spec, writers: _Writers) -> Done:
+    """Ingest one file; one that cannot be read is recorded in ``sources`` and skipped.
+
+    Its rows already handed over are taken back. Only when some were already flushed to a part
+    file (the group's buffer of 200k rows filled while the file was read, and it then failed: it
+    changed since it was fingerprinted) does the error abort the ingest, which then adds nothing.
+    """
+    if task.error is None:
+        mark = writers.mark()
+        try:
+            return _ingest_file(task, spec, writers)
+        except InputError as exc:
+            if not writers.rollback(mark):
+                raise
+            task = replace(task, error=str(exc))
+    assert task.error is not None
+    parts = _Parts(spec, task, writers)
+    parts.write("sources", rows_to_arrow("sources", [{"source": task.path, "error": task.error}]))
+    parts.close()
+    return Done({"path": task.path}, parts.rows, task.prev is not None, task.error)
 
 
 def _ingest_file(task: Task, spec: Spec, writers: _Writers) -> Done:
@@ -283,23 +308,29 @@ class _Shift:
 
 
 class _Parts:
-    """Rows of one source on their way to the part files: provenance added, split by partition."""
+    """Rows of one source on their way to the part files: provenance added, split by partition.
+
+    One rule for the partition values of every table of a file (``gclens.dataset``'s docstring):
+    a label wins; else the row's own value (envelope column, day of its wall clock); else, for
+    rows that have none (``runs``, ``rejects``, ``sources``), the value most seen in the file's rows;
+    else null (``date``: the file's modification day). Those tables wait until the file is read.
+    """
 
     def __init__(self, spec: Spec, task: Task, writers: _Writers) -> None:
         self.spec, self.writers, self.labels = spec, writers, task.labels
         self.day = datetime.fromtimestamp(task.mtime_ns / 1e9, UTC).date()
         self.rows: Counter[str] = Counter()
-        self.seen: dict[str, Counter[str]] = {k: Counter() for k in ENVELOPE_KEYS}
+        self.seen: dict[str, Counter[str]] = {k: Counter() for k in (*ENVELOPE_KEYS, "date")}
         self.held: dict[str, list[pa.Table]] = {}
 
     def write(self, name: str, table: pa.Table) -> None:
-        table = with_labels(table, self.labels)
+        table = storage_table(with_labels(table, self.labels))
         table = table.append_column(INGEST_ID_FIELD, pa.repeat(self.spec.ingest_id, table.num_rows))
         if name not in _NO_ENVELOPE:
-            self._count(table)
+            self._count(name, table)
             self._emit(name, table)
             return
-        self.held.setdefault(name, []).append(table)  # until the file's usual host is known
+        self.held.setdefault(name, []).append(table)  # until the file's usual host and day are known
         if sum(t.num_rows for t in self.held[name]) >= _FLUSH_ROWS:
             self._emit(name, pa.concat_tables(self.held.pop(name)))
 
@@ -307,11 +338,16 @@ class _Parts:
         for name, tables in self.held.items():
             self._emit(name, pa.concat_tables(tables))
 
-    def _count(self, table: pa.Table) -> None:
-        for key in ENVELOPE_KEYS:
-            if key in self.spec.partition_by and key in table.column_names:
-                counts = pc.value_counts(table.column(key).drop_null()).to_pylist()
-                self.seen[key].update({c["values"]: c["counts"] for c in counts})
+    def _count(self, name: str, table: pa.Table) -> None:
+        for key in self.spec.partition_by:
+            if key == "date":
+                values = _dates(name, table, None)
+            elif key in ENVELOPE_KEYS and key in table.column_names:
+                values = table.column(key)
+            else:
+                continue
+            counts = pc.value_counts(values.drop_null()).to_pylist()
+            self.seen[key].update({c["values"]: c["counts"] for c in counts})
 
     def _emit(self, name: str, table: pa.Table) -> None:
         keys = self.spec.partition_by
@@ -325,12 +361,15 @@ class _Parts:
             self.rows[name] += part.num_rows
 
     def _values(self, name: str, table: pa.Table, key: str) -> pa.Array:
-        if key == "date":
-            return _dates(name, table, self.day)
-        if key in table.column_names:
-            return table.column(key).combine_chunks()
         common = self.seen[key].most_common(1) if key in self.seen else []
-        return pa.repeat(pa.scalar(common[0][0] if common else None, pa.string()), table.num_rows)
+        usual = pa.scalar(common[0][0] if common else None, pa.string())
+        if key == "date":
+            day = _dates(name, table, None)
+            if name in _NO_ENVELOPE:
+                day = pc.coalesce(day, usual)
+            return pc.coalesce(day, pa.scalar(self.day.isoformat(), pa.string()))
+        own = table.column(key).combine_chunks() if key in table.column_names else pa.nulls(table.num_rows, pa.string())
+        return pc.coalesce(own, usual) if name in _NO_ENVELOPE else own
 
 
 class _Writers:
@@ -343,6 +382,21 @@ class _Writers:
         self.pending_rows = 0
         self.paths: list[str] = []
         self.schemas: dict[str, pa.Schema] = {}
+        self.flushes = 0
+
+    def mark(self) -> tuple[int, dict[tuple[str, tuple[str | None, ...]], int]]:
+        """Where the buffered rows stand: ``rollback`` returns there."""
+        return self.flushes, {key: len(tables) for key, tables in self.pending.items()}
+
+    def rollback(self, mark: tuple[int, dict[tuple[str, tuple[str | None, ...]], int]]) -> bool:
+        """Drop the rows appended since ``mark``; False when some were already written."""
+        flushes, lengths = mark
+        if flushes != self.flushes:
+            return False
+        self.pending = {key: tables[:lengths.get(key, 0)] for key, tables in self.pending.items()}
+        self.pending = {key: tables for key, tables in self.pending.items() if tables}
+        self.pending_rows = sum(t.num_rows for tables in self.pending.values() for t in tables)
+        return True
 
     def append(self, name: str, combo: tuple[str | None, ...], part: pa.Table) -> None:
         self.pending.setdefault((name, combo), []).append(part)
@@ -351,6 +405,8 @@ class _Writers:
             self.flush()
 
     def flush(self) -> None:
+        if self.pending:
+            self.flushes += 1
         for (name, combo), tables in self.pending.items():
             self._writer(name, combo, tables[0].schema).write_table(pa.concat_tables(tables))
         self.pending, self.pending_rows = {}, 0
@@ -375,7 +431,7 @@ class _Writers:
 
 
 def _dates(name: str, table: pa.Table, fallback: Any) -> pa.Array:
-    """UTC day of the row's wall clock (ts, then log_ts; start_ts for runs), else the file's mtime day."""
+    """UTC day of the row's wall clock (ts, then log_ts; start_ts for runs) as text, else ``fallback``."""
     days = pa.repeat(pa.scalar(fallback, pa.date32()), table.num_rows)
     for col in ("start_ts",) if name == "runs" else ("log_ts", "ts"):
         if col in table.column_names:
@@ -426,11 +482,16 @@ def _carried(prev: Prev | None, last: dict[str, Any] | None) -> dict[str, Any]:
 
 
 def with_labels(table: pa.Table, labels: Mapping[str, str | None]) -> pa.Table:
-    """Add one constant column per label; a label named like a column fills that column's nulls."""
+    """Add one constant column per label; a label named like a column (``host``) replaces it.
+
+    The label wins over the envelope in every row of every table, so the tables of one file never
+    disagree on a partition value (an envelope's ``host`` with runs' label ``host``). A label a file
+    lacks (None) leaves the column as it is.
+    """
     for key, value in labels.items():
         if key in table.column_names:
             if value is not None:
-                table = replace_column(table, key, pc.fill_null(table.column(key), value))
+                table = replace_column(table, key, pa.repeat(pa.scalar(value, pa.string()), table.num_rows))
         else:
             table = table.append_column(doc_field(key, pa.string(), "Label given at ingest."),
                                         pa.repeat(pa.scalar(value, pa.string()), table.num_rows))

@@ -8,6 +8,7 @@ compared with the manifest entries of the same path, of its rotated siblings (``
 from __future__ import annotations
 
 import hashlib
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
@@ -47,6 +48,8 @@ class Task:
     compression: str
     prev: Prev | None = None
     labels: dict[str, str | None] = field(default_factory=dict)
+    error: str | None = None
+    """Why the file cannot be read: it is recorded in ``sources`` and skipped, not parsed."""
 
 
 _UNCHANGED = Prev(-1, 0, None, None, None)
@@ -54,13 +57,21 @@ _UNCHANGED = Prev(-1, 0, None, None, None)
 
 def plan(paths: list[Path], manifest: pa.Table, complete: bool,
          labels: dict[str, dict[str, str | None]]) -> tuple[list[Task], list[str]]:
-    """Compare each file with the manifest: skip what is there, resume what grew, read the rest."""
+    """Compare each file with the manifest: skip what is there, resume what grew, read the rest.
+
+    A file that cannot be read (permission, corrupt compression, gone since it was listed) becomes
+    a task carrying its ``error``: recorded in ``sources``, not parsed, never stopping the others.
+    """
     index = _Index(python_rows(manifest))
     tasks: list[Task] = []
     skipped: list[str] = []
     seen: set[tuple[str, int]] = set()
     for path in paths:
-        task, head = _inspect(path)
+        try:
+            task, head = _inspect(path)
+        except InputError as exc:
+            tasks.append(_failed(path, str(exc), labels[str(path)]))
+            continue
         if (task.head_sha256, task.content_bytes) in seen:
             skipped.append(task.path)
             continue
@@ -109,6 +120,15 @@ def _inspect(path: Path) -> tuple[Task, bytes]:
     task = Task(str(path), st.st_size, content, st.st_mtime_ns, len(head), hashlib.sha256(head).hexdigest(),
                  compression)
     return task, head
+
+
+def _failed(path: Path, error: str, labels: dict[str, str | None]) -> Task:
+    try:
+        st = path.stat()
+        size, mtime_ns = st.st_size, st.st_mtime_ns
+    except OSError:  # gone: its rows (one, in sources) go under the ingest's day
+        size, mtime_ns = 0, time.time_ns()
+    return Task(str(path), size, 0, mtime_ns, 0, "", "unknown", labels=labels, error=error)
 
 
 def _decoded_head(path: Path, fh: IO[bytes]) -> tuple[bytes, int]:

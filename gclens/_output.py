@@ -1,7 +1,9 @@
 """Write tables to a directory, all or nothing, from a Trace or straight from the sources.
 
 Every table is written (empty ones keep their schema) into a temporary directory beside the
-target, then moved into place, so an interrupted run never leaves a half-written file.
+target, then moved into place, so an interrupted run never leaves a half-written file. Files and
+directories get the process umask's modes, as any other tool's output. Parquet files hold
+``gclens._schemas.storage_schema`` (microsecond timestamps); CSV and JSONL keep nanoseconds.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import pyarrow.parquet as pq
 from gclens._errors import OutputError
 from gclens._formats import FORMATS, Format
 from gclens._pipeline import Batch, Options, Summary, stream
-from gclens._schemas import SCHEMAS, TABLE_NAMES, python_rows, rows_to_arrow
+from gclens._schemas import SCHEMAS, TABLE_NAMES, python_rows, rows_to_arrow, storage_table
 from gclens._sources import SourceLike
 from gclens._trace import Trace
 
@@ -106,6 +108,7 @@ def _write_dir(batches: Iterable[Batch | tuple[str, pa.Table]], out_dir: str | o
         raise OutputError(f"{target}: parent directory {target.parent} does not exist")
     try:
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+        tmp.chmod(0o777 & ~_umask())  # mkdtemp creates 0700; the directory becomes the target
     except OSError as exc:
         raise OutputError(f"{target}: cannot write here ({exc.strerror})") from None
     try:
@@ -187,7 +190,7 @@ class _TableFiles:
 
     def _flush(self, name: str) -> None:
         """Write a table's held rows as one row group."""
-        held = pa.concat_tables(self.held.pop(name))
+        held = storage_table(pa.concat_tables(self.held.pop(name)))
         del self.held_rows[name], self.held_bytes[name]
         if name not in self.parquet:
             self.parquet[name] = pq.ParquetWriter(self.directory / f"{name}.parquet", held.schema,

@@ -15,7 +15,11 @@ import pyarrow as pa
 if TYPE_CHECKING:
     import polars as pl
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
+"""Bumped when a written file changes. 2: Parquet timestamps are microseconds (TIMESTAMP(MICROS,
+UTC), read by Spark, DuckDB, pandas, Trino, BI tools) with ``log_ts_ns`` beside ``log_ts``;
+``sources.error``; a label named like an envelope column wins over the envelope in every table.
+1: nanosecond Parquet timestamps (Spark refuses them: PARQUET_TYPE_ILLEGAL)."""
 
 _UNITS = {"_ms": "ms", "_s": "s", "_mib": "MiB", "_kib": "KiB", "_bytes": "bytes", "_pct": "%"}
 
@@ -30,17 +34,28 @@ def _field(name: str, type_: pa.DataType, doc: str) -> pa.Field:
 
 F64, I64, I32, BOOL, STR = pa.float64(), pa.int64(), pa.int32(), pa.bool_(), pa.string()
 TS = pa.timestamp("ns", tz="UTC")
+"""Timestamps in memory: nanoseconds, UTC. Envelope times (CRI, docker) and perf/monotonic clocks
+are nanoseconds, Polars and Arrow compute on them natively, and ``python_rows`` hands integers of
+nanoseconds to the analyses. Parquet gets microseconds: see ``storage_schema``."""
+TS_STORED = pa.timestamp("us", tz="UTC")
+NS_EXACT = {"log_ts": "log_ts_ns"}
+"""Timestamp columns whose exact nanoseconds a Parquet file keeps in an Int64 column beside them.
+Only the collector's times can carry sub-microsecond digits (CRI and docker print nanoseconds);
+``ts`` and ``start_ts`` are placed from ``t_s`` (printed to the millisecond) and an anchor whose
+spread is milliseconds, so microseconds hold all they know, and ``t_s`` stays exact."""
+_STORED_NOTE = " In memory ns; in Parquet µs (UTC)."
 
 _SOURCE = _field("source", STR, "Input the line came from (path, or '-' for stdin).")
 _LINE = _field("line_no", I64, "1-based line number in the source.")
 _RUN = _field("run_id", I32, "Process lifetime within the source (0, 1, ...); see the runs table.")
 _LAYOUT = _field("layout", STR, "Which Go era's layout the line matched, e.g. 'go1.18+'.")
 _GC_NUM = _field("gc_num", I64, "GC cycle the line belongs to (see go-trace-formats §3 for the order).")
-_TS = _field("ts", TS, "Wall-clock time; null unless the run has an anchor (runs.anchor).")
+_TS = _field("ts", TS, "Wall-clock time; null unless the run has an anchor (runs.anchor)." + _STORED_NOTE)
 
 
 _ENVELOPE = [
-    _field("log_ts", TS, "Time the log collector recorded the line (from its envelope), if any."),
+    _field("log_ts", TS, "Time the log collector recorded the line (from its envelope), if any."
+           + _STORED_NOTE + " Parquet files add log_ts_ns, its exact ns since the epoch."),
     _field("stream", STR, "stdout/stderr, from the envelope."),
     _field("host", STR, "Host name, from the envelope (syslog, journald)."),
     _field("unit", STR, "Unit, program or syslog tag, from the envelope."),
@@ -48,7 +63,8 @@ _ENVELOPE = [
     _field("pid", I64, "Process id, from the envelope."),
 ]
 _RUNTIME_TABLES = {"gc", "pacer", "sched", "sched_p", "sched_m", "sched_g", "scav", "gc_scan", "events"}
-_TS_FROM_CYCLE = _field("ts", TS, "Wall-clock time of the row's cycle start or dump; null without anchor.")
+_TS_FROM_CYCLE = _field("ts", TS, "Wall-clock time of the row's cycle start or dump; null without anchor."
+                        + _STORED_NOTE)
 
 
 def _schema(name: str, doc: str, fields: list[pa.Field]) -> pa.Schema:
@@ -264,7 +280,7 @@ RUNS = _schema("runs", "One row per process lifetime found in a source.", [
     _field("last_line", I64, "Last line_no of the run."),
     _field("cut_reason", STR, "Why a new run started here (start of source, gc numbers restart, ...)."),
     _field("anchor", STR, "How ts was obtained for this run (null: no wall-clock anchor)."),
-    _field("start_ts", TS, "Wall-clock time of t_s = 0 (null without anchor)."),
+    _field("start_ts", TS, "Wall-clock time of t_s = 0 (null without anchor)." + _STORED_NOTE),
     _field("anchor_lines", I64, "Envelope times the anchor was estimated from."),
     _field("anchor_spread_ms", F64, "Median absolute deviation of those estimates, ms."),
     _field("mono_start_ns", I64, "CLOCK_MONOTONIC of t_s = 0, from journald monotonic times."),
@@ -299,6 +315,8 @@ SOURCES = _schema("sources", "Accounting per input: lines read = runtime + rejec
     _field("compression", STR, "none | gzip | zstd."),
     _field("envelope", STR, "Collector envelope decoded (raw, kubectl, cri, docker, journald-json, ...)."),
     _field("unterminated_last_line", BOOL, "The input ended without a final newline (e.g. a hung process)."),
+    _field("error", STR, "Why the input could not be read (unreadable, corrupt, vanished): it was skipped "
+           "and no other row comes from it. Null when it was read."),
 ])
 
 _SNAPSHOT = _field("snapshot_id", STR, "Capture the row belongs to: host, pid and capture time, unique per capture.")
@@ -307,7 +325,8 @@ _MONO = "CLOCK_MONOTONIC of the host (boot_id), ns"
 SETTINGS = _schema("settings", "Long table of captured settings: one row per key per snapshot.", [
     _SNAPSHOT,
     _field("snapshot_source", STR, "File the snapshot was read from."),
-    _field("captured_ts", TS, "Wall-clock time of the capture (null for sysctl -a text without one)."),
+    _field("captured_ts", TS, "Wall-clock time of the capture (null for sysctl -a text without one)."
+           + _STORED_NOTE + " captured_mono_ns is exact."),
     _field("captured_mono_ns", I64, f"Capture time, {_MONO} (null when unknown)."),
     _field("boot_id", STR, "Boot the monotonic time belongs to (/proc/sys/kernel/random/boot_id)."),
     _field("host", STR, "Host name at capture."),
@@ -396,6 +415,40 @@ def rows_to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
     if frame is None:
         return empty_table(schema)
     return frame.to_arrow().cast(schema)
+
+
+def storage_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of a table as written to Parquet: timestamps at microseconds, UTC, and an Int64
+    ``<col>_ns`` beside each ``NS_EXACT`` column.
+
+    Derived here from the one definition above, so every writer (``-o``, datasets, align) agrees.
+    Spark refuses TIMESTAMP(NANOS) (PARQUET_TYPE_ILLEGAL), and other engines read nanoseconds
+    unevenly; microseconds are read everywhere.
+    """
+    fields: list[pa.Field] = []
+    for f in schema:
+        if pa.types.is_timestamp(f.type):
+            fields.append(f.with_type(TS_STORED))
+            if f.name in NS_EXACT:
+                fields.append(_field(NS_EXACT[f.name], I64, f"{f.name} as exact nanoseconds since the Unix "
+                                     "epoch (the Parquet timestamp keeps microseconds)."))
+        else:
+            fields.append(f)
+    return pa.schema(fields, metadata=schema.metadata)
+
+
+def storage_table(table: pa.Table) -> pa.Table:
+    """A table as written to Parquet (see ``storage_schema``): timestamps truncated to
+    microseconds, exact nanoseconds kept in the ``NS_EXACT`` columns."""
+    columns: list[pa.ChunkedArray] = []
+    for f, column in zip(table.schema, table.columns, strict=True):
+        if pa.types.is_timestamp(f.type):
+            columns.append(column.cast(TS_STORED, safe=False))
+            if f.name in NS_EXACT:
+                columns.append(column.cast(pa.timestamp("ns", tz="UTC")).cast(I64))
+        else:
+            columns.append(column)
+    return pa.Table.from_arrays(columns, schema=storage_schema(table.schema))
 
 
 def python_rows(table: pa.Table) -> list[dict[str, Any]]:

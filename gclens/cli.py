@@ -2,7 +2,8 @@
 
 Exit codes: 0 success · 1 a limit exceeded (check) or a regression (diff) · 2 bad usage (any
 option value out of range is refused before input is read), unreadable input or unwritable
-output · 3 rejected lines under ``--strict`` · 4 no evidence: a source without GC cycles (check,
+output (with ``--dataset``: some files unreadable, recorded in ``sources.error`` and skipped, the
+others ingested) · 3 rejected lines under ``--strict`` · 4 no evidence: a source without GC cycles (check,
 report; ``--allow-empty`` accepts it) · 130 interrupted · 141 the reader of stdout went away (as
 SIGPIPE would) · 143 terminated (SIGTERM). Output files are written under temporary names and
 renamed, so an interruption never leaves a partial file.
@@ -350,10 +351,14 @@ def _ingest(args: argparse.Namespace) -> int:
     result = ingest(files, args.dataset, partition_by=args.partition_by, labels=labels or None, processes=args.jobs,
                     options=options, complete=args.complete)
     rows = ", ".join(f"{name} {count:,}" for name, count in result.rows.items() if count)
-    print(f"gclens: {len(result.new)} new, {len(result.resumed)} grown, {len(result.skipped)} unchanged file(s); "
-          f"{result.lines:,} lines added to {args.dataset} (ingest {result.ingest_id})"
-          + (f"\n  rows: {rows}" if rows else ""), file=sys.stderr)
-    return EXIT_OK
+    failed = f", {len(result.failed)} unreadable file(s) skipped" if result.failed else ""
+    print(f"gclens: {len(result.new)} new, {len(result.resumed)} grown, {len(result.skipped)} unchanged file(s)"
+          f"{failed}; {result.lines:,} lines added to {args.dataset} (ingest {result.ingest_id})"
+          + (f"\n  rows: {rows}" if rows else "")
+          + "".join(f"\n  skipped: {error}" for _, error in result.failed), file=sys.stderr)
+    # Unreadable input is exit 2, as for every command, though the other files were ingested:
+    # a script retrying on 2 is right to, and the retry adds only the skipped files.
+    return EXIT_USAGE if result.failed else EXIT_OK
 
 
 PROGRESS_MIN_BYTES = 64 << 20

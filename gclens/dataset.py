@@ -9,19 +9,28 @@ worker task when ``processes`` > 1)::
 
 Every row carries provenance: ``source`` (the file's absolute path), ``ingest_id``, and one string
 column per label (``labels={"cluster": "eu1"}``). A label named like an envelope column (``host``,
-``unit``, ``container``, ``stream``) only fills the rows whose envelope did not say.
+``unit``, ``container``, ``stream``) wins over the envelope: it replaces that column in every row of
+the file (keep both by naming the label otherwise, e.g. ``site``).
 
-Partition values (``partition_by``; default ``("host", "date")``):
+Partition values (``partition_by``; default ``("host", "date")``) follow one rule for every table of
+an ingest, so a join of ``runs``, ``sources`` or ``rejects`` to ``gc`` on the partition columns
+finds its rows:
 
-* ``date`` is the UTC day of the row's wall clock: ``ts`` (``start_ts`` for ``runs``), else the
-  collector's ``log_ts``, else the day of the file's modification time (``rejects``, ``sources``,
-  and every row of a run without anchor). A trace without envelope or ``start`` thus lands under
-  the day its file was last written.
-* ``host``/``unit``/``container``/``stream`` come from the envelope; failing that from the label of
-  that name; for ``runs``, ``rejects`` and ``sources`` (which have no envelope columns) from the value
-  most seen in the file's rows. Unknown values are written as ``__HIVE_DEFAULT_PARTITION__`` (read
-  back as null by pyarrow, Spark and DuckDB).
-* any label name. Partition columns live in the directory names, not in the files.
+1. a label of that name, for every row of the file;
+2. else the row's own value: ``host``/``unit``/``container``/``stream`` from the envelope, ``date``
+   the UTC day of the row's wall clock (``ts``, else the collector's ``log_ts``; ``start_ts`` for
+   ``runs``);
+3. else, for the tables without envelope columns or times (``runs`` without anchor, ``rejects``,
+   ``sources``), the value most seen in the file's other rows;
+4. else null, written ``__HIVE_DEFAULT_PARTITION__`` (read back as null by pyarrow, Spark and
+   DuckDB); for ``date``, the UTC day of the file's modification time.
+
+A run that crosses midnight UTC has rows under two dates and its ``runs`` row under its start's.
+Partition columns live in the directory names, not in the files. The files hold
+``gclens._schemas.storage_schema``: microsecond timestamps (``log_ts_ns`` keeps the collector's
+nanoseconds), which every engine reads.
+
+Files and directories are created with the process umask's modes.
 
 Re-ingesting is safe. A file whose fingerprint (SHA-256 of the first 64 KiB of its text, and the
 text's size; compressed files are known by their decompressed text) is in the manifest adds nothing,
@@ -80,7 +89,7 @@ from gclens._ingest_parse import (
 from gclens._ingest_plan import plan
 from gclens._parse import SourceResult
 from gclens._pipeline import Options, _one_source
-from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
+from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES, empty_table, storage_schema
 from gclens._sources import Source, SourceLike, expand
 from gclens._trace import trace_from
 
@@ -128,6 +137,8 @@ class IngestResult:
     new: tuple[str, ...] = ()
     resumed: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
+    failed: tuple[tuple[str, str], ...] = ()
+    """Files that could not be read, with the error (also in ``sources.error``); the others were ingested."""
     lines: int = 0
     bytes: int = 0
     rows: dict[str, int] = field(default_factory=dict)
@@ -146,8 +157,12 @@ def ingest(files: SourceLike | Sequence[SourceLike], dataset_dir: str | os.PathL
     ``read_trace``. ``complete=True`` also ingests a plain file's unterminated last line (the file is
     finished, e.g. a crashed process's log). See the module docstring for layout and resuming.
 
-    Raises UsageError for bad arguments, InputError for unreadable files and OutputError when the
-    dataset cannot be written; nothing is added in either case.
+    A file that cannot be read (permission denied, corrupt or truncated compression, gone since it
+    was listed) does not stop the others: it gets one ``sources`` row with its ``error``, no
+    manifest entry (the next ingest tries it again), and is listed in ``IngestResult.failed``.
+
+    Raises UsageError for bad arguments, InputError when a path given is missing or a directory
+    and OutputError when the dataset cannot be written; nothing is added in these cases.
     """
     if processes < 1:
         raise UsageError(f"processes must be >= 1, got {processes}")
@@ -216,7 +231,11 @@ def read_manifest(dataset_dir: str | os.PathLike[str]) -> pa.Table:
 
 
 def open_table(dataset_dir: str | os.PathLike[str], table: str) -> Any:
-    """A ``pyarrow.dataset.Dataset`` over one table, with its partition columns and exact types."""
+    """A ``pyarrow.dataset.Dataset`` over one table, with its partition columns and exact types.
+
+    The types are the files' (``storage_schema``: microsecond timestamps, ``log_ts_ns``), as every
+    other engine sees them; ``date`` is a date and the other partition columns strings.
+    """
     import pyarrow.dataset as ds
 
     if table not in SCHEMAS:
@@ -363,7 +382,7 @@ def _write_commit(spec: Spec, done: list[Done], chunks: list[Chunk], root: Path)
             (spec.tmp / "parts" / name).mkdir(parents=True, exist_ok=True)
             pq.write_metadata(pa.unify_schemas(base + schemas), spec.tmp / "parts" / name / COMMON_METADATA)
     now = datetime.now(UTC)
-    rows = [{**d.manifest, "ingested_at": now} for d in done]
+    rows = [{**d.manifest, "ingested_at": now} for d in done if d.error is None]
     meta = {"gclens.schema_version": SCHEMA_VERSION, "gclens.partition_by": json.dumps(list(spec.partition_by))}
     manifest = pa.Table.from_pylist(rows, schema=MANIFEST_SCHEMA.with_metadata(meta))
     pq.write_table(manifest, spec.tmp / "manifest.parquet")
@@ -373,7 +392,7 @@ def _write_commit(spec: Spec, done: list[Done], chunks: list[Chunk], root: Path)
 
 
 def _empty_schema(name: str, spec: Spec) -> pa.Schema:
-    table = with_labels(SCHEMAS[name].empty_table(), dict.fromkeys(spec.label_keys)).append_column(
+    table = with_labels(empty_table(storage_schema(SCHEMAS[name])), dict.fromkeys(spec.label_keys)).append_column(
         INGEST_ID_FIELD, pa.array([], pa.string()))
     schema = table.drop_columns([k for k in spec.partition_by if k in table.column_names]).schema
     return schema.with_metadata({**(schema.metadata or {}), **dataset_metadata(spec)})
@@ -416,9 +435,11 @@ def _result(ingest_id: str, root: Path, done: list[Done], skipped: list[str], pa
     rows: Counter[str] = Counter()
     for d in done:
         rows.update(d.rows)
+    read = [d for d in done if d.error is None]
     return IngestResult(
-        ingest_id, root, new=tuple(d.manifest["path"] for d in done if not d.resumed),
-        resumed=tuple(d.manifest["path"] for d in done if d.resumed), skipped=tuple(skipped),
-        lines=sum(d.manifest["lines"] for d in done), bytes=sum(d.manifest["bytes"] for d in done),
+        ingest_id, root, new=tuple(d.manifest["path"] for d in read if not d.resumed),
+        resumed=tuple(d.manifest["path"] for d in read if d.resumed), skipped=tuple(skipped),
+        failed=tuple((d.manifest["path"], d.error) for d in done if d.error is not None),
+        lines=sum(d.manifest["lines"] for d in read), bytes=sum(d.manifest["bytes"] for d in read),
         rows={name: rows[name] for name in TABLE_NAMES}, parts=tuple(parts),
     )
