@@ -531,7 +531,9 @@ def _same_boot(snaps: pl.DataFrame, boot_wall: int | None, boot_id: str | None) 
         return snaps.clear(), (f"snapshots from {len(boots)} boots and nothing ties the run to one "
                                "(record perf with --header, or give --start): none joined")
     chosen = boot_id if boot_id is not None else (boots[0] if boots else None)
-    own = pl.col("boot_id") == chosen if chosen is not None else pl.lit(False)
+    # journald writes the boot id without dashes, /proc/sys/kernel/random/boot_id with them
+    same = pl.col("boot_id").str.replace_all("-", "").str.to_lowercase()
+    own = same == chosen.replace("-", "").lower() if chosen is not None else pl.lit(False)
     if boot_wall is not None:
         later = snaps.filter(pl.col("boot_wall_ns") > boot_wall + BOOT_TOLERANCE_NS)["boot_wall_ns"].min()
         after = pl.col("wall_ns") >= boot_wall
