@@ -328,6 +328,8 @@ SETTINGS = _schema("settings", "Long table of captured settings: one row per key
     _field("captured_ts", TS, "Wall-clock time of the capture (null for sysctl -a text without one)."
            + _STORED_NOTE + " captured_mono_ns is exact."),
     _field("captured_mono_ns", I64, f"Capture time, {_MONO} (null when unknown)."),
+    _field("time_source", STR, "Where the capture time came from: snapshot (gclens JSON or its sysctl header), "
+           "option (--snapshot-time), file name, mtime (last resort: copies change it), or null (unknown)."),
     _field("boot_id", STR, "Boot the monotonic time belongs to (/proc/sys/kernel/random/boot_id)."),
     _field("host", STR, "Host name at capture."),
     _field("pid", I64, "Target process of the capture (null for a host-only capture)."),
@@ -372,7 +374,8 @@ ALIGNMENT = _schema("alignment", "How each run's program time was placed on each
     _field("perf_source", STR, "perf script output aligned to the run."),
     _field("pid", I64, "Process of the perf source matched to the run."),
     _field("offset_ns", I64, "perf time of the run's t_s = 0: perf time = offset_ns + t_s * 1e9."),
-    _field("method", STR, "exec-anchor, xcorr, exec-anchor+xcorr, or given."),
+    _field("method", STR, "The anchors and search used, joined by +: exec-anchor, journald-anchor, program-start, "
+           "process-start, first-sample, xcorr (null when failed)."),
     _field("perf_clock", STR, "perf's clock: monotonic (-k mono) or perf_local (default sched_clock)."),
     _field("score", F64, "Youden score J at the offset: P(mark sample in a mark window) - P(other sample in one)."),
     _field("margin", F64, "J minus the best J more than 10 ms away (aliasing at the GC period)."),
@@ -381,7 +384,10 @@ ALIGNMENT = _schema("alignment", "How each run's program time was placed on each
     _field("cycles", I64, "GC cycles used in the score."),
     _field("mark_in_window_pct", F64, "Share of mark-signature samples inside a mark window after alignment."),
     _field("uncertainty_ms", F64, "Half-width of the interval the offset is known to lie in."),
-    _field("note", STR, "How the offset was found, in words."),
+    _field("verdict", STR, "Confidence: good (one clear offset); ambiguous (a rival offset over 10 ms away "
+           "fits almost as well, margin < 0.1, or under 20 mark samples: read with care); failed (offset_ns null, "
+           "samples left unplaced: note says why and what to add)."),
+    _field("note", STR, "How the offset was found, in words; for a failed row, why and what to add."),
 ])
 
 ALIGN_SCHEMAS: dict[str, pa.Schema] = {

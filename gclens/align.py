@@ -27,6 +27,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from gclens._errors import InputError
 from gclens._schemas import ALIGNMENT, GC_SETTINGS, PERF_SAMPLES, SETTINGS
 from gclens._trace import Trace
 from gclens.perf import PerfCapture
@@ -35,14 +36,18 @@ GC_WORK: tuple[tuple[str, str], ...] = (
     ("stw", r"runtime\.(stopTheWorldWithSema|startTheWorldWithSema|gcMarkTermination|gcStart\.func)"),
     ("assist", r"runtime\.gcAssistAlloc"),
     ("write_barrier", r"runtime\.(wbBufFlush|gcWriteBarrier)"),
-    ("mark", r"runtime\.(gcBgMarkWorker|gcDrain|markroot|scanobject|greyobject|scanstack|scanblock|scanframeworker"
-             r"|gcMarkDone|scanSpan|scanObject|tryDeferToSpanScan|gcFlushBgCredit|markBits|\(\*gcWork\))"),
+    ("mark", r"(?:runtime\.(gcBgMarkWorker|gcDrain|markroot|scanobject|greyobject|scanstack|scanblock|scanframeworker"
+             r"|gcMarkDone|scanSpan|scanObject|tryDeferToSpanScan|gcFlushBgCredit|markBits|\(\*gcWork\)"
+             r"|findObject|gcmarknewobject|spanSetScans|\(\*spanInlineMarkBits\))|internal/runtime/gc/scan\.)"),
     ("sweep", r"runtime\.(bgsweep|sweepone|deductSweepCredit|\(\*sweepLocked\)\.sweep|\(\*mspan\)\.sweep)"),
     ("scavenge", r"runtime\.(bgscavenge|\(\*pageAlloc\)\.scavenge|\(\*scavengerState\))"),
 )
 """Stack signatures, strongest first. Matched as prefixes on every frame, because the function
 that calls ``systemstack`` is missing from frame-pointer stacks (``gcBgMarkWorker`` is seen only
-as ``gcBgMarkWorker.func2``). Edit here when a Go release renames GC internals."""
+as ``gcBgMarkWorker.func2``). The leaves after ``findObject`` are for captures without ``-g``: a leaf
+alone never shows ``gcBgMarkWorker``, and on the bundled -g captures every sample with these leaves
+is mark work (go1.19: findObject; go1.26: the span scanner). Edit here when a Go release renames
+GC internals."""
 
 MARK_WORK = ("mark", "assist", "write_barrier")
 """Work that only runs while a cycle is marking: the evidence the offset search looks for."""
@@ -55,6 +60,20 @@ EXEC_WINDOW_NS = 50_000_000
 """Search window after a perf exec event: measured 0.5–2.2 ms, widened for slow container starts."""
 ALIAS_GUARD_NS = 10_000_000
 MIN_MARK_SAMPLES = 20
+"""Mark samples for a fit to be called good on its own (a leaf-only 100 Hz capture of a few cycles has fewer)."""
+MIN_FIT_SAMPLES = 5
+"""Fewer mark samples than this are not fitted at all: any offset puts five points somewhere."""
+GOOD_MARGIN = 0.1
+"""J margin over the best offset more than 10 ms away for a fit to be good: below it the GC period may alias."""
+MIN_SCORE = 0.1
+"""Below this J the mark samples fit the cycle windows no better than chance: the alignment failed."""
+START_WINDOW_NS = 1_000_000_000
+"""Half-width of the prior from a wall-clock program start (--start, envelope times): a person's or a
+collector's clock, to the second."""
+
+VERDICTS = ("good", "ambiguous", "failed")
+"""Confidence in an alignment row: good (one clear offset), ambiguous (an offset, but a rival fits
+almost as well or the evidence is thin: read with care), failed (no offset: the note says what to add)."""
 
 
 @dataclass(frozen=True)
@@ -67,19 +86,33 @@ class Aligned:
     gc_settings: pl.DataFrame
     tables: dict[str, pa.Table] = field(default_factory=dict)
 
+    @property
+    def failed(self) -> pl.DataFrame:
+        """Alignment rows that placed nothing, with the reason and what to add in ``note``."""
+        return self.alignment.filter(pl.col("verdict") == "failed")
+
 
 def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame | None = None) -> Aligned:
-    """Align every run of ``trace`` with each perf capture, label samples, join settings."""
+    """Align every run of ``trace`` with each perf capture, label samples, join settings.
+
+    Every (run, capture) pair gets an ``alignment`` row, a failed one included: a capture that
+    places nothing says why rather than vanishing. A capture without samples is an InputError.
+    """
     settings = settings if settings is not None else _empty(SETTINGS)
     sample_frames, rows = [], []
     for capture in perf:
+        if not capture.samples.num_rows:
+            raise InputError(f"{capture.name}: no perf samples ({capture.lines_read:,} lines read): is it the "
+                             "output of `perf script` on a perf.data with samples?")
         samples = label_gc_work(_frame(capture.samples))
         found = [align_run(trace, run, samples, capture, settings) for run in _runs(trace.gc)]
         rows += [row for row in found if row is not None]
-        sample_frames.append(label_phases(samples, trace.gc, [r for r in found if r is not None]))
+        placed = [r for r in found if r is not None and r["offset_ns"] is not None]
+        sample_frames.append(label_phases(samples, trace.gc, placed))
     alignment = pl.DataFrame(rows, schema=pl.from_arrow(ALIGNMENT.empty_table()).schema)  # type: ignore[union-attr]
     perf_samples = pl.concat(sample_frames) if sample_frames else _empty(PERF_SAMPLES)
-    joined = gc_settings(trace, settings, alignment)
+    walls = {c.name: c.reference[0] - c.reference[1] for c in perf if c.reference and c.clock == "monotonic"}
+    joined = gc_settings(trace, settings, alignment, boot_walls=walls)
     aligned = Aligned(perf_samples, alignment, settings, joined)
     tables = {"settings": settings, "gc_settings": joined, "perf_samples": perf_samples, "alignment": alignment}
     aligned.tables.update({name: _arrow(frame, name) for name, frame in tables.items()})
@@ -165,46 +198,107 @@ class Prior:
 
 def align_run(trace: Trace, run: tuple[str, int], samples: pl.DataFrame, capture: PerfCapture,
               settings: pl.DataFrame | None = None) -> dict[str, Any] | None:
-    """The best offset of one run against one perf capture, over the pids the capture holds."""
+    """The best offset of one run against one perf capture, over the pids the capture holds.
+
+    None only when the run has no cycles; otherwise a row whose ``verdict`` says how far to trust
+    it, a failed one (``offset_ns`` null) naming in ``note`` what was missing and what to add.
+    """
     windows = _Windows.of(trace.gc, *run)
     if not len(windows.start):
         return None
     best: dict[str, Any] | None = None
     for pid in _candidate_pids(samples, capture):
         mine = samples.filter(pl.col("pid") == pid) if pid is not None else samples
-        priors = priors_for(trace, run, capture, pid, settings)
+        priors = priors_for(trace, run, capture, pid, settings, mine)
         found = _align_pid(windows, mine, capture, pid, priors)
-        if found and (best is None or (found["score"] or -1) > (best["score"] or -1)):
+        if best is None or _rank(found) > _rank(best):
             best = found
     if best is None:
-        return None
+        why = "no sample in the capture" if not samples.height else "no process in the capture shows GC mark work"
+        best = _failed({"pid": None, "perf_clock": capture.clock, "mark_samples": 0, "cycles": len(windows.start)},
+                       why, _advice(trace, run, samples, capture, None, settings))
+    elif best["verdict"] == "failed":
+        mine = samples.filter(pl.col("pid") == best["pid"]) if best["pid"] is not None else samples
+        best = {**best, "note": f"{best['note']}; {_advice(trace, run, mine, capture, best['pid'], settings)}"}
     return {"source": run[0], "run_id": run[1], "perf_source": capture.name, **best}
 
 
+def _rank(row: dict[str, Any]) -> tuple[int, float]:
+    return (2 - VERDICTS.index(row["verdict"]), row["score"] if row["score"] is not None else -1.0)
+
+
+def _failed(base: dict[str, Any], why: str, advice: str = "") -> dict[str, Any]:
+    return {**base, "offset_ns": None, "method": None, "score": None, "margin": None, "runner_up_offset_ns": None,
+            "uncertainty_ms": None, "mark_in_window_pct": None, "verdict": "failed",
+            "note": f"{why}; {advice}" if advice else why}
+
+
+def _advice(trace: Trace, run: tuple[str, int], samples: pl.DataFrame, capture: PerfCapture, pid: int | None,
+            settings: pl.DataFrame | None) -> str:
+    """What would let the run be placed. Too few mark samples need more evidence (call chains, more
+    samples) or an anchor that places t = 0 alone (the exec); a fit that aliases needs its search
+    narrowed (the process start, the program start)."""
+    marks = int(samples["gc_work"].is_in(MARK_WORK).sum()) if samples.height else 0
+    wants = []
+    if samples.height and samples["stack"].list.len().max() <= 1:  # type: ignore[operator]
+        wants.append("record with -g (a leaf frame alone seldom shows GC mark work)")
+    if marks < MIN_FIT_SAMPLES:
+        wants.append("sample longer or at a higher -F")
+    if not any(e.pid == pid for e in capture.exec_events):
+        wants.append("start the program under perf (perf record -k mono -g -- ./prog; perf script "
+                     "--show-task-events) so that its exec anchors t=0")
+    if marks >= MIN_FIT_SAMPLES:
+        if _process_start_mono(settings, pid) is None and capture.clock == "monotonic":
+            wants.append(f"add a snapshot with the process start (gclens snapshot --pid "
+                         f"{pid if pid is not None else 'PID'})")
+        if _run_start_ns(trace, run) is None:
+            wants.append("give --start (the program's start time, RFC 3339)")
+        elif capture.reference is None:
+            wants.append("use perf script --header (its reference time ties perf's clock to the wall clock)")
+    return "to place it: " + "; or ".join(wants) if wants else "the samples do not fit the cycles at any offset"
+
+
 def priors_for(trace: Trace, run: tuple[str, int], capture: PerfCapture, pid: int | None,
-               settings: pl.DataFrame | None) -> list[Prior]:
-    """Every independent bound on the offset: the exec event, journald times, the process start."""
+               settings: pl.DataFrame | None, samples: pl.DataFrame | None = None) -> list[Prior]:
+    """Every independent bound on the offset, strongest first: the exec event, journald times, the
+    program's wall-clock start, the process start, the process's first sample."""
     priors = []
     exec_ns = next((e.time_ns for e in capture.exec_events if e.pid == pid), None)
     if exec_ns is not None:  # measured: the runtime starts 0.5-2.2 ms after execve
         priors.append(Prior(exec_ns, exec_ns + EXEC_WINDOW_NS, "exec-anchor",
                             f"exec event at {exec_ns} ns", exec_ns + 1_000_000, 1.5))
-    if capture.clock != "monotonic":
-        return priors  # the other anchors are on CLOCK_MONOTONIC; perf's own clock is off by ms
-    runs = trace.runs.filter((pl.col("source") == run[0]) & (pl.col("run_id") == run[1]))
-    mono = runs["mono_start_ns"][0] if runs.height else None
-    if mono is not None:  # journald receipt times: late by the collector's delay, a few ms
-        priors.append(Prior(mono - JOURNALD_WINDOW_NS, mono + JOURNALD_WINDOW_NS, "journald-anchor",
-                            f"journald monotonic times put t=0 at {mono} ns", int(mono), JOURNALD_WINDOW_NS / 1e6))
-    start = _process_start_mono(settings, pid)
+    if capture.clock == "monotonic":  # the next two are on CLOCK_MONOTONIC; perf's own clock is off by ms
+        runs = trace.runs.filter((pl.col("source") == run[0]) & (pl.col("run_id") == run[1]))
+        mono = runs["mono_start_ns"][0] if runs.height else None
+        if mono is not None:  # journald receipt times: late by the collector's delay, a few ms
+            priors.append(Prior(mono - JOURNALD_WINDOW_NS, mono + JOURNALD_WINDOW_NS, "journald-anchor",
+                                f"journald monotonic times put t=0 at {mono} ns", int(mono),
+                                JOURNALD_WINDOW_NS / 1e6))
+    start_ns = _run_start_ns(trace, run)
+    if start_ns is not None and capture.reference is not None:  # wall clock -> perf clock by perf's reference
+        point = capture.reference[1] + start_ns - capture.reference[0]
+        priors.append(Prior(point - START_WINDOW_NS, point + START_WINDOW_NS, "program-start",  # a bound, no point:
+                            f"the run's wall-clock start via perf's reference time puts t=0 near {point} ns"))
+    start = _process_start_mono(settings, pid) if capture.clock == "monotonic" else None
     if start is not None:  # fork time, 10 ms ticks: the runtime starts later, by ms to seconds
         priors.append(Prior(start - 10_000_000, start + PROCESS_START_WINDOW_NS, "process-start",
                             f"snapshot of pid {pid}: forked at {start} ns"))
+    if samples is not None and samples.height and pid is not None:  # the runtime starts before it is sampled
+        first = int(samples["time_ns"].min())  # type: ignore[arg-type]
+        priors.append(Prior(-(1 << 62), first + EXEC_WINDOW_NS, "first-sample",
+                            f"pid {pid} first sampled at {first} ns"))
     return priors
 
 
 JOURNALD_WINDOW_NS = 20_000_000
 PROCESS_START_WINDOW_NS = 10_000_000_000
+
+
+def _run_start_ns(trace: Trace, run: tuple[str, int]) -> int | None:
+    """The run's t = 0 on the wall clock (``--start`` or envelope times), ns since the epoch."""
+    runs = trace.runs.filter((pl.col("source") == run[0]) & (pl.col("run_id") == run[1]))
+    start = runs["start_ts"][0] if runs.height else None
+    return None if start is None else int(start.timestamp() * 1_000_000) * 1000
 
 
 def _process_start_mono(settings: pl.DataFrame | None, pid: int | None) -> int | None:
@@ -221,43 +315,51 @@ def _process_start_mono(settings: pl.DataFrame | None, pid: int | None) -> int |
 
 
 def _candidate_pids(samples: pl.DataFrame, capture: PerfCapture) -> list[int | None]:
+    """Processes that may be the run: those with mark samples, most first; else the exec'd one; else
+    the only process sampled."""
+    if not samples.height:
+        return []
     if samples["pid"].null_count() == samples.height:
         return [None]
     marks = samples.filter(pl.col("gc_work").is_in(MARK_WORK)).group_by("pid").len()
-    pids: list[int | None] = list(
-        marks.filter(pl.col("len") >= MIN_MARK_SAMPLES).sort("len", descending=True)["pid"].to_list())
+    pids: list[int | None] = list(marks.sort("len", "pid", descending=[True, False])["pid"].to_list())
     seen = set(samples["pid"].to_list())
     execs: list[int | None] = [e.pid for e in capture.exec_events if e.pid in seen]
-    return pids or execs[:1]
+    if pids or execs:
+        return pids[:5] or execs[:1]
+    only = samples["pid"].drop_nulls().unique().to_list()
+    return only if len(only) == 1 else []
 
 
 def _search_range(windows: _Windows, times: np.ndarray, priors: list[Prior]) -> tuple[int, int, list[Prior]]:
     """The priors' intersection (the strongest alone if they disagree), else every overlapping offset."""
     lo, hi = int(times.min()) - int(windows.end[-1]) - TRUNCATION_NS, int(times.max())
     used: list[Prior] = []
-    for prior in priors:  # strongest first
-        if max(lo, prior.lo) <= min(hi, prior.hi):
+    for prior in priors:  # strongest first; one that narrows nothing is not named
+        if max(lo, prior.lo) <= min(hi, prior.hi) and (prior.lo > lo or prior.hi < hi):
             lo, hi = max(lo, prior.lo), min(hi, prior.hi)
             used.append(prior)
     return lo, hi, used
 
 
 def _align_pid(windows: _Windows, samples: pl.DataFrame, capture: PerfCapture, pid: int | None,
-               priors: list[Prior]) -> dict[str, Any] | None:
+               priors: list[Prior]) -> dict[str, Any]:
     times = samples["time_ns"].to_numpy().astype(np.int64)
     is_mark = np.isin(samples["gc_work"].to_numpy(), MARK_WORK)
     other = samples["gc_work"].is_null().to_numpy()
     mark_t, other_t = times[is_mark], times[other]
     base = {"pid": pid, "perf_clock": capture.clock, "mark_samples": int(is_mark.sum()),
             "cycles": len(windows.start)}
-    if len(mark_t) < MIN_MARK_SAMPLES or not len(other_t):
-        anchor = next((p for p in priors if p.point is not None), None)
+    anchor = next((p for p in priors if p.point is not None), None)
+    if len(mark_t) < MIN_FIT_SAMPLES or not len(other_t):
+        why = f"{len(mark_t)} of pid {pid}'s {len(times)} samples show GC mark work, too few to fit"
         if anchor is None or anchor.point is None:
-            return None
+            return _failed(base, why)
+        verdict = "good" if anchor.method == "exec-anchor" else "ambiguous"
         return {**base, "offset_ns": anchor.point, "method": anchor.method, "score": None, "margin": None,
                 "runner_up_offset_ns": None, "uncertainty_ms": anchor.uncertainty_ms,
-                "mark_in_window_pct": _mark_pct(windows, mark_t, anchor.point),
-                "note": f"{anchor.note}; too few mark samples ({len(mark_t)}) to refine it"}
+                "mark_in_window_pct": _mark_pct(windows, mark_t, anchor.point), "verdict": verdict,
+                "note": f"{anchor.note}; {why}, so the anchor alone places it (±{anchor.uncertainty_ms:g} ms)"}
     lo, hi, used = _search_range(windows, times, priors)
     scores = _scores(windows, mark_t, other_t, lo, hi)
     best = int(np.argmax(scores))
@@ -268,14 +370,36 @@ def _align_pid(windows: _Windows, samples: pl.DataFrame, capture: PerfCapture, p
     far[max(0, best - guard):best + guard + 1] = -np.inf
     second = int(np.argmax(far)) if np.isfinite(far).any() else None
     runner = float(far[second]) if second is not None else None
+    margin = None if runner is None else score - runner
     method = "+".join([p.method for p in used] + ["xcorr"])
     searched = "; ".join(p.note for p in used) or "every offset overlapping the capture"
-    return {**base, "offset_ns": offset, "method": method, "score": score,
-            "margin": None if runner is None else score - runner,
-            "runner_up_offset_ns": None if second is None else lo + second * GRID_NS,
-            "uncertainty_ms": TRUNCATION_NS / 1e6,  # windows start at a truncated @; the fit is finer
-            "mark_in_window_pct": _mark_pct(windows, mark_t, offset),
-            "note": f"searched [{lo}, {hi}] ns ({searched}); {len(mark_t)} mark samples"}
+    row = {**base, "offset_ns": offset, "method": method, "score": score, "margin": margin,
+           "runner_up_offset_ns": None if second is None else lo + second * GRID_NS,
+           "uncertainty_ms": TRUNCATION_NS / 1e6,  # windows start at a truncated @; the fit is finer
+           "mark_in_window_pct": _mark_pct(windows, mark_t, offset)}
+    note = f"searched [{lo}, {hi}] ns ({searched}); {len(mark_t)} mark samples"
+    verdict, why = fit_verdict(score, margin, len(mark_t), bool(used and used[0].method == "exec-anchor"))
+    if verdict == "failed":
+        return _failed(base, f"{note}; {why}")
+    return {**row, "verdict": verdict, "note": f"{note}; {why}" if why else note}
+
+
+def fit_verdict(score: float, margin: float | None, mark_samples: int, anchored: bool) -> tuple[str, str]:
+    """good / ambiguous / failed for an offset search, and why when it is not good.
+
+    The margin is what aliasing threatens (GC is periodic: a shift by one period fits nearly as
+    well), the mark-sample count is how much the score can be trusted; an exec anchor confines the
+    search to 50 ms after the exec, which no alias survives, so it needs no margin.
+    """
+    if score < MIN_SCORE:
+        return "failed", f"the best offset scores J {score:.3f}: mark samples fit the cycles no better than chance"
+    reasons = []
+    if margin is not None and margin < GOOD_MARGIN and not anchored:
+        reasons.append(f"margin {margin:.3f} < {GOOD_MARGIN}: another offset over 10 ms away fits almost as well "
+                       "(GC aliasing at its period)")
+    if mark_samples < MIN_MARK_SAMPLES:
+        reasons.append(f"only {mark_samples} mark samples (< {MIN_MARK_SAMPLES})")
+    return ("ambiguous", "; ".join(reasons)) if reasons else ("good", "")
 
 
 def _mark_pct(windows: _Windows, mark_t: np.ndarray, offset: int) -> float | None:
@@ -353,23 +477,77 @@ def _phase_of(windows: _Windows, prog: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return cycle, phase.astype(object)
 
 
-def gc_settings(trace: Trace, settings: pl.DataFrame, alignment: pl.DataFrame) -> pl.DataFrame:
-    """Each cycle with the snapshot in effect at its start (as-of join on CLOCK_MONOTONIC)."""
-    snaps = (settings.select("snapshot_id", "captured_mono_ns", "captured_ts", "boot_id", "host", "pid")
-             .unique(maintain_order=True).drop_nulls("captured_mono_ns").sort("captured_mono_ns"))
+BOOT_TOLERANCE_NS = 30_000_000_000
+"""Two readings of (CLOCK_REALTIME - CLOCK_MONOTONIC) within this belong to one boot: NTP slews it by
+ms a day, a reboot moves it by the boot's whole uptime."""
+
+
+def gc_settings(trace: Trace, settings: pl.DataFrame, alignment: pl.DataFrame,
+                boot_walls: dict[str, int] | None = None) -> pl.DataFrame:
+    """Each cycle with the snapshot in effect at its start (as-of join on CLOCK_MONOTONIC), within one boot.
+
+    CLOCK_MONOTONIC restarts at every boot, so a snapshot is only joined to a run of its own boot:
+    the run's boot is known from journald's boot id, or from the wall-clock time of its monotonic
+    zero (perf's reference time, the run's wall-clock start) matched to the snapshots' clock pairs.
+    Snapshots with a wall-clock time only (``sysctl -a`` text) are put on the boot's monotonic clock
+    through that same zero. ``boot_walls`` maps a perf source to its (realtime - monotonic).
+    """
+    snaps = _snapshot_clocks(settings)
     frames = []
     for source, run_id in _runs(trace.gc):
-        mono_start, basis, pid = _time_basis(trace, settings, alignment, source, run_id)
+        mono_start, basis, pid, boot_wall, boot_id = _time_basis(trace, snaps, alignment, source, run_id,
+                                                                 boot_walls or {})
+        mine, why = _same_boot(snaps, boot_wall, boot_id)
+        if why:
+            basis = f"{basis}; {why}" if basis else why
         cycles = trace.gc.filter((pl.col("source") == source) & (pl.col("run_id") == run_id)).select(
             "source", "run_id", "gc_num", "t_s")
         cycles = cycles.with_columns(
             (pl.lit(mono_start, pl.Int64) + (pl.col("t_s") * 1e9).round().cast(pl.Int64)).alias("mono_ns"),
             pl.lit(basis, pl.String).alias("time_basis"))
-        mine = snaps.filter(pl.col("pid").is_null() | (pl.col("pid") == pid)) if pid is not None else snaps
+        if pid is not None:
+            mine = mine.filter(pl.col("pid").is_null() | (pl.col("pid") == pid))
         frames.append(_asof(cycles, mine))
     if not frames:
         return _empty(GC_SETTINGS)
     return pl.concat(frames).select(GC_SETTINGS.names)
+
+
+def _snapshot_clocks(settings: pl.DataFrame) -> pl.DataFrame:
+    """One row per snapshot: its clocks, and the wall-clock time of its boot's monotonic zero."""
+    wall = pl.col("captured_ts").dt.epoch("us") * 1000
+    return (settings.select("snapshot_id", "captured_mono_ns", "captured_ts", "boot_id", "host", "pid")
+            .unique("snapshot_id", maintain_order=True)
+            .with_columns(wall.alias("wall_ns"), (wall - pl.col("captured_mono_ns")).alias("boot_wall_ns")))
+
+
+def _same_boot(snaps: pl.DataFrame, boot_wall: int | None, boot_id: str | None) -> tuple[pl.DataFrame, str]:
+    """The snapshots of the run's boot, each with a monotonic capture time; why others were left out."""
+    boots = snaps.drop_nulls("boot_id")["boot_id"].unique().to_list()
+    if boot_id is None and boot_wall is not None:
+        near = snaps.filter((pl.col("boot_wall_ns") - boot_wall).abs() < BOOT_TOLERANCE_NS).drop_nulls("boot_id")
+        boot_id = near["boot_id"][0] if near.height else None
+    if boot_id is None and len(boots) > 1:
+        return snaps.clear(), (f"snapshots from {len(boots)} boots and nothing ties the run to one "
+                               "(record perf with --header, or give --start): none joined")
+    chosen = boot_id if boot_id is not None else (boots[0] if boots else None)
+    # journald writes the boot id without dashes, /proc/sys/kernel/random/boot_id with them
+    same = pl.col("boot_id").str.replace_all("-", "").str.to_lowercase()
+    own = same == chosen.replace("-", "").lower() if chosen is not None else pl.lit(False)
+    if boot_wall is not None:
+        later = snaps.filter(pl.col("boot_wall_ns") > boot_wall + BOOT_TOLERANCE_NS)["boot_wall_ns"].min()
+        after = pl.col("wall_ns") >= boot_wall
+        if later is not None:
+            after = after & (pl.col("wall_ns") < later)
+        own = own | (pl.col("boot_id").is_null() & after)  # wall-clock only: taken during this boot
+        mono = pl.coalesce(pl.col("captured_mono_ns"), pl.col("wall_ns") - boot_wall)
+    else:
+        own = own | pl.col("boot_id").is_null()
+        mono = pl.col("captured_mono_ns")
+    mine = snaps.filter(own).with_columns(mono.alias("captured_mono_ns")).drop_nulls("captured_mono_ns")
+    left = snaps.height - snaps.filter(own).height
+    why = f"{left} snapshot(s) of another boot left out" if left and len(boots) > 1 else ""
+    return mine.sort("captured_mono_ns"), why
 
 
 def _asof(cycles: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
@@ -383,33 +561,29 @@ def _asof(cycles: pl.DataFrame, snaps: pl.DataFrame) -> pl.DataFrame:
     return joined.with_columns(age.alias("snapshot_age_s")).sort("_order").drop("_order", "captured_mono_ns")
 
 
-def _time_basis(trace: Trace, settings: pl.DataFrame, alignment: pl.DataFrame, source: str,
-                run_id: int) -> tuple[int | None, str | None, int | None]:
-    """CLOCK_MONOTONIC of the run's t = 0, how it was found, and the run's pid when known."""
+def _time_basis(trace: Trace, snaps: pl.DataFrame, alignment: pl.DataFrame, source: str, run_id: int,
+                boot_walls: dict[str, int]) -> tuple[int | None, str | None, int | None, int | None, str | None]:
+    """CLOCK_MONOTONIC of the run's t = 0, how it was found, the run's pid when known, and what is
+    known of its boot: the wall-clock time of the boot's monotonic zero, and its boot id."""
     mono = alignment.filter((pl.col("source") == source) & (pl.col("run_id") == run_id)
-                            & (pl.col("perf_clock") == "monotonic"))
+                            & (pl.col("perf_clock") == "monotonic") & pl.col("offset_ns").is_not_null())
     if mono.height:
         row = mono.sort("score", descending=True, nulls_last=True).row(0, named=True)
-        return int(row["offset_ns"]), f"perf -k mono ({row['method']})", row["pid"]
+        return (int(row["offset_ns"]), f"perf -k mono ({row['method']}, {row['verdict']})", row["pid"],
+                boot_walls.get(row["perf_source"]), None)
     runs = trace.runs.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
     run = runs.row(0, named=True) if runs.height else {}
+    start_ns = _run_start_ns(trace, (source, run_id))
     if run.get("mono_start_ns") is not None:
-        return int(run["mono_start_ns"]), "journald monotonic", None
-    pair = _clock_pair(settings)
-    if run.get("start_ts") is not None and pair is not None:
-        start_ns = int(run["start_ts"].timestamp() * 1e9) if hasattr(run["start_ts"], "timestamp") else None
-        if start_ns is not None:
-            return start_ns - pair, f"wall clock ({run['anchor']}) via snapshot clock pair", None
-    return None, None, None
-
-
-def _clock_pair(settings: pl.DataFrame) -> int | None:
-    """CLOCK_REALTIME − CLOCK_MONOTONIC at the latest snapshot that has both."""
-    both = settings.select("captured_ts", "captured_mono_ns").drop_nulls().unique()
-    if both.is_empty():
-        return None
-    row = both.sort("captured_mono_ns").row(-1)
-    return int(row[0].timestamp() * 1_000_000) * 1000 - int(row[1])
+        wall = None if start_ns is None else start_ns - int(run["mono_start_ns"])
+        return int(run["mono_start_ns"]), "journald monotonic", None, wall, run.get("boot_id")
+    if start_ns is not None:  # the boot that began last before the run started
+        boots = snaps.drop_nulls("boot_wall_ns").filter(pl.col("boot_wall_ns") <= start_ns)
+        if boots.height:
+            row = boots.sort("boot_wall_ns").row(-1, named=True)
+            return (start_ns - int(row["boot_wall_ns"]), f"wall clock ({run['anchor']}) via snapshot clock pair",
+                    None, int(row["boot_wall_ns"]), row["boot_id"])
+    return None, None, None, None, None
 
 
 def top_functions(perf_samples: pl.DataFrame, *, by: str = "gc_phase", n: int = 10) -> pl.DataFrame:

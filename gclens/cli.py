@@ -4,7 +4,8 @@ Exit codes: 0 success · 1 a limit exceeded (check) or a regression (diff) · 2 
 option value out of range is refused before input is read), unreadable input or unwritable
 output (with ``--dataset``: some files unreadable, recorded in ``sources.error`` and skipped, the
 others ingested) · 3 rejected lines under ``--strict`` · 4 no evidence: a source without GC cycles (check,
-report; ``--allow-empty`` accepts it) · 130 interrupted · 141 the reader of stdout went away (as
+report; ``--allow-empty`` accepts it) · 5 not aligned (align): a run could not be placed on a perf
+capture's clock, with one line saying why and what to add · 130 interrupted · 141 the reader of stdout went away (as
 SIGPIPE would) · 143 terminated (SIGTERM). Output files are written under temporary names and
 renamed, so an interruption never leaves a partial file.
 """
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # the heavy modules load inside the commands that use them: f
 
 EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_NO_EVIDENCE, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = (
     0, 1, 2, 3, 4, 130, 141, 143)
+EXIT_NOT_ALIGNED = 5
 
 
 class _Terminated(BaseException):  # like KeyboardInterrupt: no `except Exception` swallows it
@@ -148,7 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_context(report)
     report.set_defaults(run=_cmd_report)
     align = _command(sub, "align", "line GC cycles up with perf samples and settings snapshots",
-                     "gclens align app.log --perf perf.txt --snapshot before.json after.json -o out/")
+                     "gclens align app.log --perf perf.txt --snapshot before.json --snapshot after.json -o out/")
     _add_input(align)
     _add_context(align)
     align.add_argument("-o", "--output", metavar="DIR", required=True,
@@ -163,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--every", type=_typed(v.SECONDS), metavar="SECONDS",
                           help="keep capturing every SECONDS until the process exits or Ctrl-C")
     snapshot.add_argument("--count", type=_typed(v.COUNT), metavar="N", help="with --every: stop after N captures")
+    snapshot.add_argument("--format", choices=("json", "sysctl"), default="json",
+                          help="json (everything); sysctl: sysctl -a text under a '# gclens snapshot TIME boot_id=... "
+                               "monotonic_ns=...' header that keeps it on the timeline (one file per capture)")
     snapshot.set_defaults(run=_cmd_snapshot)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
@@ -197,10 +202,15 @@ def _add_input(parser: argparse.ArgumentParser) -> None:
 
 def _add_context(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("context (settings snapshots and perf samples to line up with the trace)")
-    group.add_argument("--snapshot", nargs="+", default=[], metavar="FILE",
-                       help="gclens snapshot JSON/JSONL, sysctl -a text, or a copied /proc/sys directory")
-    group.add_argument("--perf", nargs="+", default=[], metavar="FILE",
-                       help="perf script output (text, .gz, or gclens' JSONL export); record with -k mono -g")
+    # one value each, repeatable: a list-taking option would swallow the trace FILE after it
+    group.add_argument("--snapshot", action="append", default=[], metavar="FILE",
+                       help="gclens snapshot JSON/JSONL, sysctl -a text, a directory of them, or a copied /proc/sys "
+                            "directory (repeatable)")
+    group.add_argument("--snapshot-time", metavar="TIME", type=_typed(v.rfc3339),
+                       help="capture time (RFC 3339) of sysctl -a text without a gclens header (default: its mtime)")
+    group.add_argument("--perf", action="append", default=[], metavar="FILE",
+                       help="perf script output (text, .gz, or gclens' JSONL export; repeatable); "
+                            "record with -k mono -g")
     group.add_argument("--perf-clock", choices=("monotonic", "perf_local"),
                        help="perf's clock when the file has no header (perf script --header shows it)")
 
@@ -307,20 +317,24 @@ def _cmd_parse(args: argparse.Namespace) -> int:
     return EXIT_REJECTS if args.strict and summary.row_counts["rejects"] else EXIT_OK
 
 
-def _analysed(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The findings and the per-run KPIs of the input, under the limits of the command line."""
+def _analysed(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame, str]:
+    """The findings and the per-run KPIs of the input, under the limits of the command line, and
+    what --perf/--snapshot added (empty without them)."""
     from gclens.analysis import evaluate, kpis_under
 
     limits, trace = _limits(args), _read(args)
     kpis = kpis_under(trace, limits)
     findings = evaluate(trace, limits, kpis=kpis)
+    context = ""
     if args.snapshot or args.perf:
         from gclens.analysis.settings_rules import settings_findings
+        from gclens.render import context_text
 
         aligned = _aligned(args, trace)
         extra = settings_findings(trace, aligned.settings, aligned.gc_settings, limits)
         findings = _worst_first(findings, extra)
-    return findings, kpis
+        context = context_text(aligned, extra)
+    return findings, kpis, context
 
 
 def _worst_first(*frames: pl.DataFrame) -> pl.DataFrame:
@@ -332,11 +346,14 @@ def _worst_first(*frames: pl.DataFrame) -> pl.DataFrame:
 
 def _aligned(args: argparse.Namespace, trace: Trace) -> Aligned:
     """The trace lined up with the --perf and --snapshot inputs of the command line."""
+    from datetime import datetime
+
     from gclens.align import align
     from gclens.perf import read_perf
     from gclens.settings import read_settings
 
-    settings = read_settings(args.snapshot) if args.snapshot else None
+    when = datetime.fromisoformat(args.snapshot_time.replace("Z", "+00:00")) if args.snapshot_time else None
+    settings = read_settings(args.snapshot, captured_at=when) if args.snapshot else None
     captures = [read_perf(path, clock=args.perf_clock) for path in args.perf]
     return align(trace, captures, settings)
 
@@ -393,13 +410,20 @@ def _cmd_align(args: argparse.Namespace) -> int:
     aligned = _aligned(args, trace)
     write_aligned(trace, aligned, args.output, fmt=args.format)
     print(alignment_text(aligned), file=sys.stderr)
+    if args.perf and (aligned.failed.height or not aligned.alignment.height):
+        if not aligned.alignment.height:
+            print("gclens: no GC cycles in the trace to align the perf samples with: is GODEBUG=gctrace=1 set?",
+                  file=sys.stderr)
+        return EXIT_NOT_ALIGNED
     return EXIT_OK
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
     from gclens.render import findings_json, findings_junit, findings_text
 
-    findings, kpis = _analysed(args)
+    findings, kpis, context = _analysed(args)
+    if context:  # json and junit on stdout stay machine-readable: there it goes to stderr
+        print(context + "\n", file=sys.stdout if args.format == "text" else sys.stderr)
     if args.format == "json":
         print(findings_json(findings, kpis))
     elif args.format == "junit":
@@ -423,8 +447,10 @@ def _gate(findings: pl.DataFrame) -> int:
 def _cmd_summary(args: argparse.Namespace) -> int:
     from gclens.render import summary_text
 
-    findings, kpis = _analysed(args)
+    findings, kpis, context = _analysed(args)
     print(summary_text(kpis, findings))
+    if context:
+        print(f"\n{context}")
     return EXIT_OK
 
 
@@ -468,10 +494,13 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 def _cmd_snapshot(args: argparse.Namespace) -> int:
     from gclens._output import write_text_atomic
-    from gclens.snapshot import capture, capture_every, dumps
+    from gclens.snapshot import capture, capture_every, dumps, sysctl_text
 
+    if args.format == "sysctl" and args.every is not None:
+        raise UsageError("--format sysctl writes one capture per file: run it once per capture, "
+                         "or use JSON with --every")
     if args.every is None:
-        text = dumps(capture(args.pid))
+        text = (sysctl_text if args.format == "sysctl" else dumps)(capture(args.pid))
         if args.output == "-":
             sys.stdout.write(text)
         else:

@@ -189,16 +189,11 @@ def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
 
 
 def alignment_text(aligned: Aligned) -> str:
-    """What ``gclens align`` found: one line per run and perf source, then the settings join."""
+    """What ``gclens align`` found: one line per run and perf source with its verdict, then the settings join."""
     lines = []
     for row in aligned.alignment.iter_rows(named=True):
-        score = "" if row["score"] is None else f", J {row['score']:.3f}"
-        margin = "" if row["margin"] is None else f", margin {row['margin']:.3f}"
-        pct = row["mark_in_window_pct"]
-        inside = "" if pct is None else f", {pct:.1f} % of mark samples in mark"
-        lines.append(f"run {row['source']}#{row['run_id']} ~ {row['perf_source']} pid {row['pid']}: "
-                     f"t=0 at {row['offset_ns'] / 1e9:.6f} s {row['perf_clock']} ({row['method']}{score}{margin}"
-                     f"{inside})")
+        first, *rest = _alignment_line(row)
+        lines += [f"run {row['source']}#{row['run_id']} ~ {first}", *rest]
     samples = aligned.perf_samples
     if samples.height:
         labelled = samples.filter(pl.col("gc_phase").is_not_null())
@@ -209,6 +204,16 @@ def alignment_text(aligned: Aligned) -> str:
         placed = aligned.gc_settings.filter(pl.col("snapshot_id").is_not_null()).height
         lines.append(f"settings: {snapshots} snapshots, {aligned.settings.height:,} values; "
                      f"{placed:,} of {aligned.gc_settings.height:,} cycles matched to the snapshot in effect")
+        timed = aligned.settings.unique("snapshot_id").group_by("time_source").len().sort("time_source")
+        for how, count in timed.iter_rows():
+            if how in ("mtime", "file name", "option", None):
+                said = {"mtime": "the file's mtime (a copy changes it: give --snapshot-time or use gclens snapshot)",
+                        "file name": "the time in the file name", "option": "--snapshot-time",
+                        None: "nothing: no capture time, so never matched to a cycle"}[how]
+                lines.append(f"  {count} snapshot(s) timed by {said}")
+        for basis in aligned.gc_settings["time_basis"].drop_nulls().unique(maintain_order=True).to_list():
+            if "boot" in basis:
+                lines.append(f"  {basis}")
         from gclens.settings import settings_changes
 
         for change in settings_changes(aligned.settings).iter_rows(named=True):
@@ -217,3 +222,90 @@ def alignment_text(aligned: Aligned) -> str:
     if not lines:
         lines.append("nothing to align: give --perf and/or --snapshot")
     return "\n".join(lines)
+
+
+CONTEXT_KEYS = ("GOGC", "GOMEMLIMIT", "GOMAXPROCS", "memory.max", "memory.high", "cpu.max", "cpu.cfs_quota_us",
+                "memory.limit_in_bytes", "thp.enabled", "thp.defrag", "vm.overcommit_memory", "vm.swappiness")
+"""Settings shown as 'in effect' beside a run: the ones the settings rules read first."""
+
+
+def context_text(aligned: Aligned, settings_findings: pl.DataFrame | None = None) -> str:
+    """What ``--perf`` and ``--snapshot`` added to a summary or check, per run: the alignment and its
+    verdict, the GC share of the samples in each GC phase, the settings in effect and their findings."""
+    blocks = []
+    runs = aligned.gc_settings.select("source", "run_id").unique(maintain_order=True)
+    if aligned.alignment.height:
+        runs = pl.concat([runs, aligned.alignment.select("source", "run_id")]).unique(maintain_order=True)
+    for source, run_id in runs.iter_rows():
+        lines = [f"== {source} run {run_id}: what --perf/--snapshot added"]
+        mine = aligned.alignment.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
+        for row in mine.iter_rows(named=True):
+            first, *rest = _alignment_line(row)
+            lines += [f"  perf {first}", *("  " + line for line in rest)]
+        lines += _phase_shares(aligned.perf_samples.filter((pl.col("source") == source) & (pl.col("run_id") == run_id)))
+        lines += _in_effect(aligned, source, run_id)
+        if settings_findings is not None:
+            found = settings_findings.filter((pl.col("source") == source)
+                                             & (pl.col("run_id").is_null() | (pl.col("run_id") == run_id)))
+            lines += [f"  settings {f['severity'].upper():7} {f['rule']}: {f['message']}"
+                      for f in found.iter_rows(named=True)]
+            if aligned.settings.height and found.is_empty():
+                lines.append("  settings findings: none")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def _alignment_line(row: dict[str, Any]) -> list[str]:
+    """A perf source's placement of a run, with its verdict; a warning line when it is ambiguous."""
+    head = f"{row['perf_source']} pid {row['pid']}"
+    if row["verdict"] == "failed":
+        return [f"{head}: cannot align: {row['note']}"]
+    score = "" if row["score"] is None else f", J {row['score']:.3f}"
+    margin = "" if row["margin"] is None else f", margin {row['margin']:.3f}"
+    pct = row["mark_in_window_pct"]
+    inside = "" if pct is None else f", {pct:.1f} % of mark samples in mark"
+    lines = [f"{head}: {row['verdict']}: t=0 at {row['offset_ns'] / 1e9:.6f} s {row['perf_clock']} "
+             f"({row['method']}{score}{margin}{inside}; {row['mark_samples']} mark samples)"]
+    if row["verdict"] == "ambiguous":
+        lines.append(f"  warning: ambiguous alignment: {row['note'].rpartition('; ')[2]}; phases are labelled "
+                     "but may be off by a GC period (record with -g, or narrow the search with a snapshot of "
+                     "the process or --start)")
+    return lines
+
+
+def _phase_shares(samples: pl.DataFrame) -> list[str]:
+    """Samples per GC phase and the share of them whose stack is GC work."""
+    if samples.is_empty():
+        return []
+    total = samples.height
+    by = samples.group_by("gc_phase").agg(pl.len().alias("n"), pl.col("is_gc_stack").mean().alias("gc"))
+    order = {"sweep_term": 0, "mark": 1, "mark_term": 2, "none": 3}
+    parts = [f"{phase} {n:,} ({n / total * 100:.1f} %, GC work {gc * 100:.0f} %)" for phase, n, gc in
+             sorted(by.iter_rows(), key=lambda r: order.get(r[0], 9))]
+    share = samples["is_gc_stack"].sum() / total * 100
+    return [f"  perf samples by GC phase: {', '.join(parts)}; GC work in {share:.1f} % of all {total:,}"]
+
+
+def _in_effect(aligned: Aligned, source: str, run_id: int) -> list[str]:
+    """The snapshot(s) joined to the run's cycles and their headline settings."""
+    if aligned.settings.is_empty():
+        return []
+    cycles = aligned.gc_settings.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
+    used = cycles["snapshot_id"].drop_nulls().unique(maintain_order=True).to_list()
+    basis = cycles["time_basis"].drop_nulls()
+    if not used:
+        why = basis[0] if len(basis) else "the run has no clock shared with the snapshots (give --perf or --start)"
+        return [f"  settings in effect: unknown, no snapshot matched ({why})"]
+    first = aligned.settings.filter(pl.col("snapshot_id") == used[0])
+    values = dict(first.filter(pl.col("key").is_in(CONTEXT_KEYS)).select("key", "value").iter_rows())
+    shown = ", ".join(f"{k}={values[k]}" for k in CONTEXT_KEYS if values.get(k) is not None) or "no headline keys"
+    matched = cycles["snapshot_id"].is_not_null().sum()
+    lines = [f"  settings in effect: {shown} (snapshot {used[0]}; {len(used)} snapshot(s) cover "
+             f"{matched} of {cycles.height} cycles)"]
+    if len(used) > 1:
+        from gclens.settings import settings_changes
+
+        changes = settings_changes(aligned.settings.filter(pl.col("snapshot_id").is_in(used)))
+        lines += [f"  changed during the run: {c['key']} {c['before']} -> {c['after']}"
+                  for c in changes.iter_rows(named=True)]
+    return lines

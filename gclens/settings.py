@@ -5,7 +5,7 @@ Three inputs give the same ``settings`` table (one row per key per snapshot):
 - gclens snapshot JSON: one object, or JSON Lines from ``gclens snapshot --every``;
 - ``sysctl -a`` text, permission-denied noise included (``sysctl: permission denied on key 'x'``
   becomes a row with an error, not a lost line);
-- a copied ``/proc/sys`` tree (a directory).
+- a copied ``/proc/sys`` tree (a directory), or a directory of any of these.
 
 Keys follow ``sysctl -a`` for sysctls (``vm.swappiness``; a dot inside a path component is
 written ``/``), the file name for cgroup files (``memory.max``, ``cpu.max``), and flat-keyed
@@ -56,17 +56,31 @@ class _Meta:
     boot_id: str | None = None
     host: str | None = None
     pid: int | None = None
+    time_source: str | None = None
 
 
-def read_settings(paths: str | Path | Iterable[str | Path]) -> pl.DataFrame:
-    """Read snapshots (JSON, JSON Lines, ``sysctl -a`` text, or a /proc/sys tree) into one table."""
+HEADER = "# gclens snapshot"
+"""First line ``gclens snapshot --format sysctl`` writes above ``sysctl -a``-style text:
+``# gclens snapshot <RFC 3339> boot_id=<id> monotonic_ns=<n> host=<name> pid=<pid>``."""
+_HEADER = re.compile(r"^# gclens snapshot (?P<ts>\S+)(?P<rest>.*)$")
+_NAME_TIME = re.compile(r"(?P<d>\d{4}-?\d{2}-?\d{2})[T_](?P<h>\d{2})[:-]?(?P<m>\d{2})[:-]?(?P<s>\d{2})"
+                        r"(?P<f>\.\d+)?(?P<z>Z|[+-]\d{2}:?\d{2})")
+
+
+def read_settings(paths: str | Path | Iterable[str | Path], *, captured_at: datetime | None = None) -> pl.DataFrame:
+    """Read snapshots (JSON, JSON Lines, ``sysctl -a`` text, or a /proc/sys tree) into one table.
+
+    A text or directory snapshot without a gclens header is timed by ``captured_at`` (the
+    ``--snapshot-time`` option), else by an RFC 3339 time in its file name, else by its mtime,
+    and ``time_source`` says which: an mtime changes when the file is copied.
+    """
     items = [paths] if isinstance(paths, (str, Path)) else list(paths)
     columns: dict[str, list[Any]] = {name: [] for name in SETTINGS.names}
     for item in items:
-        for meta, rows in _snapshots(Path(item)):
+        for meta, rows in _snapshots(Path(item), captured_at):
             for origin, key, value, error in rows:
                 for name, cell in zip(SETTINGS.names, (
-                        meta.snapshot_id, meta.source, meta.captured_ns, meta.mono_ns, meta.boot_id,
+                        meta.snapshot_id, meta.source, meta.captured_ns, meta.mono_ns, meta.time_source, meta.boot_id,
                         meta.host, meta.pid, origin, key, value, error), strict=True):
                     columns[name].append(cell)
     table = pa.Table.from_pydict(columns, schema=SETTINGS)
@@ -75,10 +89,14 @@ def read_settings(paths: str | Path | Iterable[str | Path]) -> pl.DataFrame:
     return frame
 
 
-def _snapshots(path: Path) -> Iterator[tuple[_Meta, list[Row]]]:
+def _snapshots(path: Path, captured_at: datetime | None = None) -> Iterator[tuple[_Meta, list[Row]]]:
+    if path.is_dir() and not any((path / top).is_dir() for top in ("kernel", "vm", "fs", "net")):
+        for child in sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith(".")):
+            yield from _snapshots(child, captured_at)  # a directory of snapshot files, e.g. a series
+        return
     if path.is_dir():
         values, errors = read_proc_sys(path)
-        yield _Meta(path.name, str(path)), _sysctl_rows(values, errors)
+        yield _timed(path, captured_at), _sysctl_rows(values, errors)
         return
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
@@ -87,7 +105,52 @@ def _snapshots(path: Path) -> Iterator[tuple[_Meta, list[Row]]]:
     if text.lstrip().startswith("{"):
         yield from _json_snapshots(path, text)
     else:
-        yield _Meta(path.name, str(path)), list(sysctl_text_rows(text, str(path)))
+        first = text.split("\n", 1)[0]
+        meta = _header_meta(path, first) if first.startswith(HEADER) else _timed(path, captured_at)
+        yield meta, list(sysctl_text_rows(text, str(path)))
+
+
+def _header_meta(path: Path, line: str) -> _Meta:
+    """The capture time, boot and monotonic time of a text snapshot, from its gclens header line."""
+    match = _HEADER.match(line.strip())
+    fields = dict(item.partition("=")[::2] for item in (match["rest"].split() if match else []))
+    try:
+        stamp = datetime.fromisoformat(match["ts"].replace("Z", "+00:00")) if match else None
+        mono = int(fields["monotonic_ns"]) if "monotonic_ns" in fields else None
+        pid = int(fields["pid"]) if fields.get("pid", "host") != "host" else None
+    except ValueError as exc:
+        raise InputError(f"{path}:1: malformed gclens snapshot header ({exc}): {line[:120]!r}") from None
+    if stamp is None or stamp.tzinfo is None:
+        raise InputError(f"{path}:1: gclens snapshot header without an RFC 3339 time: {line[:120]!r}")
+    return _stamped(path, stamp, "snapshot", mono=mono, boot_id=fields.get("boot_id"), host=fields.get("host"),
+                    pid=pid)
+
+
+def _timed(path: Path, captured_at: datetime | None) -> _Meta:
+    """A snapshot with no time of its own: the option's, else its name's, else its mtime."""
+    if captured_at is not None:
+        return _stamped(path, captured_at, "option")
+    if match := _NAME_TIME.search(path.name):
+        zone = match["z"] if match["z"] == "Z" or ":" in match["z"] else f"{match['z'][:3]}:{match['z'][3:]}"
+        day = match["d"].replace("-", "")
+        text = f"{day[:4]}-{day[4:6]}-{day[6:]}T{match['h']}:{match['m']}:{match['s']}{match['f'] or ''}{zone}"
+        try:
+            return _stamped(path, datetime.fromisoformat(text.replace("Z", "+00:00")), "file name")
+        except ValueError:
+            pass
+    try:
+        return _stamped(path, datetime.fromtimestamp(path.stat().st_mtime, UTC), "mtime")
+    except OSError:
+        return _Meta(path.name, str(path))
+
+
+def _stamped(path: Path, stamp: datetime, how: str, *, mono: int | None = None, boot_id: str | None = None,
+             host: str | None = None, pid: int | None = None) -> _Meta:
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    ns = int(stamp.timestamp() * 1_000_000) * 1000
+    ident = f"{path.name}@{stamp.astimezone(UTC).strftime('%Y-%m-%dT%H:%M:%S.%fZ')}"
+    return _Meta(ident, str(path), ns, mono, boot_id, host, pid, how)
 
 
 def _json_snapshots(path: Path, text: str) -> Iterator[tuple[_Meta, list[Row]]]:
@@ -130,7 +193,8 @@ def _meta(doc: dict[str, Any], path: Path) -> _Meta:
     stamp = datetime.fromtimestamp(real / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ") if real else "?"
     pid = doc.get("pid")
     ident = f"{doc.get('hostname', '?')}:{pid if pid is not None else 'host'}@{stamp}"
-    return _Meta(ident, str(path), real, clocks.get("monotonic_ns"), doc.get("boot_id"), doc.get("hostname"), pid)
+    return _Meta(ident, str(path), real, clocks.get("monotonic_ns"), doc.get("boot_id"), doc.get("hostname"), pid,
+                 "snapshot" if real else None)
 
 
 def snapshot_rows(doc: dict[str, Any]) -> list[Row]:
@@ -238,14 +302,24 @@ def sysctl_text_rows(text: str, source: str = "<sysctl>") -> Iterator[Row]:
     """``sysctl -a`` output (stdout and stderr mixed) or a sysctl.conf file as rows.
 
     Any other line is an InputError naming the line: a wrong file is reported, not half-read.
+    procps prints a multi-line value as one ``key = line`` per line: consecutive lines of one key
+    are one value, its lines joined by a space as a /proc/sys read of the same file gives it.
     """
     pending: list[list[Any]] = []
+    previous: str | None = None
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.lstrip().startswith(("#", ";")):
             continue  # comments, as in sysctl.conf files
         if match := _SYSCTL_LINE.match(line):
-            pending.append(["sysctl", match["key"], " ".join(match["value"].split()), None])
-        elif noise := _SYSCTL_NOISE.match(line):
+            value = " ".join(match["value"].split())
+            if match["key"] == previous and pending[-1][2] is not None:  # the next line of one multi-line value
+                pending[-1][2] = f"{pending[-1][2]} {value}".strip()
+            else:
+                pending.append(["sysctl", match["key"], value, None])
+            previous = match["key"]
+            continue
+        previous = None
+        if noise := _SYSCTL_NOISE.match(line):
             pending.append(["sysctl", *_noise(noise)])
         else:  # procps repeats the key on every line of a multi-line value, so nothing else is valid
             raise InputError(f"{source}:{number}: not sysctl -a output: {line[:120]!r}")

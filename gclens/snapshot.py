@@ -111,6 +111,24 @@ def dumps(snapshot: dict[str, Any]) -> str:
     return json.dumps(snapshot, sort_keys=True, separators=(",", ":")) + "\n"
 
 
+def sysctl_text(snapshot: dict[str, Any]) -> str:
+    """The snapshot's sysctls as ``sysctl -a`` text under a header that keeps its clocks and boot, so
+    that a text snapshot can be placed on a run's timeline like the JSON one."""
+    from datetime import UTC, datetime
+
+    clocks = snapshot["captured"]
+    stamp = datetime.fromtimestamp(clocks["realtime_ns"] / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    pid = snapshot.get("pid")
+    head = (f"# gclens snapshot {stamp} boot_id={snapshot.get('boot_id')} monotonic_ns={clocks['monotonic_ns']} "
+            f"host={snapshot.get('hostname')} pid={pid if pid is not None else 'host'}")
+    lines = [head]
+    for key, value in sorted(snapshot.get("sysctl", {}).items()):
+        lines += [f"{key} = {part}" for part in (value.split("\n") or [""])]
+    lines += [f"sysctl: permission denied on key '{key}'" for key, error in
+              sorted(snapshot.get("sysctl_errors", {}).items()) if error in ("EACCES", "EPERM")]
+    return "\n".join(lines) + "\n"
+
+
 def _clocks() -> dict[str, Any]:
     """The three clocks read back to back; their differences convert between timelines."""
     return {

@@ -62,7 +62,7 @@ def test_offset_is_recovered_within_1_ms(capture: dict[str, Any]) -> None:
     assert abs(row["offset_ns"] - _truth_theta(capture)) <= 1_000_000
     assert row["method"].endswith("xcorr") and row["method"].startswith("exec-anchor") == (capture["mode"] == "exec")
     assert row["mark_in_window_pct"] >= 95.0
-    assert row["score"] > 0.4 and row["margin"] > 0.1
+    assert row["score"] > 0.4 and row["margin"] > 0.1 and row["verdict"] == "good"
 
 
 @pytest.mark.parametrize("capture", MONO, ids=[c["dir"] for c in MONO])
@@ -210,9 +210,10 @@ def test_a_snapshots_process_start_bounds_the_search_when_perf_missed_the_exec()
     blind = type(perf)(**{**perf.__dict__, "exec_events": []})  # as if perf had attached later
     result = align(read_trace(directory / "trace.stderr"), [blind], read_settings(directory / "snapshots.jsonl"))
     row = result.alignment.row(0, named=True)
-    assert row["method"] == "process-start+xcorr"
+    # the process's first sample (at its exec) bounds the search from above as well
+    assert row["method"] == "process-start+first-sample+xcorr" and row["verdict"] == "good"
     assert abs(row["offset_ns"] - _truth_theta(capture)) <= 1_000_000
-    assert "forked at" in row["note"]
+    assert "forked at" in row["note"] and "first sampled at" in row["note"]
 
 
 def test_journald_monotonic_times_bound_the_search(tmp_path: Path) -> None:
