@@ -86,6 +86,7 @@ NON_NEGATIVE = number(low=0.0)
 COUNT = integer(low=1)
 JOBS = integer(low=1, high=256, what="a number of processes")
 BYTES = integer(low=1, what="a number of bytes")
+RT_MS = number(low=0, high=3_600_000, what="milliseconds")
 PID = integer(low=1, what="a process id")
 YEAR = integer(low=YEARS[0], high=YEARS[1], what="a year")
 

@@ -140,6 +140,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="recommend the smallest GOGC that keeps GC CPU under this (default 5)")
     whatif.add_argument("--cpu-bound", action="store_true",
                         help="the program allocates as fast as its CPU allows (batch job, benchmark)")
+    whatif.add_argument("--rt-p95-ms", type=_typed(v.RT_MS), default=None,
+                        help="your service's P95 response time: also show the tuning guide's adaptive GOGC "
+                             "for it (a heuristic; a trace has no request latency)")
     whatif.add_argument("--format", choices=("text", "json"), default="text")
     whatif.set_defaults(run=_cmd_whatif)
     report = _command(sub, "report", "write a self-contained HTML report (exit 4 when a source has no GC cycles)",
@@ -467,14 +470,22 @@ def _cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _cmd_whatif(args: argparse.Namespace) -> int:
-    from gclens.analysis.whatif import fit, predict, recommend
+    from gclens.analysis.whatif import fit, predict, recommend, steady_cycles
     from gclens.render import whatif_json, whatif_text
 
-    model = fit(_read(args).frame("gc"))
+    gc = _read(args).frame("gc")
+    model = fit(gc)
     scenarios = [predict(model, gogc=g, memlimit_mib=m, cpu_bound=args.cpu_bound)
                  for g in args.gogc for m in [None, *args.memlimit] if g is not None or m is not None]
     advice = recommend(model, target_gc_cpu_pct=args.target_gc_cpu_pct)
-    print(whatif_json(model, scenarios, advice) if args.format == "json" else whatif_text(model, scenarios, advice))
+    heuristic = None
+    if args.rt_p95_ms is not None:
+        from gclens.analysis.guide_gogc import guide_gogc, live_growth_per_s
+
+        value = guide_gogc(args.rt_p95_ms, live_growth_per_s(steady_cycles(gc, model)))
+        heuristic = (value, predict(model, gogc=value.gogc, cpu_bound=args.cpu_bound))
+    render = whatif_json if args.format == "json" else whatif_text
+    print(render(model, scenarios, advice, heuristic))
     return EXIT_OK
 
 

@@ -155,15 +155,26 @@ def diff_json(diff: pl.DataFrame, *, exclude_forced: bool = False) -> str:
                        "kpis": rows}, indent=2)
 
 
-def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any]) -> str:
-    """The what-if as a JSON array, one object per scenario (the fit and advice repeated in each)."""
+Heuristic = tuple[Any, dict[str, Any]]
+"""The tuning guide's adaptive GOGC (``analysis.guide_gogc.GuideGogc``) and the model's prediction for it."""
+
+
+def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any],
+                heuristic: Heuristic | None = None) -> str:
+    """The what-if as a JSON array, one object per scenario (the fit and advice repeated in each);
+    with ``heuristic``, a last object of ``kind`` "guide_heuristic" holds it and its prediction."""
     fitted = {k: v for k, v in vars(model).items()}
     rows = [{**{k: _clean(v) for k, v in s.items()}, "fit": fitted, "recommendation": advice} for s in scenarios]
+    if heuristic is not None:
+        value, predicted = heuristic
+        rows.append({"kind": "guide_heuristic", "source": "the tuning guide, §3", **vars(value),
+                     "prediction": {k: _clean(v) for k, v in predicted.items()}})
     return json.dumps(rows, indent=2, default=str)
 
 
-def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any]) -> str:
-    """The fit, one line per scenario, and the recommendation."""
+def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any],
+                heuristic: Heuristic | None = None) -> str:
+    """The fit, one line per scenario, the recommendation, and the guide's heuristic if asked."""
     lines = [
         f"fitted on {model.source} run {model.run_id}: {model.cycles} steady cycles, GOMAXPROCS "
         f"{model.procs}, allocation {model.alloc_mib_per_s:.1f} MiB/s, live heap {model.live_mib:.0f} MiB, "
@@ -185,7 +196,22 @@ def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
                      f"with a peak heap of {advice['peak_heap_mib']:.0f} MiB ({advice['assumes']})")
     else:
         lines.append(f"recommendation: none ({advice['reason']})")
+    if heuristic is not None:
+        lines += _heuristic_lines(*heuristic)
     return "\n".join(lines)
+
+
+def _heuristic_lines(value: Any, predicted: dict[str, Any]) -> list[str]:
+    clamp = f", clamped at {value.clamped}" if value.clamped else ""
+    peak = "-" if predicted["peak_heap_mib"] is None else f"{predicted['peak_heap_mib']:.0f} MiB"
+    return [
+        f"tuning guide heuristic (a rule of thumb, not a model): GOGC={value.gogc} for P95 "
+        f"{value.rt_p95_ms:g} ms and live-heap growth {value.growth_per_s * 100:.2f} %/s "
+        f"(base {value.base:.1f} - penalty {value.penalty:.1f}{clamp})",
+        f"  the model at GOGC={value.gogc}: {predicted['gc_per_s']:.2f} GC/s, GC CPU "
+        f"{predicted['gc_cpu_pct']:.2f} %, peak heap {peak}",
+        *[f"  caveat: {c}" for c in value.caveats],
+    ]
 
 
 def alignment_text(aligned: Aligned) -> str:

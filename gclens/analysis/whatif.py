@@ -169,6 +169,11 @@ def recommend(model: Fit, *, target_gc_cpu_pct: float) -> dict[str, Any]:
     return {"gogc": None, "reason": f"no GOGC up to 2000 keeps GC CPU under {target_gc_cpu_pct} %"}
 
 
+def steady_cycles(gc: pl.DataFrame, model: Fit) -> pl.DataFrame:
+    """The background cycles of the fitted run once its live heap has settled (what ``fit`` used)."""
+    return _steady(_one_run(gc, model.source, model.run_id).filter(~pl.col("forced")))
+
+
 def _one_run(gc: pl.DataFrame, source: str | None, run_id: int | None) -> pl.DataFrame:
     if gc.is_empty():
         raise UsageError("what-if needs gc lines (GODEBUG=gctrace=1)")
