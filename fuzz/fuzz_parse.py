@@ -25,6 +25,7 @@ with atheris.instrument_imports():  # gclens imports lazily: name every module t
     import gclens._envelopes
     import gclens._grammar
     import gclens._parse
+    import gclens._recognize
     import gclens._runs
     import gclens._sequence
     import gclens._sources
