@@ -17,6 +17,10 @@ import io
 import sys
 
 import atheris
+import lark  # noqa: F401  # the libraries first, uninstrumented: atheris rewrites what it instruments,
+import numpy  # noqa: F401  # and an instrumented polars misbehaves (a None where a Series is)
+import polars  # noqa: F401
+import pyarrow  # noqa: F401
 
 with atheris.instrument_imports():  # gclens imports lazily: name every module to instrument it
     import gclens
