@@ -8,12 +8,14 @@ for pacer-driven ones.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
+from matplotlib.dates import AutoDateLocator, DateFormatter
 from matplotlib.figure import Figure  # not pyplot: no global state, no GUI backend needed
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 from gclens.align import Aligned, top_functions
 from gclens.analysis._common import RUN
@@ -35,26 +37,62 @@ def _one_run(frame: pl.DataFrame, source: str | None, run_id: int | None) -> pl.
     return frame.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
 
 
-def _markers(axes: Sequence[object], markers: Sequence[Marker]) -> None:
+Clock = tuple[Callable[[Any], Any], str]
+"""Seconds since runtime start -> x values, and the x-axis label that says which clock it is."""
+
+
+def run_clock(run: pl.DataFrame) -> Clock:
+    """The wall clock (UTC) of a run when its lines carry ``ts`` (a collector envelope anchors the
+    run to about a millisecond), else seconds since runtime start: a reader matches a figure
+    with dashboards and incidents by the time of day, not by seconds since an unknown start."""
+    if run.is_empty() or "ts" not in run.columns or run["ts"].null_count() == run.height:
+        return (lambda t: np.asarray(t, dtype=float)), "seconds since runtime start (s)"
+    anchored = run.drop_nulls("ts").select(
+        (pl.col("ts").dt.epoch("ns") - (pl.col("t_s") * 1e9).round().cast(pl.Int64)).median()).item()
+    zero = np.datetime64(int(anchored), "ns")
+
+    def at(t: Any) -> Any:
+        return zero + (np.asarray(t, dtype=float) * 1e9).round().astype("timedelta64[ns]")
+    return at, f"wall clock, UTC, {str(zero)[:10]} (from the log's timestamps)"
+
+
+def _time_axis(ax: Any, clock: Clock) -> None:
+    """Label the clock; wall-clock ticks as time of day (the date is in the label)."""
+    ax.set_xlabel(clock[1])
+    if clock[1].startswith("wall"):
+        ax.xaxis.set_major_locator(AutoDateLocator(minticks=4, maxticks=9))  # type: ignore[no-untyped-call]
+        ax.xaxis.set_major_formatter(DateFormatter("%H:%M:%S"))  # type: ignore[no-untyped-call]
+
+
+def _markers(axes: Sequence[object], markers: Sequence[Marker], clock: Clock | None = None) -> None:
+    at = clock[0] if clock is not None else (lambda t: t)
     for t, label in markers:
         for i, ax in enumerate(axes):
-            ax.axvline(t, color="tab:purple", linestyle=":", linewidth=1,  # type: ignore[attr-defined]
+            ax.axvline(at(t), color="tab:purple", linestyle=":", linewidth=1,  # type: ignore[attr-defined]
                        label=label if i == 0 else None)
 
 
 def timeline(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None,
              max_stw_ms: float = 1.0, max_gc_cpu_pct: float = 5.0, window_s: float = 10.0,
-             markers: Sequence[Marker] = ()) -> Figure:
+             markers: Sequence[Marker] = (), worst_window: tuple[float, float] | None = None,
+             cpu_quota: float | None = None, exclude_forced: bool = False) -> Figure:
     """Heap, stop-the-world pauses and windowed GC CPU of one run, on one time axis.
 
     Top: heap at cycle start, end and marked live, and the goal (MiB). Middle: each cycle's
     pause with the ``max_stw_ms`` limit. Bottom: GC CPU over ``window_s`` windows with the
-    ``max_gc_cpu_pct`` limit. Forced cycles are drawn as crosses; ``markers`` as dotted lines.
+    ``max_gc_cpu_pct`` limit; windows that end before ``window_s`` of the run has passed are
+    partial (a few cycles over a short span, often start-up) and drawn grey and dashed, apart
+    from the complete ones that the limit is about. ``worst_window`` (end in s, %) marks the
+    window the KPI and the gc-cpu finding report (``cpu_quota`` and ``exclude_forced`` as for
+    the KPI, so that the line and the KPI are the same numbers). The x axis is the wall clock when the lines
+    carry ``ts`` (``run_clock``). Forced cycles are drawn as crosses; ``markers`` as dotted lines.
     """
     run = _one_run(gc, source, run_id).sort("gc_num")
+    clock = run_clock(run)
+    at = clock[0]
     fig = Figure(figsize=(10, 7.5), layout="constrained")
     heap_ax, stw_ax, cpu_ax = fig.subplots(3, 1, sharex=True)
-    t = run["t_s"].to_numpy()
+    t = at(run["t_s"].to_numpy())
     for col, style in (("heap_start_mib", "-"), ("heap_end_mib", "-"), ("heap_live_mib", "-")):
         heap_ax.plot(t, run[col].to_numpy(), style, linewidth=1, label=col.removesuffix("_mib").replace("_", " "))
     heap_ax.step(t, run["heap_goal_mib"].to_numpy(), where="post", color="black", linewidth=1,
@@ -63,23 +101,41 @@ def timeline(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None 
     _clip_goal(heap_ax, run)
     forced = run.filter(pl.col("forced"))
     stw_ax.vlines(t, 0, run["stw_ms"].to_numpy(), color="tab:blue", linewidth=1.5, label="STW pause")
-    stw_ax.plot(forced["t_s"].to_numpy(), forced["stw_ms"].to_numpy(), "x", color="tab:red",
+    stw_ax.plot(at(forced["t_s"].to_numpy()), forced["stw_ms"].to_numpy(), "x", color="tab:red",
                 label="forced cycle")
     stw_ax.axhline(max_stw_ms, color="tab:red", linestyle="--", linewidth=1, label=f"{max_stw_ms:g} ms limit")
     stw_ax.set_ylabel("STW pause (ms)")
-    windows = gc_cpu_windows(run, window_s=window_s).sort("t_end_s")
-    cpu_ax.plot(windows["t_end_s"].to_numpy(), windows["gc_cpu_pct"].to_numpy(), color="tab:green",
-                label=f"GC CPU, {window_s:g} s window")
-    cpu_ax.axhline(max_gc_cpu_pct, color="tab:red", linestyle="--", linewidth=1,
-                   label=f"{max_gc_cpu_pct:g} % limit")
-    cpu_ax.set_ylabel("GC CPU (% of capacity)")
-    cpu_ax.set_xlabel("time since runtime start (s)")
-    _markers((heap_ax, stw_ax, cpu_ax), markers)
+    windows = gc_cpu_windows(run, window_s=window_s, cpu_quota=cpu_quota, exclude_forced=exclude_forced)
+    _window_panel(cpu_ax, windows.sort("t_end_s"), window_s, max_gc_cpu_pct, worst_window, at)
+    _time_axis(cpu_ax, clock)
+    _markers((heap_ax, stw_ax, cpu_ax), markers, clock)
     for ax in (heap_ax, stw_ax, cpu_ax):
         ax.legend(loc="upper left", fontsize="small")
         ax.grid(alpha=0.3)
     fig.suptitle(_title(run, "GC timeline"))
     return fig
+
+
+def _window_panel(ax: Any, windows: pl.DataFrame, window_s: float, limit_pct: float,
+                  worst: tuple[float, float] | None, at: Callable[[Any], Any]) -> None:
+    """Complete windows solid green, partial ones grey dashed, the KPI's worst window a dot."""
+    partial = windows.filter(~pl.col("complete"))
+    complete = windows.filter(pl.col("complete"))
+    if partial.height:
+        ax.plot(at(partial["t_end_s"].to_numpy()), partial["gc_cpu_pct"].to_numpy(), color="tab:gray",
+                linestyle="--", linewidth=1, label=f"partial window (< {window_s:g} s of run)")
+    if complete.height:
+        if partial.height:  # join the two lines where the first complete window starts
+            complete = pl.concat([partial.tail(1), complete])
+        ax.plot(at(complete["t_end_s"].to_numpy()), complete["gc_cpu_pct"].to_numpy(), color="tab:green",
+                label=f"GC CPU, {window_s:g} s window")
+    if worst is not None and worst[0] is not None and worst[1] is not None:
+        ax.plot(at([worst[0]]), [worst[1]], "o", color="tab:red" if worst[1] > limit_pct else "tab:green",
+                label=f"worst window (KPI): {worst[1]:.3g} %")
+    ax.axhline(limit_pct, color="tab:red", linestyle="--", linewidth=1, label=f"{limit_pct:g} % limit")
+    ax.set_ylabel("GC CPU (% of capacity)")
+    top = max(float(windows["gc_cpu_pct"].max() or 0.0), limit_pct)  # type: ignore[arg-type]
+    ax.set_ylim(0, top * 1.45)  # headroom for the legend above the lines
 
 
 def _clip_goal(ax: object, run: pl.DataFrame) -> None:
@@ -112,28 +168,38 @@ def pause_distribution(gc: pl.DataFrame, *, max_stw_ms: float = 1.0,
     cdf_ax.set_ylabel("fraction of cycles")
     for ax in (hist_ax, cdf_ax):
         ax.axvline(max_stw_ms, color="tab:red", linestyle="--", label=f"{max_stw_ms:g} ms limit")
+        _log_ticks(ax)
         ax.legend(fontsize="small")
         ax.grid(alpha=0.3)
     fig.suptitle(f"STW pauses ({stw.size} cycles{', forced excluded' if exclude_forced else ''})")
     return fig
 
 
+def _log_ticks(ax: Any) -> None:
+    """Plain numbers (0.1, 1, 10 ms, not 10^-1) at 1-2-5 steps over a short range, decades
+    over a long one, and no labels on minor ticks: matplotlib labels those over ranges under a
+    decade or two, and they run into each other."""
+    low, high = ax.get_xlim()
+    decades = np.log10(high / low) if low > 0 else 10
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades < 2 else (1.0,)))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
 def gc_cpu(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None,
            window_s: float = 10.0, max_gc_cpu_pct: float = 5.0) -> Figure:
     """GC CPU of one run: each cycle's share of its interval, the sliding window, idle mark apart."""
     run = _one_run(gc, source, run_id)
+    clock = run_clock(run)
     per = gc_cpu_per_cycle(run).filter(pl.col("capacity_ms") > 0)
     windows = gc_cpu_windows(run, window_s=window_s).sort("t_end_s")
     fig = Figure(figsize=(10, 4), layout="constrained")
     ax = fig.subplots()
-    ax.plot(per["t_end_s"].to_numpy(), per["gc_cpu_pct"].to_numpy(), ".", alpha=0.6, label="per cycle")
-    ax.plot(per["t_end_s"].to_numpy(), per["idle_mark_pct"].to_numpy(), ".", color="tab:gray", alpha=0.5,
-            label="idle mark (not GC cost)")
-    ax.plot(windows["t_end_s"].to_numpy(), windows["gc_cpu_pct"].to_numpy(), color="tab:green",
-            label=f"{window_s:g} s window")
-    ax.axhline(max_gc_cpu_pct, color="tab:red", linestyle="--", label=f"{max_gc_cpu_pct:g} % limit")
-    ax.set_xlabel("time since runtime start (s)")
-    ax.set_ylabel("GC CPU (% of capacity)")
+    ax.plot(clock[0](per["t_end_s"].to_numpy()), per["gc_cpu_pct"].to_numpy(), ".", alpha=0.6, label="per cycle")
+    ax.plot(clock[0](per["t_end_s"].to_numpy()), per["idle_mark_pct"].to_numpy(), ".", color="tab:gray",
+            alpha=0.5, label="idle mark (not GC cost)")
+    _window_panel(ax, windows, window_s, max_gc_cpu_pct, None, clock[0])
+    _time_axis(ax, clock)
     ax.legend(fontsize="small")
     ax.grid(alpha=0.3)
     fig.suptitle(_title(run, "GC CPU"))
@@ -141,27 +207,42 @@ def gc_cpu(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = 
 
 
 def scheduler(sched: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> Figure:
-    """Run queues of one run: global queue and threads over time, and a per-P heatmap."""
+    """Run queues of one run: the global queue, idle Ps, OS threads, and a per-P heat map.
+
+    Each count has its own axis: thousands of queued goroutines would flatten 0-32 idle Ps and a
+    few dozen threads into a line at zero. Idle Ps are drawn against GOMAXPROCS; Ps are the
+    heat map's integer rows.
+    """
     run = _one_run(sched.filter(pl.col("local_runqueues").is_not_null()), source, run_id).sort("t_s")
-    fig = Figure(figsize=(10, 6), layout="constrained")
-    line_ax, heat_ax = fig.subplots(2, 1, sharex=True)
-    t = run["t_s"].to_numpy()
-    line_ax.plot(t, run["runqueue"].to_numpy(), label="global run queue")
-    line_ax.plot(t, run["threads"].to_numpy(), label="OS threads")
-    line_ax.plot(t, run["idleprocs"].to_numpy(), label="idle Ps")
-    line_ax.set_ylabel("count")
-    line_ax.legend(fontsize="small")
-    line_ax.grid(alpha=0.3)
+    clock = run_clock(run)
+    fig = Figure(figsize=(10, 9), layout="constrained")
+    queue_ax, idle_ax, thread_ax, heat_ax = fig.subplots(4, 1, sharex=True, height_ratios=[1, 1, 1, 1.6])
+    t = clock[0](run["t_s"].to_numpy())
+    queue_ax.plot(t, run["runqueue"].to_numpy(), label="global run queue")
+    queue_ax.set_ylabel("goroutines")
+    idle_ax.plot(t, run["idleprocs"].to_numpy(), color="tab:green", label="idle Ps")
+    idle_ax.step(t, run["gomaxprocs"].to_numpy(), where="post", color="black", linestyle="--", linewidth=1,
+                 label="GOMAXPROCS")
+    idle_ax.set_ylabel("Ps")
+    idle_ax.set_ylim(bottom=0)
+    thread_ax.plot(t, run["threads"].to_numpy(), color="tab:orange", label="OS threads")
+    thread_ax.set_ylabel("threads")
+    for ax in (queue_ax, idle_ax, thread_ax):
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4, integer=True))
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside: lines stay visible
+        ax.grid(alpha=0.3)
     width = max((len(q) for q in run["local_runqueues"].to_list()), default=0)
     grid = np.zeros((width, run.height))
     for j, queues in enumerate(run["local_runqueues"].to_list()):
         grid[: len(queues), j] = [0 if q > 2**31 else q for q in queues]
     if run.height:
-        edges = np.append(t, t[-1] + (t[-1] - t[-2] if run.height > 1 else 1))
-        mesh = heat_ax.pcolormesh(edges, np.arange(width + 1), grid, cmap="viridis", shading="flat")
+        seconds = run["t_s"].to_numpy()
+        edges = clock[0](np.append(seconds, seconds[-1] + (seconds[-1] - seconds[-2] if run.height > 1 else 1)))
+        mesh = heat_ax.pcolormesh(edges, np.arange(width + 1) - 0.5, grid, cmap="viridis", shading="flat")
         fig.colorbar(mesh, ax=heat_ax, label="runnable goroutines")
+    heat_ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     heat_ax.set_ylabel("P")
-    heat_ax.set_xlabel("time since first schedtrace (s)")
+    _time_axis(heat_ax, clock)
     fig.suptitle(_title(run, "Scheduler run queues"))
     return fig
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import io
 import math
+import re
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
@@ -25,7 +26,8 @@ from gclens import plot
 from gclens._schemas import SCHEMA_VERSION
 from gclens._trace import Trace
 from gclens.align import Aligned
-from gclens.analysis import Limits, evaluate, kpis_under
+from gclens.analysis import Limits, evaluate, kpis_under, verdict
+from gclens.analysis.findings import trend_span_is_enough
 from gclens.analysis.segments import kpis_by_snapshot
 from gclens.analysis.settings_rules import settings_findings
 from gclens.render import verdict_text
@@ -43,6 +45,7 @@ KPI_COLUMNS = [
 
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+VERDICT_WORDS = {"pass": "pass", "limit": "fail", "no-evidence": "no evidence"}
 
 
 def render_report(trace: Trace, *, limits: Limits | None = None, title: str | None = None,
@@ -64,21 +67,111 @@ def report_with_findings(trace: Trace, *, limits: Limits | None = None, title: s
     env = jinja2.Environment(loader=jinja2.PackageLoader("gclens", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     sources = trace.frame("sources")
+    clocks = {(src, run): plot.run_clock(rows) for (src, run), rows in trace.gc.group_by(
+        ["source", "run_id"], maintain_order=True)}
+    shown = [_shown_trend(row, limits) for row in kpis.iter_rows(named=True)]
     html = env.get_template("report.html.j2").render(
         title=title or ", ".join(sources["source"].to_list()[:3]) + (" ..." if sources.height > 3 else ""),
         generated=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), version=_version(),
         schema_version=SCHEMA_VERSION, limits=limits, kpi_columns=KPI_COLUMNS,
-        runs=[_formatted(row) for row in kpis.iter_rows(named=True)],
+        runs=[_formatted(row) for row in shown],
+        tiles=[_tiles(row, trace, limits) for row in shown[:MAX_RUN_FIGURES]],
+        more_runs=max(0, len(shown) - MAX_RUN_FIGURES),
         errors=int((findings["severity"] == "error").sum()), verdict=verdict_text(findings),
-        findings=[{**f, "evidence": ", ".join(map(str, f["evidence_gc"][:20]))}
+        verdict_word=VERDICT_WORDS[verdict(findings)],
+        findings=[{**f, "evidence": _evidence_text(f, clocks.get((f["source"], f["run_id"])))}
                   for f in findings.iter_rows(named=True)],
-        figures=_figures(trace, limits, aligned), sources=sources.to_dicts(),
+        figures=_figures(trace, limits, aligned, kpis), sources=sources.to_dicts(),
         rejects=trace.frame("rejects").head(MAX_REJECTS).to_dicts(),
         settings=_settings_section(trace, aligned, limits) if aligned is not None else None,
         alignment=_alignment_rows(aligned) if aligned is not None and (
             aligned.alignment.height or aligned.perf_samples.height) else None,
     )
     return html, findings
+
+
+def _shown_trend(row: dict[str, Any], limits: Limits) -> dict[str, Any]:
+    """The run's KPIs with the live-heap trend blanked where the fit saw too little of the run
+    to mean anything (the leak rule's minimum span and cycles): a 1,200 MiB/min "trend" over a
+    3 s start-up says nothing about a leak."""
+    if trend_span_is_enough(row, limits) or row.get("live_slope_mib_per_min") is None:
+        return row
+    span, cycles = row.get("live_trend_span_s") or 0.0, row.get("live_trend_cycles") or 0
+    short = (f"{span:.0f} s < {limits.min_live_trend_span_s:g} s" if span < limits.min_live_trend_span_s
+             else f"{cycles} cycles < {limits.min_live_trend_cycles}")
+    return {**row, "live_slope_mib_per_min": f"n/a ({short})"}
+
+
+def go_version(layouts: list[str] | None) -> str:
+    """The Go versions that print every line layout seen, e.g. ``go1.25`` or ``go1.18–1.25``:
+    each layout is known for a range of releases (``gc:go1.18+``, ``pacer:go1.10-1.25``)."""
+    low, high = (1, 0), (1, 10**6)
+    for layout in layouts or []:
+        m = re.search(r"go(\d+)\.(\d+)(\+|-(\d+)\.(\d+))?$", layout)
+        if m is None:
+            continue
+        low = max(low, (int(m[1]), int(m[2])))
+        if m[3] and m[3] != "+":
+            high = min(high, (int(m[4]), int(m[5])))
+        elif not m[3]:
+            high = min(high, (int(m[1]), int(m[2])))
+    if low == (1, 0) or low > high:
+        return "unknown"
+    if low == high:
+        return f"go{low[0]}.{low[1]}"
+    return f"go{low[0]}.{low[1]}+" if high[1] == 10**6 else f"go{low[0]}.{low[1]}–{high[0]}.{high[1]}"
+
+
+def _tiles(row: dict[str, Any], trace: Trace, limits: Limits) -> dict[str, Any]:
+    """The run at a glance: the KPIs a gate decides on, each against its limit (ok, over, none)."""
+    def number(key: str) -> float | None:
+        value = row.get(key)
+        return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+
+    def tile(label: str, value: float | None, fmt: str, limit: float | None = None, note: str = "") -> dict[str, str]:
+        state = "none" if value is None else "over" if limit is not None and value > limit else "ok"
+        return {"label": label, "value": "–" if value is None else fmt.format(value), "state": state, "note": note}
+
+    run_rows = trace.runs.filter((pl.col("source") == row["source"]) & (pl.col("run_id") == row["run_id"]))
+    runs_row = run_rows.row(0, named=True) if run_rows.height else {}
+    procs = sorted(set(runs_row.get("gomaxprocs_seen") or []))
+    duration = number("duration_s") or number("t_last_s")
+    start = runs_row.get("start_ts")
+    window = f"{limits.window_s:g} s" + ("" if (duration or 0) >= limits.window_s else ", run shorter: all of it")
+    return {
+        "source": row["source"], "run_id": row["run_id"],
+        "tiles": [
+            tile("STW p99", number("stw_p99_ms"), "{:.3g} ms", limits.max_stw_ms),
+            tile("STW max", number("stw_max_ms"), "{:.3g} ms", limits.max_stw_ms, f"limit {limits.max_stw_ms:g} ms"),
+            tile("GC CPU worst window", number("worst_window_pct"), "{:.3g} %", limits.max_gc_cpu_pct,
+                 f"{window}; limit {limits.max_gc_cpu_pct:g} %"),
+            tile("GC cycles", number("cycles"), "{:.0f}"),
+            tile("duration", duration, "{:.1f} s",
+                 note="" if start is None else "from " + start.strftime("%Y-%m-%d %H:%M:%S UTC")),
+            {"label": "Go", "value": go_version(runs_row.get("layouts_seen")), "state": "info",
+             "note": "from the line layouts"},
+            {"label": "GOMAXPROCS", "value": ", ".join(map(str, procs)) or "–", "state": "info", "note": ""},
+        ],
+    }
+
+
+def _evidence_text(f: dict[str, Any], clock: plot.Clock | None) -> str:
+    """What a finding rests on, never blank: its cycles, else its time span, else its line,
+    else its value against the limit."""
+    if f["evidence_gc"]:
+        more = f" (+{len(f['evidence_gc']) - 20} more)" if len(f["evidence_gc"]) > 20 else ""
+        return "gc " + ", ".join(map(str, f["evidence_gc"][:20])) + more
+    if f["evidence_line"] is not None:
+        return f"line {f['evidence_line']}"
+    value = f"{f['value']:.3g} {f['unit']} (limit {f['limit']:.3g})"
+    if f["t_end_s"] is None:
+        return value
+    start = f["t_start_s"] if f["t_start_s"] is not None else 0.0
+    span = f"{start:.1f}–{f['t_end_s']:.1f} s since start"
+    if clock is not None and clock[1].startswith("wall"):
+        a, b = (str(x)[11:23] for x in clock[0]([start, f["t_end_s"]]))
+        span = f"{a}–{b} UTC"
+    return f"{value} over {span}"
 
 
 def _formatted(row: dict[str, Any]) -> dict[str, Any]:
@@ -93,18 +186,25 @@ def _formatted(row: dict[str, Any]) -> dict[str, Any]:
     return {key: show(value) for key, value in row.items()}
 
 
-def _figures(trace: Trace, limits: Limits, aligned: Aligned | None = None) -> list[dict[str, str]]:
+def _figures(trace: Trace, limits: Limits, aligned: Aligned | None = None,
+             kpis: pl.DataFrame | None = None) -> list[dict[str, str]]:
     gc, sched = trace.frame("gc"), trace.frame("sched")
+    worst = {} if kpis is None else {(s, r): (e, p) for s, r, e, p in kpis.select(
+        "source", "run_id", "worst_window_end_s", "worst_window_pct").iter_rows()}
     out = []
     runs = gc.select("source", "run_id").unique(maintain_order=True).head(MAX_RUN_FIGURES)
     for source, run_id in runs.iter_rows():
         where = f"{source} run {run_id}"
         markers = plot.setting_markers(aligned, source=source, run_id=run_id) if aligned is not None else []
-        caption = "Heap, STW pauses and windowed GC CPU over time."
+        caption = (f"Heap, STW pauses and GC CPU over {limits.window_s:g} s windows, as the gate counts them; "
+                   f"grey dashed: partial windows (less than {limits.window_s:g} s of the run behind them), "
+                   "the dot: the worst window the KPI and findings report.")
         if markers:
             caption += " Dotted lines: the snapshot that first saw a setting change (it happened before)."
         out.append(_png(plot.timeline(gc, source=source, run_id=run_id, max_stw_ms=limits.max_stw_ms,
-                                      max_gc_cpu_pct=limits.max_gc_cpu_pct, markers=markers),
+                                      max_gc_cpu_pct=limits.max_gc_cpu_pct, markers=markers,
+                                      window_s=limits.window_s, worst_window=worst.get((source, run_id)),
+                                      cpu_quota=limits.cpu_quota, exclude_forced=limits.exclude_forced),
                         f"GC timeline of {where}", caption))
         if aligned is not None:
             out += _aligned_figures(trace, aligned, limits, source, run_id)
@@ -116,7 +216,8 @@ def _figures(trace: Trace, limits: Limits, aligned: Aligned | None = None) -> li
     for source, run_id in summaries.select("source", "run_id").unique(maintain_order=True).head(
             MAX_RUN_FIGURES).iter_rows():
         out.append(_png(plot.scheduler(sched, source=source, run_id=run_id),
-                        f"Scheduler of {source} run {run_id}", "Global and per-P run queues."))
+                        f"Scheduler of {source} run {run_id}",
+                        "Global run queue, idle Ps against GOMAXPROCS, OS threads, and per-P run queues."))
     return out
 
 

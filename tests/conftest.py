@@ -84,3 +84,52 @@ def chromium(html: Path, shot_name: str, height: int, profile: Path) -> tuple[su
                            html.as_uri()], capture_output=True, text=True, timeout=120)
     dom = subprocess.run([*flags, "--dump-dom", html.as_uri()], capture_output=True, text=True, timeout=120)
     return shot, dom.stdout
+
+
+
+PROBE = """<script>
+addEventListener("load", () => {
+  const d = document.documentElement;
+  parent.postMessage(JSON.stringify({
+    scrollWidth: d.scrollWidth, clientWidth: d.clientWidth, innerWidth: innerWidth, scrollHeight: d.scrollHeight,
+    images: [...document.images].map(i => ({alt: i.alt, width: i.naturalWidth,
+                                            shown: i.getBoundingClientRect().width})),
+    wider: [...document.querySelectorAll("body *")].filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)
+      .map(e => e.tagName + (e.id ? "#" + e.id : "")).slice(0, 20),
+    remedies: [...document.querySelectorAll("#findings td.remedy")].map(e => e.getBoundingClientRect().width),
+  }), "*");
+});
+</script>"""
+"""Measures the laid-out page; added to a copy only: the report itself has no script."""
+HOST = """<!DOCTYPE html><html><body style="margin:0"><pre id="layout-probe"></pre>
+<iframe src="{src}" style="border:0;display:block" width="{width}" height="{height}"></iframe>{script}</body></html>"""
+LISTEN = """<script>addEventListener("message", e => {
+  document.getElementById("layout-probe").textContent = e.data; });</script>"""
+
+
+def chromium_layout(html: Path, shot_name: str, width: int, profile: Path) -> tuple[dict[str, Any], str]:
+    """Lay ``html`` out in a viewport ``width`` CSS px wide: the page's measures (see ``PROBE``) and
+    a full-page screenshot in test-artifacts/ (up to 16000 px tall).
+
+    The page sits in an iframe of that width: headless Chromium's window is at least 500 px wide,
+    narrower than a phone.
+    """
+    assert CHROMIUM is not None
+    probed = profile.parent / f"probe-{width}-{html.name}"
+    probed.write_text(html.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    host = profile.parent / f"host-{width}-{html.name}"
+    host.write_text(HOST.format(src=probed.as_uri(), width=width, height=900, script=LISTEN), encoding="utf-8")
+    flags = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+             "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars", "--allow-file-access-from-files", f"--user-data-dir={profile}"]
+    window = f"--window-size={max(width, 500)},"
+    dom = subprocess.run([*flags, window + "900", "--virtual-time-budget=5000", "--dump-dom", host.as_uri()],
+                         capture_output=True, text=True, timeout=120).stdout
+    text = dom.split('<pre id="layout-probe">')[1].split("</pre>")[0]
+    measures = json.loads(text.replace("&quot;", '"').replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&"))
+    height = min(int(measures["scrollHeight"]), 16000)
+    host.write_text(HOST.format(src=html.as_uri(), width=width, height=height, script=""), encoding="utf-8")
+    ARTIFACTS.mkdir(exist_ok=True)
+    subprocess.run([*flags, f"--screenshot={ARTIFACTS / shot_name}", window + str(height), host.as_uri()],
+                   capture_output=True, text=True, timeout=120)
+    return measures, dom

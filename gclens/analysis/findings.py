@@ -22,7 +22,7 @@ from gclens.analysis.kpis import run_kpis
 from gclens.analysis.limits import Limits
 from gclens.analysis.pauses import pauses_over
 
-__all__ = ["FINDINGS_SCHEMA", "RULES", "Limits", "Rule", "evaluate", "kpis_under"]
+__all__ = ["FINDINGS_SCHEMA", "RULES", "Limits", "Rule", "evaluate", "kpis_under", "trend_span_is_enough"]
 GC_GUIDE = "https://go.dev/doc/gc-guide"
 SPIRAL_GC_CPU_PCT = 25.0
 """The GC's own mark-phase CPU goal: a spiral's GC CPU is above it (and above max_gc_cpu_pct)."""
@@ -139,8 +139,14 @@ def _trend_is_evidence(run: dict[str, Any], limits: Limits) -> bool:
     corpus runs with gc lines (2-11 cycles over 0.009-7 s, r2 0.93-1.0) were called leaks. 60 s is
     eight times the longest start-up seen; 20 cycles twice the cycles of the longest start-up.
     """
-    return ((run.get("live_trend_r2") or 0) >= 0.8
-            and (run.get("live_trend_span_s") or 0) >= limits.min_live_trend_span_s
+    return (run.get("live_trend_r2") or 0) >= 0.8 and trend_span_is_enough(run, limits)
+
+
+def trend_span_is_enough(run: dict[str, Any], limits: Limits) -> bool:
+    """Whether a run's live-heap fit saw enough of it (``min_live_trend_span_s`` and
+    ``min_live_trend_cycles``) for its MiB/min to mean anything: the report shows no trend
+    for shorter runs, as the leak rule draws no conclusion from them."""
+    return ((run.get("live_trend_span_s") or 0) >= limits.min_live_trend_span_s
             and (run.get("live_trend_cycles") or 0) >= limits.min_live_trend_cycles)
 
 
