@@ -32,12 +32,16 @@ _FRAGMENT = re.compile(
 )
 
 
-_HEAD = re.compile(r"(?P<gctrace>gc |scan: )|(?P<sched>SCHED )|(?P<scavenger>scav |scvg)|  (?P<detail>[PMG])")
-"""The first piece (one write) of a runtime line whose marker ``_ANYWHERE`` or ``_AT_START`` needs
-more of the line: a line that starts with one and holds no marker may be a runtime line's head
-with another whole line written after it, its rest on the next line (``_torn``)."""
-_HEAD_WORDS = "gc |scan: |SCHED |  [PMG]|scav |scvg"
-"""``_HEAD`` for the block scanner."""
+_FIRST_PIECE = re.compile(
+    r"[ \t]*(?:(?P<gctrace>gc |scan: )|(?P<scavenger>scav |scvg)|(?P<sched>SCHED )|(?P<pacer>pacer: )"
+    r"|(?P<events>GC forced))|  (?P<detail>[PMG])"
+)
+"""The first piece the runtime prints of each line, in one write (``print("gc ", n, " @", ...)``),
+that ``_ANYWHERE``/``_AT_START`` need more of the line to find. A line that starts with one and
+holds no marker is a runtime line's head with another whole line written after it (its rest on
+the next line, ``_torn``), or, at the end of a log without a newline, a line cut while printing."""
+_FIRST_PIECE_WORDS = "gc |scan: |SCHED |  [PMG]|scav |scvg|GC forced"
+"""``_FIRST_PIECE`` for the block scanner (``pacer: `` is a marker of its own)."""
 
 
 class Hit(NamedTuple):
@@ -74,9 +78,9 @@ def could_end(family: str, text: str) -> bool:
 
 
 def torn_head(text: str) -> Hit | None:
-    """The family of a runtime line whose first pieces start ``text`` when ``classify`` finds
-    none (`gc ` + an application line, its rest on the next line); None otherwise."""
-    m = _HEAD.match(text)
+    """The family and start of a runtime line whose first pieces start ``text`` when ``classify``
+    finds none (`gc ` + an application line, its rest on the next line); None otherwise."""
+    m = _FIRST_PIECE.match(text)
     if m is None or m.lastgroup is None:
         return None
     return Hit("sched" if m.lastgroup == "detail" else m.lastgroup, m.start(m.lastgroup))
@@ -107,17 +111,11 @@ def is_fragment(text: str) -> bool:
     return _FRAGMENT.search(text) is not None or _TINY_TAIL.fullmatch(text) is not None
 
 
-# The first piece the runtime prints of each line (print("gc ", n, " @", ...) writes it whole):
-# a log that ends with one of these and no newline was cut inside that runtime line.
-_FIRST_PIECE = re.compile(r"[ \t]*(?:(?P<gctrace>gc )|(?P<scavenger>scav |scvg)|(?P<sched>SCHED )"
-                          r"|(?P<pacer>pacer: )|(?P<events>GC forced))")
-
-
 def cut_short(text: str) -> str | None:
     """The family of a runtime line that ``text`` begins when it is too short to classify (the
     last line of a log, cut while the runtime printed it: ``gc ``, ``scav ``), else None."""
-    m = _FIRST_PIECE.match(text)
-    return None if m is None else m.lastgroup
+    head = torn_head(text)
+    return None if head is None else head.family
 
 
 def _unanchored(pattern: re.Pattern[str]) -> str:
@@ -125,7 +123,8 @@ def _unanchored(pattern: re.Pattern[str]) -> str:
     return re.sub(r"\(\?P<\w+>", "(?:", pattern.pattern).replace("$", "").replace("[ \\t]*", "")
 
 
-CANDIDATES = ("|".join(f"(?:{_unanchored(p)})" for p in (_ANYWHERE, _FRAGMENT)) + f"|{_HEAD_WORDS}|{_CRASH}", _DETAIL)
+CANDIDATES = ("|".join(f"(?:{_unanchored(p)})" for p in (_ANYWHERE, _FRAGMENT))
+              + f"|{_FIRST_PIECE_WORDS}|{_CRASH}", _DETAIL)
 """Every line ``classify``, ``torn_head`` or ``is_fragment`` accepts matches one of these (a superset; the syntax
 is common to RE2 and Rust's regex): the block scanner uses them to skip application lines without
 looking at them one by one. Two patterns, not one: every alternative of the first starts with a
