@@ -85,3 +85,20 @@ def worst_window(cs: list[Cycle], window_s: float, *, exclude_forced: bool = Fal
     all_windows = windows(cs, window_s, exclude_forced=exclude_forced)
     complete = [pct for end, pct in all_windows if end >= window_s]
     return max(complete) if complete else all_windows[-1][1]
+
+
+def _printed_us(text: str) -> tuple[int, int]:
+    """The interval [low, high) of whole microseconds a printed fmtNSAsMS value stands for."""
+    whole, _, frac = text.partition(".")
+    us = int(whole) * 1000 + (int(frac.ljust(3, "0")) if frac else 0)
+    step = 1000 if not frac else 10 ** (3 - len(frac))  # `12` → 1 ms, `4.5` → 100 µs, `0.045` → 1 µs
+    return us, us + max(step, 1)
+
+
+def pause_cpu_explained(clock_a: str, clock_e: str, cpu_a: str, cpu_e: str, procs: int) -> bool:
+    """Could one stwprocs in 1..procs make both printed pause CPUs stwprocs × their printed
+    clocks, every value truncated to its printed precision? (In whole µs, from the texts.)"""
+    (ca, ca_hi), (ce, ce_hi) = _printed_us(clock_a), _printed_us(clock_e)
+    (pa, pa_hi), (pe, pe_hi) = _printed_us(cpu_a), _printed_us(cpu_e)
+    return any(s * ca < pa_hi and pa < s * ca_hi and s * ce < pe_hi and pe < s * ce_hi
+               for s in range(1, procs + 1))

@@ -42,10 +42,12 @@ def test_the_caveats_state_what_the_formula_gives() -> None:
 
 
 def test_growth_is_the_live_heap_trend_as_a_fraction_per_second() -> None:
-    gc = pl.DataFrame({"t_s": [0.0, 1.0, 2.0, 3.0], "heap_live_mib": [90, 100, 110, 120]})
-    assert live_growth_per_s(gc) == pytest.approx(10 / 105)
+    real = gclens.read_trace(RUN).gc
+    gc = real.head(4).with_columns(t_s=pl.Series([0.0, 1.0, 2.0, 3.0]),
+                                   heap_live_mib=pl.Series([90, 100, 110, 120], dtype=real["heap_live_mib"].dtype))
+    assert live_growth_per_s(gc) == pytest.approx(10 / 105)  # 10 MiB/s over a mean of 105 MiB
     assert live_growth_per_s(gc.head(1)) == 0.0
-    steady = steady_cycles(gclens.read_trace(RUN).gc, fit(gclens.read_trace(RUN).gc))
+    steady = steady_cycles(real, fit(real))
     assert abs(live_growth_per_s(steady)) < 0.05  # a steady live heap: no penalty
 
 

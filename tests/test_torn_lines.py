@@ -18,6 +18,7 @@ from functools import cache
 
 import polars as pl
 import pytest
+from independent import pause_cpu_explained
 
 import gclens
 from conftest import SAMPLES
@@ -155,14 +156,11 @@ def _pauses(line: str) -> tuple[str, ...]:
 
 def _reconcilable(a: str, b: str) -> bool:
     """Does some stwprocs make a's pause clocks and b's pause CPU consistent (then the mix cannot
-    be told from a real line, and the test skips the pair)?"""
-    from gclens._torn import _pause_cpu_consistent
-
-    clock_a, clock_e, _, _ = (float(x) for x in _pauses(a))
-    _, _, cpu_a, cpu_e = (float(x) for x in _pauses(b))
+    be told from a real line, and the test skips the pair)? Reckoned apart from gclens."""
+    clock_a, clock_e, _, _ = _pauses(a)
+    _, _, cpu_a, cpu_e = _pauses(b)
     procs = int(b.rsplit(" P", 1)[0].rsplit(" ", 1)[1])
-    return _pause_cpu_consistent({"clock_sweep_term_ms": clock_a, "clock_mark_term_ms": clock_e,
-                                  "cpu_sweep_term_ms": cpu_a, "cpu_mark_term_ms": cpu_e, "procs": procs})
+    return pause_cpu_explained(clock_a, clock_e, cpu_a, cpu_e, procs)
 
 
 def test_digits_that_merge_are_read_by_the_runtime_rendering() -> None:

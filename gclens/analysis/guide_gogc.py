@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from gclens.analysis.heap import heap_stats
+
 GUIDE = "the tuning guide, §3 (adaptive GOGC)"
 CAVEATS = (
     "the guide says RT 50 ms adds +20 to GOGC; its formula gives +13.9 (RT 200 ms: +32.2, as it says)",
@@ -56,14 +58,11 @@ def guide_gogc(rt_p95_ms: float, growth_per_s: float) -> GuideGogc:
 
 
 def live_growth_per_s(gc: pl.DataFrame) -> float:
-    """The live heap's growth as a fraction per second: the least-squares slope of the live heap
-    after each cycle over the cycle start times, divided by the mean live heap (0 for fewer than
-    two cycles or a flat heap)."""
+    """The live heap's growth as a fraction per second: ``heap_stats``' trend of the live heap
+    after each cycle over the mean live heap (0 for fewer than two cycles or a flat heap)."""
     if gc.height < 2:
         return 0.0
-    t, live = pl.col("t_s"), pl.col("heap_live_mib").cast(pl.Float64)
-    row = gc.select(slope=pl.cov(t, live) / t.var(), mean=live.mean()).row(0)
-    slope, mean = row
+    slope, mean = heap_stats(gc).select("live_slope_mib_per_min", "live_mean_mib").row(0)
     if slope is None or mean is None or mean <= 0 or not math.isfinite(slope):
         return 0.0
-    return float(slope / mean)
+    return float(slope / 60 / mean)
