@@ -147,6 +147,11 @@ def size_list(text: str) -> list[float]:
     return [size_mib(item) for item in text.split(",") if item.strip()]
 
 
+def run_gogc(text: Any) -> float:
+    """The GOGC a traced run had: a number from 1 (``off`` has no goal to pin the model to)."""
+    return float(number(low=1.0, high=1e6, what="a GOGC value")(text))
+
+
 def gogc_list(text: str) -> list[int | None]:
     """Comma-separated GOGC values: whole numbers from 1 (as the runtime reads GOGC), or ``off``."""
     values: list[int | None] = []

@@ -143,6 +143,11 @@ def build_parser() -> argparse.ArgumentParser:
     whatif.add_argument("--rt-p95-ms", type=_typed(v.RT_MS), default=None,
                         help="your service's P95 response time: also show the tuning guide's adaptive GOGC "
                              "for it (a heuristic; a trace has no request latency)")
+    whatif.add_argument("--run-gogc", type=_typed(v.run_gogc), default=None, metavar="GOGC",
+                        help="the GOGC the traced run had (default: inferred from its heap goals, "
+                             "which MiB rounding blurs on small heaps)")
+    whatif.add_argument("--run-memlimit", type=_typed(v.size_mib), default=None, metavar="SIZE",
+                        help="the GOMEMLIMIT the traced run had, if any (tells how much of it is not heap)")
     whatif.add_argument("--format", choices=("text", "json"), default="text")
     whatif.set_defaults(run=_cmd_whatif)
     report = _command(sub, "report", "write a self-contained HTML report (exit 4 when a source has no GC cycles)",
@@ -474,10 +479,10 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     from gclens.render import whatif_json, whatif_text
 
     gc = _read(args).frame("gc")
-    model = fit(gc)
+    model = fit(gc, gogc=args.run_gogc, memlimit_mib=args.run_memlimit)
     scenarios = [predict(model, gogc=g, memlimit_mib=m, cpu_bound=args.cpu_bound)
                  for g in args.gogc for m in [None, *args.memlimit] if g is not None or m is not None]
-    advice = recommend(model, target_gc_cpu_pct=args.target_gc_cpu_pct)
+    advice = recommend(model, target_gc_cpu_pct=args.target_gc_cpu_pct, cpu_bound=args.cpu_bound)
     heuristic = None
     if args.rt_p95_ms is not None:
         from gclens.analysis.guide_gogc import guide_gogc, live_growth_per_s

@@ -256,7 +256,8 @@ def _title(run: pl.DataFrame, what: str) -> str:
 
 def whatif(model: object, *, observed: Sequence[tuple[float, float, float]] = (),
            gogc_range: tuple[float, float] = (10, 400)) -> Figure:
-    """Predicted GC CPU and peak heap across GOGC (with the fit's range), observed runs as dots.
+    """Predicted GC CPU and peak heap across GOGC (with the fit's range), the fitted run's own
+    figures as a star (the model gives them back), other observed runs as dots.
 
     ``model`` is a ``gclens.analysis.whatif.Fit``; ``observed`` holds (GOGC, GC CPU %, peak MiB).
     """
@@ -270,6 +271,11 @@ def whatif(model: object, *, observed: Sequence[tuple[float, float, float]] = ()
     cpu_ax.fill_between(grid, [r["gc_cpu_pct_range"][0] for r in rows], [r["gc_cpu_pct_range"][1] for r in rows],
                         alpha=0.2, label="fit range")
     heap_ax.plot(grid, [r["peak_heap_mib"] for r in rows], label="predicted")
+    heap_ax.fill_between(grid, [r["peak_heap_mib_range"][0] for r in rows],
+                         [r["peak_heap_mib_range"][1] for r in rows], alpha=0.2, label="fit range")
+    seen, gogc_fit = model.observed, model.gogc_observed  # type: ignore[attr-defined]
+    cpu_ax.plot([gogc_fit], [seen["gc_cpu_pct"]], "*", ms=14, color="black", label="fitted run (observed)")
+    heap_ax.plot([gogc_fit], [seen["peak_heap_mib"]], "*", ms=14, color="black", label="fitted run (observed)")
     if observed:
         gogc, cpu, peak = zip(*observed, strict=True)
         cpu_ax.plot(gogc, cpu, "o", color="tab:red", label="observed runs")

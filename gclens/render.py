@@ -161,10 +161,14 @@ Heuristic = tuple[Any, dict[str, Any]]
 
 def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any],
                 heuristic: Heuristic | None = None) -> str:
-    """The what-if as a JSON array, one object per scenario (the fit and advice repeated in each);
-    with ``heuristic``, a last object of ``kind`` "guide_heuristic" holds it and its prediction."""
-    fitted = {k: v for k, v in vars(model).items()}
-    rows = [{**{k: _clean(v) for k, v in s.items()}, "fit": fitted, "recommendation": advice} for s in scenarios]
+    """The what-if as a JSON array: first the fitted run's own figures (``kind`` "observed"), then
+    one object per scenario (the fit and advice repeated in each); with ``heuristic``, a last object
+    of ``kind`` "guide_heuristic" holds it and its prediction."""
+    fitted = {k: _clean(v) for k, v in vars(model).items() if k != "pacer"}
+    observed = {"kind": "observed", "source": model.source, "run_id": model.run_id,
+                "gogc": round(model.gogc_observed, 1), **model.observed}
+    rows = [observed, *({"kind": "prediction", **{k: _clean(v) for k, v in s.items()}, "fit": fitted,
+                         "recommendation": advice} for s in scenarios)]
     if heuristic is not None:
         value, predicted = heuristic
         rows.append({"kind": "guide_heuristic", "source": "the tuning guide, §3", **vars(value),
@@ -174,26 +178,35 @@ def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
 
 def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, Any],
                 heuristic: Heuristic | None = None) -> str:
-    """The fit, one line per scenario, the recommendation, and the guide's heuristic if asked."""
+    """The fit, the fitted run's own figures, one line per scenario, the recommendation, and the
+    guide's heuristic if asked."""
+    seen = model.observed
+    growth = (f", growing {model.reachable_growth_mib_per_s:.2f} MiB/s" if model.reachable_growth_mib_per_s else "")
     lines = [
-        f"fitted on {model.source} run {model.run_id}: {model.cycles} steady cycles, GOMAXPROCS "
-        f"{model.procs}, allocation {model.alloc_mib_per_s:.1f} MiB/s, live heap {model.live_mib:.0f} MiB, "
-        f"roots {model.roots_mib:.0f} MiB, {model.cost_ms:.2f} CPU-ms per cycle "
-        f"(fixed {model.fixed_ms:.2f} + {model.per_mib_ms:.3f}/MiB, r2 {model.r2:.2f}); "
-        f"observed GOGC ~{model.gogc_observed:.0f}",
-        f"{'GOGC':>6} {'limit MiB':>10} {'GC/s':>8} {'GC CPU %':>9} {'range %':>13} {'peak MiB':>9}",
+        f"fitted on {model.source} run {model.run_id}: {model.cycles} steady cycles over {model.window_s:.1f} s, "
+        f"GOMAXPROCS {model.procs:g}, allocation {model.alloc_mib_per_s:.1f} MiB/s, reachable heap "
+        f"{model.reachable_mib:.0f} MiB{growth} + {model.mark_alloc_mib:.1f} MiB allocated per mark, roots "
+        f"{model.roots_mib:.0f} MiB; goal {model.goal_formula}",
+        f"cost per cycle: {model.cost_ms:.2f} CPU-ms ({model.cost_model}: {model.cost_reason})",
+        f"{'GOGC':>6} {'limit MiB':>10} {'GC/s':>8} {'GC CPU %':>9} {'range %':>13} {'peak MiB':>9} {'range MiB':>11}",
+        f"{'~' + format(model.gogc_observed, '.0f'):>6} {'':>10} {seen['gc_per_s']:>8.2f} {seen['gc_cpu_pct']:>9.2f} "
+        f"{'':>13} {seen['peak_heap_mib']:>9.0f} {'':>11}  <- observed (the fitted run)",
     ]
     for s in scenarios:
         low, high = s["gc_cpu_pct_range"]
         peak = "-" if s["peak_heap_mib"] is None else f"{s['peak_heap_mib']:.0f}"
+        span = "-" if s.get("peak_heap_mib_range") is None else "{:.0f}-{:.0f}".format(*s["peak_heap_mib_range"])
         limit = "-" if s["memlimit_mib"] is None else f"{s['memlimit_mib']:.0f}"
         lines.append(f"{s['gogc']!s:>6} {limit:>10} {s['gc_per_s']:>8.2f} {s['gc_cpu_pct']:>9.2f} "
-                     f"{low:>6.2f}-{high:<6.2f} {peak:>9}" + ("  DEATH SPIRAL" if s.get("death_spiral") else ""))
+                     f"{low:>6.2f}-{high:<6.2f} {peak:>9} {span:>11}"
+                     + ("  DEATH SPIRAL" if s.get("death_spiral") else ""))
         lines += [f"       ! {w}" for w in s["warnings"]]
     lines += [f"note: {w}" for w in model.warnings]
     if advice.get("gogc") is not None:
-        lines.append(f"recommendation: GOGC={advice['gogc']} keeps GC CPU at {advice['gc_cpu_pct']:.1f} % "
-                     f"with a peak heap of {advice['peak_heap_mib']:.0f} MiB ({advice['assumes']})")
+        low, high = advice["gc_cpu_pct_range"]
+        lines.append(f"recommendation: GOGC={advice['gogc']}: GC CPU {advice['gc_cpu_pct']:.1f} % "
+                     f"(range {low:.1f}-{high:.1f} %), peak heap {advice['peak_heap_mib']:.0f} MiB "
+                     "(range {:.0f}-{:.0f} MiB); assumes {}".format(*advice["peak_heap_mib_range"], advice["assumes"]))
     else:
         lines.append(f"recommendation: none ({advice['reason']})")
     if heuristic is not None:

@@ -1,34 +1,42 @@
-"""What-if: fit on one real run, predict the others of the same program at other GOGC values.
+"""What-if: the model gives back the run it was fitted on, and predicts the other runs of its grid.
 
-The sweep is real: `churn -pointer-heap` run at GOGC=10, 50, 100, 200, 400 and under a memory
-limit on three toolchains (sample_traces, whatif_group). Observed values are recomputed here in
-plain Python over each run's steady state (cycles once the live heap reached 90 % of its level).
+The grid is real (sample_traces, ``whatif_group``): programs run at several GOGC values and under a
+memory limit on three toolchains. Observed figures are recomputed here in plain Python over each
+run's steady state (cycles once the live heap reached 90 % of its level), never by gclens.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import statistics
+from functools import cache
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from independent import Cycle, cycles
 
 import gclens
 from conftest import SAMPLES, run, sample_runs
-from gclens.analysis.whatif import fit, parse_size_mib, predict
+from gclens.analysis.whatif import EXTRAPOLATION, fit, parse_size_mib, predict, recommend
+from gclens.analysis.whatif_validate import MEASURES, Run, cross_validate
 
-GROUP = [r for r in sample_runs() if r.get("whatif_group")]
-# relative errors allowed, by GOGC (None: the memory limit), chosen from the data: GC CPU is within
-# 16 % at GOGC 50-200 and under the limit, 44 % at GOGC 400 (the marked heap grows with GOGC here)
-CPU_BOUND = {50: 0.25, 100: 0.25, 200: 0.25, 400: 0.50, None: 0.25}
-PEAK_BOUND = {50: 0.20, 100: 0.20, 200: 0.50, 400: 0.50, None: 0.25}  # by GOGC (None: the limit)
+RUNS = [r for r in sample_runs() if r.get("status") != "hung"]
+GRID = [r for r in RUNS if r.get("whatif_group")]
+CLOSURE = 0.03
+"""At its own setting the model gives back the fitted run's figures within 3 % (MiB rounding of the
+printed goal is what is left)."""
+BOUNDS = {"gc_per_s": 0.30, "gc_cpu_pct": 0.25, "peak_heap_mib": 0.25}
+"""Cross-run errors allowed between GOGC 50 and 400 within 4x of the fitted GOGC, chosen from the grid:
+the worst seen are 27 % (cycles/s), 19 % (GC CPU) and 24 % (peak heap), all on go1.21/go1.25 churn."""
+GOGC_RANGE = (50, 400)
 
 
 def _steady(cs: list[Cycle]) -> list[Cycle]:
     kept = [c for c in cs if not c.forced]
-    level = sorted(c.heap[2] for c in kept[len(kept) // 2:])[len(kept[len(kept) // 2:]) // 2]
+    level = statistics.median(c.heap[2] for c in kept[-max(len(kept) // 2, 1):])
     first = next(i for i, c in enumerate(kept) if c.heap[2] >= 0.9 * level)
     return kept[first:]
 
@@ -42,8 +50,8 @@ def observed(path: Path) -> dict[str, float]:
 
 
 def _gogc(r: dict[str, Any]) -> float | None:
-    value = r["env"].get("GOGC")
-    return None if value in (None, "off") else float(value)
+    value = r["env"].get("GOGC", "100")
+    return None if value == "off" else float(value)
 
 
 def _limit(r: dict[str, Any]) -> float | None:
@@ -51,43 +59,97 @@ def _limit(r: dict[str, Any]) -> float | None:
     return None if value is None else parse_size_mib(value)
 
 
-@pytest.mark.skipif(not GROUP, reason="no what-if sweep in sample_traces")
-@pytest.mark.parametrize("go", sorted({r["go_version"].split()[0] for r in GROUP}))
-def test_fit_on_gogc100_predicts_the_other_runs(go: str) -> None:
-    """The program is CPU-bound (it allocates in a loop), so the prediction is cpu_bound=True.
+@cache
+def _gc(file: str) -> pl.DataFrame:
+    return gclens.read_trace(SAMPLES / file).gc
 
-    GOGC=10 puts it over 50 % GC CPU, where the model says it overestimates: checked as a warning.
-    Peak heap at GOGC 200-400 is underestimated here: the heap marked live grows with GOGC in this
-    program, while the model keeps the fitted run's live heap.
-    """
-    runs = [r for r in GROUP if r["go_version"].startswith(go) and r["scenario"].startswith("whatif-")]
-    base = next(r for r in runs if r["env"].get("GOGC") == "100")
-    model = fit(gclens.read_trace(SAMPLES / base["file"]).gc)
-    for r in runs:
-        seen = observed(SAMPLES / r["file"])
-        gogc = _gogc(r)
-        guess = predict(model, gogc=gogc, memlimit_mib=_limit(r), cpu_bound=True)
-        if gogc == 10:
-            assert any("GC-bound" in w for w in guess["warnings"])
-            continue
-        key = int(gogc) if gogc else None
-        cpu_error = abs(guess["gc_cpu_pct"] - seen["gc_cpu_pct"]) / seen["gc_cpu_pct"]
-        assert cpu_error <= CPU_BOUND[key], f"{r['file']}: GC CPU {guess['gc_cpu_pct']:.1f} vs {seen['gc_cpu_pct']:.1f}"
-        peak_error = abs(guess["peak_heap_mib"] - seen["peak_heap_mib"]) / seen["peak_heap_mib"]
-        message = f"{r['file']}: peak {guess['peak_heap_mib']:.0f} vs {seen['peak_heap_mib']:.0f}"
-        assert peak_error <= PEAK_BOUND[key], message
+
+@pytest.mark.parametrize("r", RUNS, ids=[r["file"] for r in RUNS])
+def test_the_model_gives_back_the_run_it_was_fitted_on(r: dict[str, Any]) -> None:
+    """Every sample run the model accepts is reproduced at its own GOGC and memory limit; the others
+    are refused for a reason the raw lines confirm (a heap under 2 MiB, or no steady state)."""
+    try:
+        model = fit(_gc(r["file"]), gogc=_gogc(r), memlimit_mib=_limit(r))
+    except gclens.UsageError as exc:  # spliced runs: the plain reader cannot read their torn lines
+        live = sorted(_gc(r["file"])["heap_live_mib"].to_list() if r.get("expect_splices")
+                      else [c.heap[2] for c in _steady(cycles(SAMPLES / r["file"]))])
+        if "too small" in str(exc):
+            assert live[len(live) // 2] < 2
+        else:
+            assert "no steady state" in str(exc) or "steady GC cycles" in str(exc), exc
+            assert "steady GC cycles" in str(exc) or live[-1] > 1.5 * live[0], (live[0], live[-1])
+        return
+    # the plain-Python reader sees whole lines only: on runs with torn lines gclens's own figures
+    # (its rejoining is held to MemStats in test_sample_traces) stand in
+    seen = model.observed if r.get("expect_splices") else observed(SAMPLES / r["file"])
+    for cpu_bound in (False, True):
+        guess = predict(model, gogc=_gogc(r), memlimit_mib=_limit(r), cpu_bound=cpu_bound)
+        for m in MEASURES:
+            assert guess[m] == pytest.approx(seen[m], rel=CLOSURE), (m, guess[m], seen[m])
+    assert model.observed == pytest.approx(seen, rel=1e-6)
+    assert model.observed["gc_per_s"] > 0 and model.observed["peak_heap_mib"] >= model.live_mib
+
+
+def _grid_runs(group: str, go: str) -> list[Run]:
+    runs = [r for r in GRID if r["whatif_group"] == group and r["go_version"].startswith(go)]
+    return [Run(_gc(r["file"]), _gogc(r), _limit(r), r["file"]) for r in runs]
+
+
+GROUPS = sorted({(r["whatif_group"], r["go_version"].split()[0]) for r in GRID})
+
+
+@pytest.mark.skipif(not GRID, reason="no what-if grid in sample_traces")
+@pytest.mark.parametrize(("group", "go"), GROUPS, ids=[f"{g}-{v}" for g, v in GROUPS])
+def test_fit_on_each_gogc_predicts_the_others(group: str, go: str) -> None:
+    """The programs allocate in a loop, so the prediction is cpu_bound. Bounds hold between GOGC 50
+    and 400 within 4x of the fitted value; beyond 4x every prediction says it is an extrapolation."""
+    table = cross_validate(_grid_runs(group, go), cpu_bound=True)
+    assert table.height, "no run of the group could be fitted"
+    inside = pl.col("gogc").is_between(*GOGC_RANGE) & pl.col("fitted_gogc").is_between(*GOGC_RANGE)
+    judged = table.filter(inside & ~pl.col("extrapolated"))
+    assert judged.height >= 4
+    for m, bound in BOUNDS.items():
+        worst = judged.sort(pl.col(f"error_{m}").abs(), descending=True).row(0, named=True)
+        assert abs(worst[f"error_{m}"]) <= bound, (m, worst["fitted"], worst["predicted"], worst[f"error_{m}"])
+    far = table.filter((pl.col("gogc") / pl.col("fitted_gogc") > EXTRAPOLATION)
+                       | (pl.col("fitted_gogc") / pl.col("gogc") > EXTRAPOLATION))
+    assert far["extrapolated"].all()
+
+
+def test_observed_figures_are_independent_of_gclens() -> None:
+    """cross_validate's observed columns are the plain-Python figures of each run."""
+    r = next(r for r in GRID if _gogc(r) == 100)
+    table = cross_validate([Run(_gc(r["file"]), 100.0, None, r["file"])])
+    seen = observed(SAMPLES / r["file"])
+    for m in MEASURES:
+        assert table[f"observed_{m}"][0] == pytest.approx(seen[m], rel=1e-6)
+
+
+def test_recommendation_keeps_its_promise_or_refuses() -> None:
+    """The recommended GOGC's whole predicted range is under the target; a target that only a GOGC far
+    beyond the fitted one reaches is refused, and so is a fit on a GC-bound run."""
+    base = next(r for r in GRID if _gogc(r) == 100 and r["go_version"].startswith("go1.25"))
+    model = fit(_gc(base["file"]), gogc=100)
+    advice = recommend(model, target_gc_cpu_pct=20, cpu_bound=True)
+    assert advice["gogc"] is not None and advice["gc_cpu_pct_range"][1] <= 20 < model.observed["gc_cpu_pct"]
+    assert advice["gogc"] > 100 and advice["peak_heap_mib_range"][0] <= advice["peak_heap_mib"]
+    far = recommend(model, target_gc_cpu_pct=1, cpu_bound=True)
+    assert far["gogc"] is None and f"more than {EXTRAPOLATION:g}x" in far["reason"]
+    bound_run = next(r for r in GRID if _gogc(r) == 10 and r["go_version"].startswith("go1.25"))
+    refused = recommend(fit(_gc(bound_run["file"]), gogc=10), target_gc_cpu_pct=20)
+    assert refused["gogc"] is None and "GC-bound" in refused["reason"]
 
 
 def test_memory_limit_at_the_live_heap_is_a_death_spiral() -> None:
-    model = fit(gclens.read_trace(SAMPLES / "go1.21/churn-gogc10.stderr").gc)
+    model = fit(_gc("go1.21/whatif-gogc100.stderr"), gogc=100)
     spiral = predict(model, gogc=None, memlimit_mib=model.live_mib + model.roots_mib)
-    assert spiral["death_spiral"] and spiral["gc_cpu_pct"] <= 50.0 and spiral["warnings"]
+    assert spiral["death_spiral"] and spiral["warnings"]
     roomy = predict(model, gogc=None, memlimit_mib=4 * model.live_mib)
     assert not roomy["death_spiral"] and roomy["memory_limit_binds"]
 
 
 def test_short_runs_are_refused() -> None:
-    gc = gclens.read_trace(SAMPLES / "go1.21/churn-gogc10.stderr").gc.head(5)
+    gc = _gc("go1.21/churn-gogc10.stderr").head(5)
     with pytest.raises(gclens.UsageError, match="needs at least 8 steady GC cycles"):
         fit(gc)
 
@@ -97,15 +159,19 @@ def test_sizes(text: str, mib: float) -> None:
     assert parse_size_mib(text) == mib
 
 
-def test_whatif_command_json() -> None:
-    proc = run("whatif", str(SAMPLES / "go1.21/churn-gogc10.stderr"), "--gogc", "50,100,off",
-               "--memlimit", "100MiB", "--format", "json")
+def test_whatif_command_shows_the_observed_point() -> None:
+    path = str(SAMPLES / "go1.25/whatif-gogc100.stderr")
+    proc = run("whatif", path, "--gogc", "50,200,off", "--memlimit", "300MiB", "--run-gogc", "100",
+               "--format", "json")
     assert proc.returncode == 0, proc.stderr
-    rows = json.loads(proc.stdout)
+    first, *rows = json.loads(proc.stdout)
+    assert first["kind"] == "observed"
+    assert first["gc_cpu_pct"] == pytest.approx(observed(SAMPLES / "go1.25/whatif-gogc100.stderr")["gc_cpu_pct"])
     assert [(r["gogc"], r["memlimit_mib"]) for r in rows] == [
-        (50.0, None), (50.0, 100.0), (100.0, None), (100.0, 100.0), ("off", 100.0)]
-    for r in rows:
-        assert {"gc_per_s", "gc_cpu_pct", "peak_heap_mib", "recommendation"} <= r.keys()
-    assert rows[0]["gc_cpu_pct"] > rows[2]["gc_cpu_pct"]  # more GOGC, less GC
-    bad = run("whatif", str(SAMPLES / "go1.21/churn-gogc10.stderr"), "--memlimit", "lots")
+        (50.0, None), (50.0, 300.0), (200.0, None), (200.0, 300.0), ("off", 300.0)]
+    assert rows[0]["gc_cpu_pct"] > rows[2]["gc_cpu_pct"]  # less GOGC, more GC
+    assert rows[3]["memory_limit_binds"] and not rows[2]["memory_limit_binds"]
+    text = run("whatif", path, "--run-gogc", "100")
+    assert text.returncode == 0 and "<- observed (the fitted run)" in text.stdout
+    bad = run("whatif", path, "--memlimit", "lots")
     assert bad.returncode == 2 and "expected a size such as 512MiB" in bad.stderr

@@ -13,14 +13,18 @@ from gclens.analysis.kpis import run_kpis
 from gclens.analysis.limits import Limits
 from gclens.analysis.pauses import pause_histogram, pause_stats, pauses_over
 from gclens.analysis.scheduler import sched_stats
+from gclens.analysis.whatif import fit, predict, recommend
+from gclens.analysis.whatif_validate import cross_validate
 
 __all__ = [
     "RULES",
     "Limits",
     "Rule",
+    "cross_validate",
     "death_spiral",
     "diff_kpis",
     "evaluate",
+    "fit",
     "gc_cpu_per_cycle",
     "gc_cpu_stats",
     "gc_cpu_windows",
@@ -31,6 +35,8 @@ __all__ = [
     "pause_histogram",
     "pause_stats",
     "pauses_over",
+    "predict",
+    "recommend",
     "run_kpis",
     "sched_stats",
     "trace_kpis",

@@ -1,29 +1,22 @@
-"""What-if: GC cycles, GC CPU and peak heap under other GOGC / GOMEMLIMIT values, from one run.
+"""What-if: GC cycles/s, GC CPU and peak heap under other GOGC / GOMEMLIMIT values, from one run.
 
-The model is the Go GC guide's (go.dev/doc/gc-guide, "Understanding costs"), fitted per run
-on its steady state (cycles once the live heap has settled):
+``fit`` measures one run's steady state (background cycles once the live heap has settled): the
+allocation rate, the reachable heap and its trend, what is allocated during each mark, the mark's
+duration and CPU (the gc line's CPU fields, idle workers left out as the runtime does), how far
+past the goal the heap gets, and the goal formula of its Go release. ``predict`` runs the pacer's
+steady state (``_pacer_model``) at another setting with those parameters; at the fitted run's own
+setting it gives back that run's figures, which every output shows beside the predictions.
 
-* allocation rate A (MiB/s): allocated during each cycle's mark (heap_end - heap_start) plus
-  between cycles (next heap_start - heap_live), over the time between cycle starts;
-* live heap L and scannable roots R (stacks + globals, go1.18+), MiB;
-* GC CPU per cycle: measured (median over steady cycles) at the run's live heap; a robust
-  Theil-Sen line F + c x (L + R) over every cycle (the growth phase gives the spread) splits it
-  into a fixed and a scan-proportional part, and c moves the cost to another live heap;
-* heap goal G = L x (1 + GOGC/100) (at least 4 MiB x GOGC/100), capped by GOMEMLIMIT minus the
-  roots; each cycle lets the heap grow by G - L, so cycles/s = A / (G - L);
-* GC CPU % = cycles/s x cost per cycle / (GOMAXPROCS x 1000 ms) x 100; the runtime's CPU limiter
-  caps GC at about 50 % when the memory limit binds;
-* peak heap = G (plus the overshoot seen in the run).
-
-When G - L vanishes (a memory limit at or below the live heap) the GC runs back to back: the
-death spiral (golang/go#58106). Heap sizes are the gc line's MB (bytes >> 20, truncated), so the
-model cannot see below 1 MiB; a run with fewer than ``MIN_CYCLES`` steady cycles is refused.
+Uncertainty is structural, so it is given as a range between two assumptions on the cost per
+cycle: constant (the reachable heap, what the mark must scan, does not change with GOGC) and
+growing with the marked heap (floating garbage marked like live data). ``recommend`` promises only
+what the top of that range keeps, and refuses when the run cannot support the promise.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,146 +25,360 @@ import polars as pl
 from gclens._errors import UsageError
 from gclens._validate import size_mib
 from gclens.analysis._common import CYCLE_CPU_COLS, RUN, cycle_end_s
+from gclens.analysis._pacer_model import HEAP_MINIMUM_MIB, MARK_CPU_PER_P, SPIRAL_SHARE, Pacer, solve
+
+__all__ = ["Fit", "fit", "observe", "parse_size_mib", "predict", "recommend", "steady_cycles"]
 
 MIN_CYCLES = 8
 GC_BOUND_PCT = 50.0
 GC_CPU_LIMITER_PCT = 50.0
-HEAP_MINIMUM_MIB = 4.0
+BOUND_SHARE = 0.22
+"""A mark allocation above 22 % of the runway means the trigger floor (30 %) set it."""
+RUNWAY_SHARE = 0.28
+"""W / (G - M) when the trigger floor binds: 0.25-0.29 in the bound sample runs (0.3 less overshoot)."""
+EXTRAPOLATION = 4.0
+"""Predictions beyond 4x (or under 1/4 of) the fitted GOGC are extrapolations: flagged, never recommended."""
+COST_SCALING = 0.5
+"""The point prediction scales the cost per cycle by sqrt(marked heap ratio): midway between a
+constant cost (0) and one proportional to the marked heap (1), the two ends of the range; chosen on
+the sample grid, where it halves the worst error of either end (README, what-if validation)."""
+POINTS = 8
+"""A growing reachable heap is evaluated at this many points across the fitted window."""
+MIN_LIVE_MIB = 2.0
+SWING = 0.5
+"""A run whose reachable heap's 10-90 % spread around its trend exceeds half its level is refused."""
+ABSURD_GOAL = 64.0
+"""A printed goal above 64x the live heap is the runtime's unset goal (seen as ~8e12 MB), not a goal."""
 
 
 @dataclass(frozen=True)
 class Fit:
-    """The model of one run, with the evidence behind each parameter."""
+    """The model of one run, with the evidence behind each parameter and the run's own figures."""
 
     source: str
     run_id: int
     cycles: int
-    procs: int
+    window_s: float
+    procs: float
+    goal_formula: str
     gogc_observed: float
     alloc_mib_per_s: float
-    alloc_spread: tuple[float, float]
     live_mib: float
+    reachable_mib: float
+    reachable_growth_mib_per_s: float
     roots_mib: float
-    fixed_ms: float
-    per_mib_ms: float
+    mark_alloc_mib: float
+    mark_ms: float
+    runway_bound: bool
+    limit_bound: bool
     cost_ms: float
     cost_spread: tuple[float, float]
-    r2: float
+    cost_model: str
+    cost_per_mib_ms: float
+    cost_reason: str
     overshoot: float
-    observed_gc_cpu_pct: float
+    peak_overshoot: float
+    observed: dict[str, float]
+    pacer: Pacer
     warnings: list[str] = field(default_factory=list)
 
 
-def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> Fit:
-    """Fit the model on one run (the first one unless named). UsageError when it cannot."""
+def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None,
+        gogc: float | None = None, memlimit_mib: float | None = None) -> Fit:
+    """Fit the model on one run (the first one unless named). UsageError when it cannot.
+
+    ``gogc`` and ``memlimit_mib``: the settings the run was made with, when known (the trace does
+    not print them). With ``gogc`` the model is pinned to give back the run's figures at that
+    value; without it, at the GOGC its goals imply (``gogc_observed``), which the gc line's MiB
+    truncation blurs on small heaps. The limit tells how much of it is not heap, which a run the
+    limit did not bind cannot show (5 % of the limit is assumed then).
+    """
     every = _one_run(gc, source, run_id)
-    run = every.filter(~pl.col("forced"))
-    steady = _steady(run)
+    steady = _steady(every.filter(~pl.col("forced")))
     if steady.height < MIN_CYCLES:
         raise UsageError(f"what-if needs at least {MIN_CYCLES} steady GC cycles; this run has "
                          f"{steady.height} (run it longer)")
-    periods = _periods(steady)
-    live = float(steady["heap_live_mib"].median())  # type: ignore[arg-type]
-    roots = float(steady.select(pl.col("stacks_mib").fill_null(0) + pl.col("globals_mib").fill_null(0))
-                  .to_series().median())  # type: ignore[arg-type]
-    fixed, per_mib, r2 = _theil_sen(run)
-    costs = steady["gc_cpu_ms"].to_numpy()
-    warnings = []
-    forced = every.height - run.height
-    if forced:  # GOGC does not decide when runtime.GC() runs: the model is the pacer's cycles
-        warnings.append(f"{forced} forced cycles (runtime.GC / debug.FreeOSMemory) are left out of the fit: "
-                        "GOGC does not change them; their CPU comes on top of every prediction")
-    if r2 < 0.5:
-        warnings.append(f"GC CPU per cycle is poorly explained by the scanned heap (r2 {r2:.2f}): "
-                        "predictions use the measured cost per cycle")
-    goal_ratio = float((steady["heap_goal_mib"] / steady["heap_live_mib"].clip(lower_bound=1)).median())  # type: ignore[arg-type]
-    return Fit(
-        source=run["source"][0], run_id=int(run["run_id"][0]), cycles=steady.height,
-        procs=int(steady["procs"].median()),  # type: ignore[arg-type]
-        gogc_observed=100 * (goal_ratio - 1), alloc_mib_per_s=float(np.median(periods)),
-        alloc_spread=(float(np.percentile(periods, 25)), float(np.percentile(periods, 75))),
-        live_mib=live, roots_mib=roots, fixed_ms=fixed, per_mib_ms=per_mib,
-        cost_ms=float(np.median(costs)),
-        cost_spread=(float(np.percentile(costs, 25)), float(np.percentile(costs, 75))), r2=r2,
-        overshoot=float((steady["heap_end_mib"] / steady["heap_goal_mib"].clip(lower_bound=1)).median()),  # type: ignore[arg-type]
-        observed_gc_cpu_pct=_steady_gc_cpu(steady), warnings=warnings,
+    c = _arrays(steady)
+    _check_modelable(c)
+    window = float(c["end_s"][-1] - c["end_s"][0])
+    alloc = float(np.sum(c["end"][1:] - c["live"][:-1])) / window
+    w0 = float(np.mean(c["end"][:-1] - c["start"][:-1]))
+    marked = float(np.mean(c["live"][:-1]))
+    roots = float(np.mean(c["roots"]))
+    new_goal = bool(steady["stacks_mib"].is_not_null().all())
+    gogc_seen = _gogc_seen(c, new_goal)
+    goals = c["goal"][1:][np.isfinite(c["goal"][1:])]
+    seen_goal = float(np.mean(goals)) if goals.size else marked
+    cost0 = float(np.mean(c["cost"][1:]))
+    mark_ms = float(np.mean(c["mark_ms"][:-1]))
+    procs = float(np.sum(np.diff(c["end_s"]) * c["procs"][1:])) / window  # time-weighted GOMAXPROCS
+    limit_bound = seen_goal - marked <= SPIRAL_SHARE * marked
+    pinned = gogc if gogc is not None else gogc_seen
+    goal = seen_goal if limit_bound else max(
+        marked + (marked + (roots if new_goal else 0.0)) * pinned / 100, HEAP_MINIMUM_MIB * pinned / 100)
+    runway0 = goal - marked
+    bound = limit_bound or w0 >= BOUND_SHARE * runway0
+    rho = w0 / (alloc * mark_ms / 1000) if mark_ms > 0 and alloc > 0 else 1.0
+    u = MARK_CPU_PER_P if bound or mark_ms <= 0 else cost0 / (mark_ms * procs)
+    free = rho * alloc * cost0 / (u * procs * 1000)
+    nonheap = memlimit_mib - goal if memlimit_mib is not None and limit_bound else (
+        0.05 * memlimit_mib if memlimit_mib is not None else 0.0)
+    pacer = Pacer(new_goal=new_goal, roots_mib=roots, procs=procs, mark_alloc_share=rho, mark_cpu_per_p=u,
+                  runway_share=w0 / runway0 if bound and not limit_bound else RUNWAY_SHARE,
+                  free_scale=max(1.0, w0 / free) if bound and not limit_bound else (w0 / free if free > 0 else 1.0),
+                  overshoot=float(np.mean(c["end"][1:])) / goal, nonheap_mib=max(nonheap, roots))
+    reach = c["live"] - (c["end"] - c["start"])
+    growth = _slope(c["end_s"], reach)
+    b, cost_model, why = _cost_line(c["end"] - c["start"], c["cost"])
+    model = Fit(
+        source=every["source"][0], run_id=int(every["run_id"][0]), cycles=steady.height, window_s=window,
+        procs=round(procs, 2), goal_formula="go1.18+: M + (M + stacks + globals) x GOGC/100" if new_goal
+        else "before go1.18: M x (1 + GOGC/100)", gogc_observed=gogc_seen, alloc_mib_per_s=alloc,
+        live_mib=marked, reachable_mib=marked - w0, reachable_growth_mib_per_s=growth, roots_mib=roots,
+        mark_alloc_mib=w0, mark_ms=mark_ms, runway_bound=bound, limit_bound=limit_bound, cost_ms=cost0,
+        cost_spread=(float(np.percentile(c["cost"], 25)), float(np.percentile(c["cost"], 75))),
+        cost_model=cost_model, cost_per_mib_ms=b, cost_reason=why, overshoot=pacer.overshoot,
+        peak_overshoot=1.0, observed=_observed(c), pacer=pacer,
+        warnings=_fit_warnings(every, steady, gogc_seen, limit_bound),
     )
+    # the highest goal across the window, as predict computes it, against the run's own peak
+    top = _scenario(model, pinned, memlimit_mib if limit_bound else None, None, False, scaling=COST_SCALING)
+    return replace(model, peak_overshoot=model.observed["peak_heap_mib"] / max(top["heap_goal_mib"], 1e-9))
 
 
 def predict(model: Fit, *, gogc: float | None, memlimit_mib: float | None = None,
             live_mib: float | None = None, cpu_bound: bool = False) -> dict[str, Any]:
     """One scenario: GOGC (None for off) and an optional memory limit, in MiB.
 
-    ``cpu_bound``: the program allocates as fast as its CPU allows (a batch job, a benchmark),
-    so GC CPU taken from it slows its allocation: A' = A x (1 - f') / (1 - f), solved for the
-    scenario's GC CPU fraction f'. Otherwise the allocation rate is the fitted run's (a service
+    ``live_mib`` replaces the fitted reachable heap. ``cpu_bound``: the program allocates as fast as
+    its CPU allows (a batch job, a benchmark), so GC CPU taken from it slows its allocation:
+    A' = A x (1 - f') / (1 - f). Otherwise the allocation rate is the fitted run's (a service
     serving a given load), as in the GC guide.
     """
-    live = model.live_mib if live_mib is None else live_mib
-    goal = math.inf if gogc is None else max(live * (1 + gogc / 100), HEAP_MINIMUM_MIB * gogc / 100)
-    limited = False
-    if memlimit_mib is not None and memlimit_mib - model.roots_mib < goal:
-        goal, limited = memlimit_mib - model.roots_mib, True
     out: dict[str, Any] = {"gogc": "off" if gogc is None else gogc, "memlimit_mib": memlimit_mib,
-                           "memory_limit_binds": limited, "heap_goal_mib": goal, "warnings": []}
-    runway = goal - live
-    if math.isinf(goal):
-        out.update(gc_per_s=0.0, gc_cpu_pct=0.0, gc_cpu_pct_range=(0.0, 0.0), peak_heap_mib=None,
-                   death_spiral=False)
+                           "warnings": [], "observed": model.observed}
+    if gogc is None and memlimit_mib is None:
+        out.update(gc_per_s=0.0, gc_cpu_pct=0.0, gc_cpu_pct_range=(0.0, 0.0), gc_per_s_range=(0.0, 0.0),
+                   peak_heap_mib=None, peak_heap_mib_range=None, heap_goal_mib=math.inf,
+                   memory_limit_binds=False, death_spiral=False, extrapolated=False)
         out["warnings"].append("GOGC=off without a memory limit: the heap grows without bound")
         return out
-    # the measured cost per cycle at the run's live heap; the fitted slope only moves it to another
-    slope = model.per_mib_ms if model.r2 >= 0.5 else 0.0
-    cost = max(model.cost_ms + slope * (live - model.live_mib), 0.0)
-    spiral = runway <= 0.05 * live
-    rates = [model.alloc_spread[0], model.alloc_mib_per_s, model.alloc_spread[1]]
-    costs = [model.cost_spread[0] * cost / model.cost_ms, cost, model.cost_spread[1] * cost / model.cost_ms]
-    seen = model.observed_gc_cpu_pct / 100 if cpu_bound else None
-    pcts = [_gc_cpu(rate, c, runway, model.procs, limited, seen) for rate, c in zip(rates, costs, strict=True)]
-    # cycles follow from the GC CPU: each costs `cost` CPU-ms out of GOMAXPROCS x 1000 per second
-    gc_per_s = pcts[1] / 100 * model.procs * 1000 / cost if cost else 0.0
-    out.update(gc_per_s=gc_per_s, gc_cpu_pct=pcts[1], gc_cpu_pct_range=(min(pcts), max(pcts)),
-               peak_heap_mib=max(goal, live) * model.overshoot, death_spiral=spiral)
-    if spiral:
+    point = _scenario(model, gogc, memlimit_mib, live_mib, cpu_bound, scaling=COST_SCALING)
+    ends = [_scenario(model, gogc, memlimit_mib, live_mib, cpu_bound, scaling=e) for e in (0.0, 1.0)]
+    pairs = {k: (min(e[k] for e in (point, *ends)), max(e[k] for e in (point, *ends)))
+             for k in ("gc_per_s", "gc_cpu_pct", "peak_heap_mib")}
+    ratio = (gogc or 0) / model.gogc_observed if model.gogc_observed > 0 else 1.0
+    extrapolated = gogc is not None and not 1 / EXTRAPOLATION <= ratio <= EXTRAPOLATION
+    out.update(point, gc_per_s_range=pairs["gc_per_s"], gc_cpu_pct_range=pairs["gc_cpu_pct"],
+               peak_heap_mib_range=pairs["peak_heap_mib"], extrapolated=extrapolated)
+    if extrapolated:
+        out["warnings"].append(f"GOGC={gogc:g} is {ratio:.1f}x the fitted GOGC (~{model.gogc_observed:.0f}): "
+                               "an extrapolation, outside what the run can vouch for")
+    if point["death_spiral"]:
         out["warnings"].append("the memory limit leaves no room above the live heap: GC would run "
                                "back to back (death spiral)")
-    elif pcts[1] > GC_BOUND_PCT:
+    elif point["gc_cpu_pct"] > GC_BOUND_PCT:
         out["warnings"].append(f"over {GC_BOUND_PCT:.0f} % GC CPU the program is GC-bound: assists and "
                                "the scheduler change its behaviour and this model overestimates")
     return out
 
 
-def _gc_cpu(rate: float, cost_ms: float, runway: float, procs: int, limited: bool,
-            seen_fraction: float | None) -> float:
-    """GC CPU % for an allocation rate, a cost per cycle and a runway (goal - live), in MiB.
+def recommend(model: Fit, *, target_gc_cpu_pct: float, cpu_bound: bool = False) -> dict[str, Any]:
+    """The smallest GOGC (least heap) whose whole predicted GC CPU range stays under the target.
 
-    With ``seen_fraction`` (cpu-bound), the rate scales with the mutator's CPU share:
-    f = k (1 - f) with k = cost x rate / ((1 - seen) x runway x capacity), so f = k / (1 + k).
+    Refused when the fitted run's cost per cycle is too scattered to promise anything, or when
+    the answer would lie beyond ``EXTRAPOLATION`` x the fitted GOGC.
     """
-    if runway <= 0:
-        return GC_CPU_LIMITER_PCT if limited else 100.0
-    k = rate / runway * cost_ms / (procs * 1000)
-    if seen_fraction is not None:
-        k /= max(1 - seen_fraction, 0.05)
-        k = k / (1 + k)
-    pct = 100 * min(k, 1.0)
-    return min(pct, GC_CPU_LIMITER_PCT) if limited else pct
-
-
-def recommend(model: Fit, *, target_gc_cpu_pct: float) -> dict[str, Any]:
-    """The smallest GOGC (least heap) whose predicted GC CPU stays under the target."""
+    if model.limit_bound or model.observed["gc_cpu_pct"] > GC_BOUND_PCT:
+        return {"gogc": None, "reason": "the fitted run is GC-bound (a memory limit at its live heap or over "
+                                        f"{GC_BOUND_PCT:.0f} % GC CPU): fit a run with room to breathe"}
+    low, high = model.cost_spread
+    if model.cost_ms <= 0 or (high - low) > model.cost_ms:
+        return {"gogc": None, "reason": f"the cost per cycle is too scattered (IQR {low:.1f}-{high:.1f} ms around "
+                                        f"{model.cost_ms:.1f} ms) to promise a GC CPU"}
+    fitted = model.gogc_observed
     for gogc in (*range(10, 100, 5), *range(100, 400, 25), *range(400, 2001, 100)):
-        scenario = predict(model, gogc=gogc)
-        if scenario["gc_cpu_pct"] <= target_gc_cpu_pct:
-            return {"gogc": gogc, "gc_cpu_pct": scenario["gc_cpu_pct"],
-                    "peak_heap_mib": scenario["peak_heap_mib"],
-                    "assumes": "the allocation rate and live heap of the fitted run"}
+        s = predict(model, gogc=gogc, cpu_bound=cpu_bound)
+        if gogc > fitted * EXTRAPOLATION:
+            far = fitted * EXTRAPOLATION
+            edge = predict(model, gogc=far, cpu_bound=cpu_bound)["gc_cpu_pct"]
+            return {"gogc": None, "reason": f"GC CPU under {target_gc_cpu_pct:g} % needs a GOGC more than "
+                                            f"{EXTRAPOLATION:g}x the fitted ~{fitted:.0f} (at {far:.0f} the model "
+                                            f"predicts {edge:.1f} %): measure a run there first"}
+        if s["gc_cpu_pct_range"][1] > target_gc_cpu_pct or s["extrapolated"]:
+            continue
+        return {"gogc": gogc, "gc_cpu_pct": s["gc_cpu_pct"], "gc_cpu_pct_range": s["gc_cpu_pct_range"],
+                "peak_heap_mib": s["peak_heap_mib"], "peak_heap_mib_range": s["peak_heap_mib_range"],
+                "assumes": "the allocation rate and reachable heap of the fitted run; the range spans a "
+                           "constant cost per cycle and one that grows with the marked heap"}
     return {"gogc": None, "reason": f"no GOGC up to 2000 keeps GC CPU under {target_gc_cpu_pct} %"}
+
+
+def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> dict[str, float]:
+    """What a run actually did in its steady state: GC cycles/s, GC CPU % and peak heap (MiB).
+
+    The same quantities ``predict`` gives, measured, for comparing a prediction with a real run.
+    """
+    steady = _steady(_one_run(gc, source, run_id).filter(~pl.col("forced")))
+    if steady.height < 2:
+        raise UsageError("a steady state needs at least 2 GC cycles")
+    return _observed(_arrays(steady))
 
 
 def steady_cycles(gc: pl.DataFrame, model: Fit) -> pl.DataFrame:
     """The background cycles of the fitted run once its live heap has settled (what ``fit`` used)."""
     return _steady(_one_run(gc, model.source, model.run_id).filter(~pl.col("forced")))
+
+
+def parse_size_mib(text: str) -> float:
+    """`512MiB`, `2GiB`, `1.5G`, `800M` or a plain number of MiB (more than zero)."""
+    try:
+        return size_mib(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _scenario(model: Fit, gogc: float | None, memlimit: float | None, live: float | None, cpu_bound: bool,
+              *, scaling: float) -> dict[str, Any]:
+    """The pacer's state at ``POINTS`` points of the reachable heap's trend across the fitted window."""
+    base = model.reachable_mib if live is None else live
+    offsets = (np.arange(POINTS) + 0.5) / POINTS - 0.5
+    reach = [base + model.reachable_growth_mib_per_s * model.window_s * o for o in offsets]
+    seen = model.observed["gc_cpu_pct"] / 100
+    fraction = seen
+    for _ in range(30 if cpu_bound else 1):
+        alloc = model.alloc_mib_per_s * (1 - fraction) / max(1 - seen, 0.05) if cpu_bound else model.alloc_mib_per_s
+        states, rates, cpus = [], [], []
+        for r in reach:
+            state, cost = _state_with_cost(model, r, alloc, gogc, memlimit, scaling)
+            rate = alloc / state.alloc_per_cycle_mib if math.isfinite(state.alloc_per_cycle_mib) else 0.0
+            states.append(state)
+            rates.append(rate)
+            cpus.append(min(100 * rate * cost / (model.procs * 1000), 100.0))
+        new = float(np.mean(cpus)) / 100
+        if abs(new - fraction) < 1e-5:
+            break
+        fraction = 0.5 * (fraction + new)
+    cpu = float(np.mean(cpus))
+    limited = any(s.limited for s in states)
+    if limited:  # the CPU limiter (go1.19+); a run the limit bound shows where it really stops
+        cpu = min(cpu, max(GC_CPU_LIMITER_PCT, model.observed["gc_cpu_pct"] if model.limit_bound else 0.0))
+    top = max(states, key=lambda s: s.goal_mib)
+    return {"gc_per_s": float(np.mean(rates)), "gc_cpu_pct": cpu, "heap_goal_mib": top.goal_mib,
+            "peak_heap_mib": top.goal_mib * model.peak_overshoot, "memory_limit_binds": limited,
+            "death_spiral": any(s.spiral for s in states), "runway_bound": any(s.runway_bound for s in states)}
+
+
+def _state_with_cost(model: Fit, reachable: float, alloc: float, gogc: float | None, memlimit: float | None,
+                     scaling: float) -> tuple[Any, float]:
+    """Solve the state; the cost per cycle depends on the mark allocation it finds, so iterate."""
+    w, cost = model.mark_alloc_mib, model.cost_ms
+    for _ in range(20):
+        state = solve(model.pacer, reachable=reachable, alloc=alloc, cost_ms=cost, gogc=gogc, memlimit=memlimit,
+                      mark_alloc_guess=w)
+        new_cost = _cost(model, state.mark_alloc_mib, reachable, scaling)
+        if abs(new_cost - cost) < 1e-6:
+            break
+        w, cost = state.mark_alloc_mib, new_cost
+    return state, cost
+
+
+def _cost(model: Fit, mark_alloc: float, reachable: float, scaling: float) -> float:
+    """CPU-ms per cycle: the fitted line, or the measured cost scaled by (marked heap ratio) ** scaling."""
+    if model.cost_model == "line":
+        return max(model.cost_ms + model.cost_per_mib_ms * (mark_alloc - model.mark_alloc_mib), 0.25 * model.cost_ms)
+    fitted = model.live_mib + model.roots_mib
+    ratio = (reachable + mark_alloc + model.roots_mib) / fitted if fitted > 0 else 1.0
+    return float(model.cost_ms * ratio ** scaling)
+
+
+def _cost_line(mark_alloc: np.ndarray, cost: np.ndarray) -> tuple[float, str, str]:
+    """A line cost = a + b x mark allocation, kept only when it beats a constant (r2 >= 0.5, b >= 0)."""
+    b, r2 = _theil_sen(mark_alloc, cost)
+    if b > 0 and r2 >= 0.5:
+        return b, "line", f"cost per cycle grows {b:.2f} ms per MiB allocated during the mark (r2 {r2:.2f})"
+    reason = (f"the cycles' spread gives no usable slope (slope {b:.2f} ms/MiB, r2 {r2:.2f}): "
+              "the measured mean cost per cycle is used")
+    return 0.0, "constant", reason
+
+
+def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    i, j = np.triu_indices(len(x), 1)
+    dx = x[j] - x[i]
+    if not np.any(dx != 0):
+        return 0.0, 0.0
+    slope = float(np.median((y[j] - y[i])[dx != 0] / dx[dx != 0]))
+    residual = y - (float(np.median(y - slope * x)) + slope * x)
+    total = float(((y - y.mean()) ** 2).sum())
+    return slope, (1 - float((residual ** 2).sum()) / total) if total else 0.0
+
+
+def _slope(t: np.ndarray, y: np.ndarray) -> float:
+    """Theil-Sen trend of the reachable heap, MiB/s; zero unless it moves 10 % across the window."""
+    slope, _ = _theil_sen(t, y)
+    span = abs(slope) * float(t[-1] - t[0])
+    return slope if span >= 0.1 * max(float(np.median(y)), 1.0) else 0.0
+
+
+def _arrays(steady: pl.DataFrame) -> dict[str, np.ndarray]:
+    """The steady cycles as arrays, heap sizes in MiB as printed (bytes>>20)."""
+    def mib(col: str) -> np.ndarray:
+        return steady[col].cast(pl.Float64).fill_null(0.0).to_numpy()
+
+    live, goal = mib("heap_live_mib"), mib("heap_goal_mib")
+    return {
+        "end_s": steady["t_end_s"].to_numpy(), "start": mib("heap_start_mib"), "end": mib("heap_end_mib"),
+        "live": live, "goal": np.where(goal > ABSURD_GOAL * np.maximum(live, 1), np.nan, goal),
+        "roots": mib("stacks_mib") + mib("globals_mib"),
+        "cost": steady["gc_cpu_ms"].to_numpy(), "mark_ms": steady["clock_mark_ms"].fill_null(0).to_numpy(),
+        "procs": steady["procs"].to_numpy(),
+    }
+
+
+def _check_modelable(c: dict[str, np.ndarray]) -> None:
+    """Refuse runs the model cannot describe: a heap too small for MiB figures, or one that swings."""
+    live = float(np.median(c["live"]))
+    if live < MIN_LIVE_MIB:
+        raise UsageError(f"the live heap is {live:.0f} MiB as printed (bytes>>20): too small for the gc line's "
+                         f"MiB figures to carry a model (needs at least {MIN_LIVE_MIB:.0f} MiB)")
+    reach = c["live"] - (c["end"] - c["start"])
+    slope = _slope(c["end_s"], reach)
+    rest = reach - slope * (c["end_s"] - c["end_s"][0])
+    spread = float(np.percentile(rest, 90) - np.percentile(rest, 10)) / max(float(np.median(reach)), 1.0)
+    if spread > SWING:
+        raise UsageError(f"the live heap swings ({np.min(c['live']):.0f}-{np.max(c['live']):.0f} MiB, "
+                         f"{spread:.0%} beyond its trend): there is no steady state to model")
+
+
+def _gogc_seen(c: dict[str, np.ndarray], new_goal: bool) -> float:
+    """The GOGC the run's goals imply, median over cycles (goal_i from the previous cycle's mark)."""
+    scanned = c["live"][:-1] + (c["roots"][:-1] if new_goal else 0.0)
+    implied = 100 * (c["goal"][1:] - c["live"][:-1]) / np.maximum(scanned, 1e-9)
+    implied = implied[np.isfinite(implied)]
+    return float(np.median(implied)) if implied.size else 100.0
+
+
+def _observed(c: dict[str, np.ndarray]) -> dict[str, float]:
+    ends = c["end_s"]
+    capacity = float(np.sum(np.diff(ends) * 1000 * c["procs"][1:]))
+    span = float(ends[-1] - ends[0])
+    return {"gc_per_s": (len(ends) - 1) / span if span > 0 else 0.0,
+            "gc_cpu_pct": 100 * float(np.sum(c["cost"][1:])) / capacity if capacity else 0.0,
+            "peak_heap_mib": float(np.max(c["end"]))}
+
+
+def _fit_warnings(every: pl.DataFrame, steady: pl.DataFrame, gogc_seen: float, limit_bound: bool) -> list[str]:
+    warnings = []
+    forced = int(every["forced"].sum())
+    if forced:  # GOGC does not decide when runtime.GC() runs: the model is the pacer's cycles
+        warnings.append(f"{forced} forced cycles (runtime.GC / debug.FreeOSMemory) are left out of the fit: "
+                        "GOGC does not change them; their CPU comes on top of every prediction")
+    if limit_bound:
+        warnings.append("the heap goal sits at the live heap: a memory limit set this run's goal, so its GOGC "
+                        "is unknown (give the limit with --run-memlimit for limit scenarios)")
+    elif steady.filter(pl.col("heap_goal_mib") > ABSURD_GOAL * pl.col("heap_live_mib").clip(lower_bound=1)).height:
+        warnings.append("some cycles print an unset heap goal (more than 64x the live heap): left out of the goal")
+    return warnings
 
 
 def _one_run(gc: pl.DataFrame, source: str | None, run_id: int | None) -> pl.DataFrame:
@@ -190,58 +397,3 @@ def _steady(run: pl.DataFrame) -> pl.DataFrame:
     level = float(half["heap_live_mib"].median() or 0)  # type: ignore[arg-type]
     reached = run.with_columns(ok=(pl.col("heap_live_mib") >= 0.9 * level).cum_max())
     return reached.filter(pl.col("ok")).drop("ok")
-
-
-def _steady_gc_cpu(steady: pl.DataFrame) -> float:
-    ends = steady["t_end_s"].to_numpy()
-    capacity = float(np.sum(np.diff(ends) * 1000 * steady["procs"].to_numpy()[1:]))
-    return 100 * float(steady["gc_cpu_ms"][1:].sum()) / capacity if capacity else 0.0
-
-
-def _periods(steady: pl.DataFrame) -> np.ndarray:
-    """Allocation rate between consecutive cycle starts, MiB/s."""
-    s = steady
-    allocated = (s["heap_end_mib"] - s["heap_start_mib"])[:-1].to_numpy() + (
-        s["heap_start_mib"][1:].to_numpy() - s["heap_live_mib"][:-1].to_numpy())
-    dt = np.diff(s["t_s"].to_numpy())
-    ok = dt > 0
-    return np.asarray(allocated[ok] / dt[ok], dtype=float)
-
-
-def _theil_sen(run: pl.DataFrame) -> tuple[float, float, float]:
-    """Robust line GC CPU (ms) = fixed + per_mib x scanned MiB, and its r2."""
-    x = run.select(pl.col("heap_live_mib") + pl.col("stacks_mib").fill_null(0)
-                   + pl.col("globals_mib").fill_null(0)).to_series().to_numpy().astype(float)
-    y = run["gc_cpu_ms"].to_numpy().astype(float)
-    i, j = np.triu_indices(len(x), 1)
-    dx = x[j] - x[i]
-    slopes = (y[j] - y[i])[dx != 0] / dx[dx != 0]
-    if slopes.size == 0:
-        return float(np.median(y)), 0.0, 0.0
-    slope = float(np.median(slopes))
-    intercept = float(np.median(y - slope * x))
-    residual = y - (intercept + slope * x)
-    total = float(((y - y.mean()) ** 2).sum())
-    return intercept, slope, 1 - float((residual ** 2).sum()) / total if total else 0.0
-
-
-def parse_size_mib(text: str) -> float:
-    """`512MiB`, `2GiB`, `1.5G`, `800M` or a plain number of MiB (more than zero)."""
-    try:
-        return size_mib(text)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-
-
-def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> dict[str, float]:
-    """What a run actually did in its steady state: GC cycles/s, GC CPU % and peak heap (MiB).
-
-    The same quantities ``predict`` gives, measured, for comparing a prediction with a real run.
-    """
-    steady = _steady(_one_run(gc, source, run_id).filter(~pl.col("forced")))
-    if steady.height < 2:
-        raise UsageError("a steady state needs at least 2 GC cycles")
-    ends = steady["t_end_s"].to_numpy()
-    return {"gc_per_s": (steady.height - 1) / float(ends[-1] - ends[0]),
-            "gc_cpu_pct": _steady_gc_cpu(steady),
-            "peak_heap_mib": float(steady["heap_end_mib"].max())}  # type: ignore[arg-type]
