@@ -24,7 +24,7 @@ import polars as pl
 
 from gclens._errors import UsageError
 from gclens._validate import size_mib
-from gclens.analysis._common import CYCLE_CPU_COLS, RUN, cycle_end_s
+from gclens.analysis import _whatif_steady as _m
 from gclens.analysis._pacer_model import HEAP_MINIMUM_MIB, MARK_CPU_PER_P, SPIRAL_SHARE, Pacer, solve
 
 __all__ = ["Fit", "fit", "observe", "parse_size_mib", "predict", "recommend", "steady_cycles"]
@@ -44,11 +44,6 @@ constant cost (0) and one proportional to the marked heap (1), the two ends of t
 the sample grid, where it halves the worst error of either end (README, what-if validation)."""
 POINTS = 8
 """A growing reachable heap is evaluated at this many points across the fitted window."""
-MIN_LIVE_MIB = 2.0
-SWING = 0.5
-"""A run whose reachable heap's 10-90 % spread around its trend exceeds half its level is refused."""
-ABSURD_GOAL = 64.0
-"""A printed goal above 64x the live heap is the runtime's unset goal (seen as ~8e12 MB), not a goal."""
 
 
 @dataclass(frozen=True)
@@ -93,57 +88,69 @@ def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = Non
     truncation blurs on small heaps. The limit tells how much of it is not heap, which a run the
     limit did not bind cannot show (5 % of the limit is assumed then).
     """
-    every = _one_run(gc, source, run_id)
-    steady = _steady(every.filter(~pl.col("forced")))
+    every = _m.one_run(gc, source, run_id)
+    steady = _m.steady(every.filter(~pl.col("forced")))
     if steady.height < MIN_CYCLES:
         raise UsageError(f"what-if needs at least {MIN_CYCLES} steady GC cycles; this run has "
                          f"{steady.height} (run it longer)")
-    c = _arrays(steady)
-    _check_modelable(c)
-    window = float(c["end_s"][-1] - c["end_s"][0])
-    alloc = float(np.sum(c["end"][1:] - c["live"][:-1])) / window
-    w0 = float(np.mean(c["end"][:-1] - c["start"][:-1]))
-    marked = float(np.mean(c["live"][:-1]))
-    roots = float(np.mean(c["roots"]))
+    c = _m.arrays(steady)
+    _m.check_modelable(c)
     new_goal = bool(steady["stacks_mib"].is_not_null().all())
-    gogc_seen = _gogc_seen(c, new_goal)
-    goals = c["goal"][1:][np.isfinite(c["goal"][1:])]
-    seen_goal = float(np.mean(goals)) if goals.size else marked
-    cost0 = float(np.mean(c["cost"][1:]))
-    mark_ms = float(np.mean(c["mark_ms"][:-1]))
-    procs = float(np.sum(np.diff(c["end_s"]) * c["procs"][1:])) / window  # time-weighted GOMAXPROCS
-    limit_bound = seen_goal - marked <= SPIRAL_SHARE * marked
-    pinned = gogc if gogc is not None else gogc_seen
-    goal = seen_goal if limit_bound else max(
-        marked + (marked + (roots if new_goal else 0.0)) * pinned / 100, HEAP_MINIMUM_MIB * pinned / 100)
-    runway0 = goal - marked
-    bound = limit_bound or w0 >= BOUND_SHARE * runway0
-    rho = w0 / (alloc * mark_ms / 1000) if mark_ms > 0 and alloc > 0 else 1.0
-    u = MARK_CPU_PER_P if bound or mark_ms <= 0 else cost0 / (mark_ms * procs)
-    free = rho * alloc * cost0 / (u * procs * 1000)
-    nonheap = memlimit_mib - goal if memlimit_mib is not None and limit_bound else (
-        0.05 * memlimit_mib if memlimit_mib is not None else 0.0)
-    pacer = Pacer(new_goal=new_goal, roots_mib=roots, procs=procs, mark_alloc_share=rho, mark_cpu_per_p=u,
-                  runway_share=w0 / runway0 if bound and not limit_bound else RUNWAY_SHARE,
-                  free_scale=max(1.0, w0 / free) if bound and not limit_bound else (w0 / free if free > 0 else 1.0),
-                  overshoot=float(np.mean(c["end"][1:])) / goal, nonheap_mib=max(nonheap, roots))
+    pacer, m = _pacer(c, new_goal, gogc, memlimit_mib)
     reach = c["live"] - (c["end"] - c["start"])
-    growth = _slope(c["end_s"], reach)
+    growth = _m.slope(c["end_s"], reach)
     b, cost_model, why = _cost_line(c["end"] - c["start"], c["cost"])
     model = Fit(
-        source=every["source"][0], run_id=int(every["run_id"][0]), cycles=steady.height, window_s=window,
-        procs=round(procs, 2), goal_formula="go1.18+: M + (M + stacks + globals) x GOGC/100" if new_goal
-        else "before go1.18: M x (1 + GOGC/100)", gogc_observed=gogc_seen, alloc_mib_per_s=alloc,
-        live_mib=marked, reachable_mib=marked - w0, reachable_growth_mib_per_s=growth, roots_mib=roots,
-        mark_alloc_mib=w0, mark_ms=mark_ms, runway_bound=bound, limit_bound=limit_bound, cost_ms=cost0,
+        source=every["source"][0], run_id=int(every["run_id"][0]), cycles=steady.height, window_s=m["window"],
+        procs=round(m["procs"], 2), goal_formula="go1.18+: M + (M + stacks + globals) x GOGC/100" if new_goal
+        else "before go1.18: M x (1 + GOGC/100)", gogc_observed=m["gogc_seen"], alloc_mib_per_s=m["alloc"],
+        live_mib=m["marked"], reachable_mib=m["marked"] - m["w0"], reachable_growth_mib_per_s=growth,
+        roots_mib=m["roots"], mark_alloc_mib=m["w0"], mark_ms=m["mark_ms"], runway_bound=m["bound"],
+        limit_bound=m["limit_bound"], cost_ms=m["cost"],
         cost_spread=(float(np.percentile(c["cost"], 25)), float(np.percentile(c["cost"], 75))),
         cost_model=cost_model, cost_per_mib_ms=b, cost_reason=why, overshoot=pacer.overshoot,
-        peak_overshoot=1.0, observed=_observed(c), pacer=pacer,
-        warnings=_fit_warnings(every, steady, gogc_seen, limit_bound),
+        peak_overshoot=1.0, observed=_m.observed(c), pacer=pacer,
+        warnings=_fit_warnings(every, steady, m["limit_bound"]),
     )
     # the highest goal across the window, as predict computes it, against the run's own peak
-    top = _scenario(model, pinned, memlimit_mib if limit_bound else None, None, False, scaling=COST_SCALING)
+    top = _scenario(model, m["pinned"], memlimit_mib if m["limit_bound"] else None, None, False,
+                    scaling=COST_SCALING)
     return replace(model, peak_overshoot=model.observed["peak_heap_mib"] / max(top["heap_goal_mib"], 1e-9))
+
+
+def _pacer(c: _m.Cycles, new_goal: bool, gogc: float | None, memlimit: float | None) -> tuple[Pacer, dict[str, Any]]:
+    """The pacer's parameters from the run's means, and the means themselves.
+
+    Indexes pair each cycle with the previous one's mark: cycle i allocates from the previous
+    mark's end (live_i-1) to its own mark's end (end_i), so the means close on the run's figures.
+    """
+    window = float(c["end_s"][-1] - c["end_s"][0])
+    m: dict[str, Any] = {
+        "window": window, "alloc": float(np.sum(c["end"][1:] - c["live"][:-1])) / window,
+        "w0": float(np.mean(c["end"][:-1] - c["start"][:-1])), "marked": float(np.mean(c["live"][:-1])),
+        "roots": float(np.mean(c["roots"])), "gogc_seen": _m.gogc_seen(c, new_goal),
+        "cost": float(np.mean(c["cost"][1:])), "mark_ms": float(np.mean(c["mark_ms"][:-1])),
+        "procs": float(np.sum(np.diff(c["end_s"]) * c["procs"][1:])) / window,  # time-weighted GOMAXPROCS
+    }
+    goals = c["goal"][1:][np.isfinite(c["goal"][1:])]
+    seen_goal = float(np.mean(goals)) if goals.size else m["marked"]
+    w0, marked, procs, alloc, mark_ms = m["w0"], m["marked"], m["procs"], m["alloc"], m["mark_ms"]
+    m["limit_bound"] = limit_bound = seen_goal - marked <= SPIRAL_SHARE * marked
+    m["pinned"] = pinned = gogc if gogc is not None else m["gogc_seen"]
+    goal = seen_goal if limit_bound else max(
+        marked + (marked + (m["roots"] if new_goal else 0.0)) * pinned / 100, HEAP_MINIMUM_MIB * pinned / 100)
+    runway0 = goal - marked
+    m["bound"] = bound = limit_bound or w0 >= BOUND_SHARE * runway0
+    rho = w0 / (alloc * mark_ms / 1000) if mark_ms > 0 and alloc > 0 else 1.0
+    u = MARK_CPU_PER_P if bound or mark_ms <= 0 else m["cost"] / (mark_ms * procs)
+    free = rho * alloc * m["cost"] / (u * procs * 1000)
+    nonheap = memlimit - goal if memlimit is not None and limit_bound else (
+        0.05 * memlimit if memlimit is not None else 0.0)
+    pacer = Pacer(new_goal=new_goal, roots_mib=m["roots"], procs=procs, mark_alloc_share=rho, mark_cpu_per_p=u,
+                  runway_share=w0 / runway0 if bound and not limit_bound else RUNWAY_SHARE,
+                  free_scale=max(1.0, w0 / free) if bound and not limit_bound else (w0 / free if free > 0 else 1.0),
+                  overshoot=float(np.mean(c["end"][1:])) / goal, nonheap_mib=max(nonheap, m["roots"]))
+    return pacer, m
 
 
 def predict(model: Fit, *, gogc: float | None, memlimit_mib: float | None = None,
@@ -219,15 +226,15 @@ def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None =
 
     The same quantities ``predict`` gives, measured, for comparing a prediction with a real run.
     """
-    steady = _steady(_one_run(gc, source, run_id).filter(~pl.col("forced")))
+    steady = _m.steady(_m.one_run(gc, source, run_id).filter(~pl.col("forced")))
     if steady.height < 2:
         raise UsageError("a steady state needs at least 2 GC cycles")
-    return _observed(_arrays(steady))
+    return _m.observed(_m.arrays(steady))
 
 
 def steady_cycles(gc: pl.DataFrame, model: Fit) -> pl.DataFrame:
     """The background cycles of the fitted run once its live heap has settled (what ``fit`` used)."""
-    return _steady(_one_run(gc, model.source, model.run_id).filter(~pl.col("forced")))
+    return _m.steady(_m.one_run(gc, model.source, model.run_id).filter(~pl.col("forced")))
 
 
 def parse_size_mib(text: str) -> float:
@@ -254,7 +261,7 @@ def _scenario(model: Fit, gogc: float | None, memlimit: float | None, live: floa
             rate = alloc / state.alloc_per_cycle_mib if math.isfinite(state.alloc_per_cycle_mib) else 0.0
             states.append(state)
             rates.append(rate)
-            cpus.append(min(100 * rate * cost / (model.procs * 1000), 100.0))
+            cpus.append(min(100 * rate * cost / (model.pacer.procs * 1000), 100.0))
         new = float(np.mean(cpus)) / 100
         if abs(new - fraction) < 1e-5:
             break
@@ -294,7 +301,7 @@ def _cost(model: Fit, mark_alloc: float, reachable: float, scaling: float) -> fl
 
 def _cost_line(mark_alloc: np.ndarray, cost: np.ndarray) -> tuple[float, str, str]:
     """A line cost = a + b x mark allocation, kept only when it beats a constant (r2 >= 0.5, b >= 0)."""
-    b, r2 = _theil_sen(mark_alloc, cost)
+    b, r2 = _m.theil_sen(mark_alloc, cost)
     if b > 0 and r2 >= 0.5:
         return b, "line", f"cost per cycle grows {b:.2f} ms per MiB allocated during the mark (r2 {r2:.2f})"
     reason = (f"the cycles' spread gives no usable slope (slope {b:.2f} ms/MiB, r2 {r2:.2f}): "
@@ -302,72 +309,7 @@ def _cost_line(mark_alloc: np.ndarray, cost: np.ndarray) -> tuple[float, str, st
     return 0.0, "constant", reason
 
 
-def _theil_sen(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
-    i, j = np.triu_indices(len(x), 1)
-    dx = x[j] - x[i]
-    if not np.any(dx != 0):
-        return 0.0, 0.0
-    slope = float(np.median((y[j] - y[i])[dx != 0] / dx[dx != 0]))
-    residual = y - (float(np.median(y - slope * x)) + slope * x)
-    total = float(((y - y.mean()) ** 2).sum())
-    return slope, (1 - float((residual ** 2).sum()) / total) if total else 0.0
-
-
-def _slope(t: np.ndarray, y: np.ndarray) -> float:
-    """Theil-Sen trend of the reachable heap, MiB/s; zero unless it moves 10 % across the window."""
-    slope, _ = _theil_sen(t, y)
-    span = abs(slope) * float(t[-1] - t[0])
-    return slope if span >= 0.1 * max(float(np.median(y)), 1.0) else 0.0
-
-
-def _arrays(steady: pl.DataFrame) -> dict[str, np.ndarray]:
-    """The steady cycles as arrays, heap sizes in MiB as printed (bytes>>20)."""
-    def mib(col: str) -> np.ndarray:
-        return steady[col].cast(pl.Float64).fill_null(0.0).to_numpy()
-
-    live, goal = mib("heap_live_mib"), mib("heap_goal_mib")
-    return {
-        "end_s": steady["t_end_s"].to_numpy(), "start": mib("heap_start_mib"), "end": mib("heap_end_mib"),
-        "live": live, "goal": np.where(goal > ABSURD_GOAL * np.maximum(live, 1), np.nan, goal),
-        "roots": mib("stacks_mib") + mib("globals_mib"),
-        "cost": steady["gc_cpu_ms"].to_numpy(), "mark_ms": steady["clock_mark_ms"].fill_null(0).to_numpy(),
-        "procs": steady["procs"].to_numpy(),
-    }
-
-
-def _check_modelable(c: dict[str, np.ndarray]) -> None:
-    """Refuse runs the model cannot describe: a heap too small for MiB figures, or one that swings."""
-    live = float(np.median(c["live"]))
-    if live < MIN_LIVE_MIB:
-        raise UsageError(f"the live heap is {live:.0f} MiB as printed (bytes>>20): too small for the gc line's "
-                         f"MiB figures to carry a model (needs at least {MIN_LIVE_MIB:.0f} MiB)")
-    reach = c["live"] - (c["end"] - c["start"])
-    slope = _slope(c["end_s"], reach)
-    rest = reach - slope * (c["end_s"] - c["end_s"][0])
-    spread = float(np.percentile(rest, 90) - np.percentile(rest, 10)) / max(float(np.median(reach)), 1.0)
-    if spread > SWING:
-        raise UsageError(f"the live heap swings ({np.min(c['live']):.0f}-{np.max(c['live']):.0f} MiB, "
-                         f"{spread:.0%} beyond its trend): there is no steady state to model")
-
-
-def _gogc_seen(c: dict[str, np.ndarray], new_goal: bool) -> float:
-    """The GOGC the run's goals imply, median over cycles (goal_i from the previous cycle's mark)."""
-    scanned = c["live"][:-1] + (c["roots"][:-1] if new_goal else 0.0)
-    implied = 100 * (c["goal"][1:] - c["live"][:-1]) / np.maximum(scanned, 1e-9)
-    implied = implied[np.isfinite(implied)]
-    return float(np.median(implied)) if implied.size else 100.0
-
-
-def _observed(c: dict[str, np.ndarray]) -> dict[str, float]:
-    ends = c["end_s"]
-    capacity = float(np.sum(np.diff(ends) * 1000 * c["procs"][1:]))
-    span = float(ends[-1] - ends[0])
-    return {"gc_per_s": (len(ends) - 1) / span if span > 0 else 0.0,
-            "gc_cpu_pct": 100 * float(np.sum(c["cost"][1:])) / capacity if capacity else 0.0,
-            "peak_heap_mib": float(np.max(c["end"]))}
-
-
-def _fit_warnings(every: pl.DataFrame, steady: pl.DataFrame, gogc_seen: float, limit_bound: bool) -> list[str]:
+def _fit_warnings(every: pl.DataFrame, steady: pl.DataFrame, limit_bound: bool) -> list[str]:
     warnings = []
     forced = int(every["forced"].sum())
     if forced:  # GOGC does not decide when runtime.GC() runs: the model is the pacer's cycles
@@ -376,24 +318,8 @@ def _fit_warnings(every: pl.DataFrame, steady: pl.DataFrame, gogc_seen: float, l
     if limit_bound:
         warnings.append("the heap goal sits at the live heap: a memory limit set this run's goal, so its GOGC "
                         "is unknown (give the limit with --run-memlimit for limit scenarios)")
-    elif steady.filter(pl.col("heap_goal_mib") > ABSURD_GOAL * pl.col("heap_live_mib").clip(lower_bound=1)).height:
+    elif steady.filter(pl.col("heap_goal_mib") > _m.ABSURD_GOAL * pl.col("heap_live_mib").clip(lower_bound=1)).height:
         warnings.append("some cycles print an unset heap goal (more than 64x the live heap): left out of the goal")
     return warnings
 
 
-def _one_run(gc: pl.DataFrame, source: str | None, run_id: int | None) -> pl.DataFrame:
-    if gc.is_empty():
-        raise UsageError("what-if needs gc lines (GODEBUG=gctrace=1)")
-    first = gc.row(0, named=True)
-    pick = (pl.col("source") == (source or first["source"])) & (
-        pl.col("run_id") == (first["run_id"] if run_id is None else run_id))
-    cpu = pl.sum_horizontal([pl.col(c).fill_null(0.0) for c in CYCLE_CPU_COLS])
-    return gc.filter(pick).sort([*RUN, "gc_num"]).with_columns(t_end_s=cycle_end_s(), gc_cpu_ms=cpu)
-
-
-def _steady(run: pl.DataFrame) -> pl.DataFrame:
-    """Cycles once the live heap has reached 90 % of its level in the second half of the run."""
-    half = run.tail(max(run.height // 2, 1))
-    level = float(half["heap_live_mib"].median() or 0)  # type: ignore[arg-type]
-    reached = run.with_columns(ok=(pl.col("heap_live_mib") >= 0.9 * level).cum_max())
-    return reached.filter(pl.col("ok")).drop("ok")

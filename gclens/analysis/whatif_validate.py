@@ -15,7 +15,7 @@ import polars as pl
 from gclens._errors import UsageError
 from gclens.analysis.whatif import fit, observe, predict
 
-__all__ = ["MEASURES", "Run", "cross_validate"]
+__all__ = ["MEASURES", "Run", "cross_validate", "markdown", "worst_errors"]
 
 MEASURES = ("gc_per_s", "gc_cpu_pct", "peak_heap_mib")
 
@@ -55,3 +55,31 @@ def cross_validate(runs: list[Run], *, cpu_bound: bool = False) -> pl.DataFrame:
                         f"error_{m}": (predicted / observed - 1) if observed and predicted is not None else None}
             rows.append(row)
     return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def worst_errors(table: pl.DataFrame, *, gogc_range: tuple[float, float] = (50, 400)) -> dict[str, float]:
+    """The largest relative error of each measure over pairs inside ``gogc_range`` that are not extrapolations."""
+    inside = (pl.col("gogc").is_between(*gogc_range) & pl.col("fitted_gogc").is_between(*gogc_range)
+              & ~pl.col("extrapolated"))
+    judged = table.filter(inside)
+    return {m: float(judged[f"error_{m}"].abs().max() or 0.0) for m in MEASURES}  # type: ignore[arg-type]
+
+
+def markdown(tables: dict[str, pl.DataFrame], *, fitted_gogc: float = 100) -> str:
+    """A Markdown table per (program, Go version): the run fitted at ``fitted_gogc`` predicting every
+    run of its grid, observed / predicted and the error of each measure."""
+    head = ("| program, Go | GOGC | cycles/s obs / pred | GC CPU % obs / pred | peak MiB obs / pred |\n"
+            "|---|---|---|---|---|")
+    lines = [head]
+    for name, table in tables.items():
+        rows = table.filter(pl.col("fitted_gogc") == fitted_gogc).sort(pl.col("gogc").fill_null(1e9))
+        for r in rows.iter_rows(named=True):
+            setting = "off" if r["gogc"] is None else f"{r['gogc']:g}"
+            if r["memlimit_mib"] is not None:
+                setting += f", limit {r['memlimit_mib']:g} MiB"
+            if r["extrapolated"]:
+                setting += " (extrapolated)"
+            cells = [f"{r[f'observed_{m}']:.{d}f} / {r[f'predicted_{m}']:.{d}f} ({r[f'error_{m}']:+.0%})"
+                     for m, d in zip(MEASURES, (2, 1, 0), strict=True)]
+            lines.append(f"| {name} | {setting} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
