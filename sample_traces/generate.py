@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 PROGRAMS_DIR = os.path.join(HERE, "programs")
-PROGRAMS = ["churn", "memlimit", "goroutines", "crash", "spliced", "pauses", "applog"]
+PROGRAMS = ["churn", "memlimit", "goroutines", "crash", "spliced", "pauses", "applog", "growheap"]
 
 # Default toolchain locations (see install_toolchains.sh).
 GOBIN_ROOT = os.environ.get("GOBIN_ROOT", "/opt/gobin")
@@ -68,6 +68,7 @@ class Scenario:
     whatif_group: str | None = None  # runs of one program/args that differ only in GOGC/GOMEMLIMIT
     whatif_minors: tuple = ()   # if set, whatif_group only on these minors
     minor_args: dict = field(default_factory=dict)  # minor -> args used instead of `args` there
+    timeout_s: float = 0.0      # a run counts as hung only after max(--timeout, this)
 
     def args_for(self, minor: int) -> tuple:
         return self.minor_args.get(minor, self.args)
@@ -92,19 +93,68 @@ WHATIF_MINORS = (21, 25, 27)
 WHATIF_GODEBUG = "gctrace=1,gcpacertrace=1"
 WHATIF_RATE = "400"  # MiB/s, -ph-rate
 WHATIF_DURATION = {21: "18s", 25: "18s", 27: "9s"}  # -ph-duration per toolchain minor
+# GOGC=800 only: a steady cycle takes ~3 s on go1.21/go1.25 (goal ~9x a ~150 MB marked heap at
+# ~400 MiB/s) and ~1.9 s on go1.27, so 18 s / 9 s would give only ~5 cycles after the live heap
+# settled; 50 s / 30 s give >= 12 (the model needs >= 8).  Everything else as the other runs.
+WHATIF_DURATION_BY_GOGC = {800: {21: "50s", 25: "50s", 27: "30s"}}
 WHATIF_MEMLIMIT = "80MiB"  # ~1.35x the ~59 MiB live heap (heap_live in churn-gogc10's gc lines)
+WHATIF_GOGCS = (10, 25, 50, 100, 200, 400, 800)
 
 
-def whatif_args(minor: int) -> tuple:
-    return ("-pointer-heap", "-ph-rate", WHATIF_RATE, "-ph-duration", WHATIF_DURATION[minor])
+def whatif_args(minor: int, gogc: int | None = None) -> tuple:
+    duration = WHATIF_DURATION_BY_GOGC.get(gogc, WHATIF_DURATION)[minor]
+    return ("-pointer-heap", "-ph-rate", WHATIF_RATE, "-ph-duration", duration)
 
 
-def whatif(name: str, env: dict, description: str) -> Scenario:
+def seconds(duration: str) -> float:
+    """'18s' -> 18.0 (the Go duration strings used here)."""
+    return float(duration.rstrip("s"))
+
+
+def whatif(name: str, env: dict, description: str, gogc: int | None = None) -> Scenario:
+    longest = max(seconds(whatif_args(m, gogc)[-1]) for m in WHATIF_MINORS)
     return Scenario(name, "churn", {"GODEBUG": WHATIF_GODEBUG, **env, "GOMAXPROCS": "2"},
-                    args=whatif_args(WHATIF_MINORS[0]), only_minors=WHATIF_MINORS,
-                    minor_args={m: whatif_args(m) for m in WHATIF_MINORS},
+                    args=whatif_args(WHATIF_MINORS[0], gogc), only_minors=WHATIF_MINORS,
+                    minor_args={m: whatif_args(m, gogc) for m in WHATIF_MINORS},
                     whatif_group=WHATIF_GROUP, whatif_minors=WHATIF_MINORS,
-                    description=description)
+                    timeout_s=longest + 30, description=description)
+
+
+def whatif_workload(gogc: int | None = None) -> str:
+    return (f"churn -pointer-heap -ph-rate {WHATIF_RATE} -ph-duration "
+            + "/".join(f"{whatif_args(m, gogc)[-1]} (go1.{m})" for m in WHATIF_MINORS))
+
+
+# growheap: a live heap that grows linearly (see programs/growheap/main.go): 150 MiB/s of small
+# pointerful records paced by 2 busy workers, 2 % of the bytes kept forever, from a 10 MiB seed:
+# ~3 MiB/s of growth, ~10 -> ~110 MiB in 33 s.  Cycles per MiB of growth scale with 1/GOGC (the
+# goal is (1 + GOGC/100) x live), so one allocation volume cannot give GOGC=800 >= 8 cycles and
+# keep GOGC=10 below 250: the retention (2 %) is set for GOGC=800 (~9 cycles in 33 s), and the
+# GOGC=10, 25 and 50 runs are cut short (the same program and arguments, only -duration; their
+# live heap follows the same line for a shorter time) so that go1.27, which marks fastest, stays
+# below ~220 cycles.  GOGC=off runs under GOMEMLIMIT=320MiB, ~2.8x the final live heap: limit-driven
+# cycles with room for what is allocated during a mark (the marked heap ends near 130 MB).
+GROW_GROUP = "growheap"
+GROW_MINORS = (21, 25, 27)
+GROW_ARGS = ("-rate", "150", "-retain", "0.02", "-start", "10")
+GROW_DURATION = {10: "3s", 25: "6s", 50: "20s"}  # by GOGC; the rest: GROW_DURATION_DEFAULT
+GROW_DURATION_DEFAULT = "33s"
+GROW_MEMLIMIT = "320MiB"
+
+
+def grow(name: str, env: dict, gogc: int | None) -> Scenario:
+    duration = GROW_DURATION.get(gogc, GROW_DURATION_DEFAULT)
+    setting = f"GOGC={gogc}" if gogc else f"GOGC=off GOMEMLIMIT={GROW_MEMLIMIT}"
+    cut = (f" (cut from {GROW_DURATION_DEFAULT} to stay below 250 cycles: live heap ~10 -> "
+           f"~{10 + 3 * seconds(duration):.0f} MiB)" if gogc in GROW_DURATION else "")
+    return Scenario(name, "growheap", {"GODEBUG": WHATIF_GODEBUG, **env, "GOMAXPROCS": "2"},
+                    args=(*GROW_ARGS, "-duration", duration), only_minors=GROW_MINORS,
+                    whatif_group=GROW_GROUP, whatif_minors=GROW_MINORS,
+                    timeout_s=seconds(duration) + 30,
+                    description=f"growheap {' '.join(GROW_ARGS)} -duration {duration}{cut}: live "
+                                f"heap grows ~3 MiB/s from a 10 MiB seed, 150 MiB/s paced "
+                                f"allocation, 2 busy workers; {setting}: what-if sweep "
+                                f"(whatif_group {GROW_GROUP})")
 
 
 # applog: a busy service's whole-line application log (5 writers, 2500-4000 lines/s: the rate
@@ -121,8 +171,7 @@ def applog(style: str, description: str, extra_args: tuple = (), **kw) -> Scenar
                     description=description, **kw)
 
 
-WHATIF_WORKLOAD = (f"churn -pointer-heap -ph-rate {WHATIF_RATE} -ph-duration "
-                   + "/".join(f"{d} (go1.{m})" for m, d in WHATIF_DURATION.items()))
+WHATIF_WORKLOAD = whatif_workload()
 
 
 SCENARIOS = [
@@ -183,12 +232,16 @@ SCENARIOS = [
                          "pointer-dense live set, GOGC=50, 3 s: stop-the-world phases (sweep + "
                          "mark termination) often 1-20 ms"),
     *[whatif(f"whatif-gogc{g}", {"GOGC": str(g)},
-             f"{WHATIF_WORKLOAD} (the churn-gogc10 workload, faster and longer) with GOGC={g}: "
-             f"what-if sweep (whatif_group {WHATIF_GROUP})")
-      for g in (10, 50, 100, 200, 400)],
+             f"{whatif_workload(g)} (the churn-gogc10 workload, faster and longer) with GOGC={g}"
+             + (" (longer than the other runs: at GOGC=800 a cycle takes ~2-3 s, this gives >= 12 "
+                "cycles after the live heap settled)" if g in WHATIF_DURATION_BY_GOGC else "")
+             + f": what-if sweep (whatif_group {WHATIF_GROUP})", gogc=g)
+      for g in WHATIF_GOGCS],
     whatif("whatif-memlimit", {"GOGC": "off", "GOMEMLIMIT": WHATIF_MEMLIMIT},
            f"{WHATIF_WORKLOAD} with GOGC=off GOMEMLIMIT={WHATIF_MEMLIMIT} (~1.35x the ~59 MiB "
            f"live heap): limit-driven cycles; what-if sweep (whatif_group {WHATIF_GROUP})"),
+    *[grow(f"growheap-gogc{g}", {"GOGC": str(g)}, g) for g in WHATIF_GOGCS],
+    grow("growheap-memlimit", {"GOGC": "off", "GOMEMLIMIT": GROW_MEMLIMIT}, None),
     Scenario("crash-deadlock", "crash", {"GODEBUG": "schedtrace=1000,gctrace=1"},
              only_minors=(19, 22, 27),
              description="allocates ~1.5 s then deadlocks: scheddetail dump at crash + "
@@ -343,10 +396,11 @@ def run_scenario(sc: Scenario, tc: Toolchain, binary: str, outdir: str, args) ->
         for attempt in range(1, args.retries + 2):
             err = os.path.join(tmpdir, f"attempt{attempt}.stderr")
             tru = os.path.join(tmpdir, f"attempt{attempt}.truth.json")
-            rc, secs = run_once([binary, *sc.args_for(tc.minor)], sc.env, err, tru, args.timeout)
+            timeout = max(args.timeout, sc.timeout_s)
+            rc, secs = run_once([binary, *sc.args_for(tc.minor)], sc.env, err, tru, timeout)
             attempts.append({"attempt": attempt, "exit_code": rc, "seconds": round(secs, 2),
                              "hung": rc is None})
-            outcome = f"HUNG (killed after {args.timeout}s)" if rc is None else f"exit {rc}"
+            outcome = f"HUNG (killed after {timeout}s)" if rc is None else f"exit {rc}"
             print(f"   go{tc.key} {sc.name} attempt {attempt}: {outcome} in {secs:.1f}s", flush=True)
             if rc is None:
                 if hung_kept is None:
@@ -361,7 +415,7 @@ def run_scenario(sc: Scenario, tc: Toolchain, binary: str, outdir: str, args) ->
                                  final_rc, "ok" if final_rc == 0 else "crash", outdir, attempts))
         else:
             skipped = {"go": "go" + tc.key, "go_version": tc.version, "scenario": sc.name,
-                       "reason": f"hung (killed after {args.timeout}s) in all "
+                       "reason": f"hung (killed after {max(args.timeout, sc.timeout_s)}s) in all "
                                  f"{len(attempts)} attempts", "attempts": attempts}
         if hung_kept is not None:
             entries.append(store(sc, tc, sc.name + "-hung", hung_kept[0], hung_kept[1], None,
@@ -421,7 +475,7 @@ def store(sc, tc, name, err_src, truth_src, rc, status, outdir, attempts) -> dic
         "attempts": len(attempts),
     }
     if status == "hung":
-        entry["timeout_s"] = ARGS.timeout
+        entry["timeout_s"] = max(ARGS.timeout, sc.timeout_s)
     if cut:
         entry["cut"] = cut
     return entry
@@ -573,6 +627,10 @@ def main() -> int:
     ap.add_argument("--jobs", type=int, default=1, help="runs in parallel (default 1)")
     ap.add_argument("--out", default=HERE, help="output folder (default: this script's folder)")
     ap.add_argument("--check", action="store_true", help="only print the summary of existing output")
+    ap.add_argument("--bindir", help="keep the built programs here and reuse them (default: a "
+                                     "temporary folder, removed at the end)")
+    ap.add_argument("--build-only", action="store_true",
+                    help="only build (into --bindir), e.g. before a quiet recording period")
     ARGS = args = ap.parse_args()
     outdir = os.path.abspath(args.out)
 
@@ -589,7 +647,7 @@ def main() -> int:
         if n not in scen_names:
             raise SystemExit(f"unknown scenario {n!r}; known: {sorted(scen_names)}")
 
-    bindir = tempfile.mkdtemp(prefix="gclens-bin-")
+    bindir = os.path.abspath(args.bindir) if args.bindir else tempfile.mkdtemp(prefix="gclens-bin-")
     jobs = []
     try:
         for tc in toolchains:
@@ -601,11 +659,15 @@ def main() -> int:
                     continue
                 binary = build(tc, sc.program, sc.goexperiment, bindir)
                 jobs.append((sc, tc, binary))
+        if args.build_only:
+            print(f"built {len({j[2] for j in jobs})} programs in {bindir}")
+            return 0
 
         with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as ex:
             results = list(ex.map(lambda j: run_scenario(j[0], j[1], j[2], outdir, args), jobs))
     finally:
-        shutil.rmtree(bindir, ignore_errors=True)
+        if not args.bindir:
+            shutil.rmtree(bindir, ignore_errors=True)
 
     # merge into the manifest: runs of (toolchain, scenario) pairs we just ran are replaced
     man_path = os.path.join(outdir, "manifest.json")

@@ -33,6 +33,7 @@ type Truth struct {
 	ExitUnixNs    int64              `json:"exit_unix_ns"`
 	Env           map[string]*string `json:"env"`
 	Extra         map[string]any     `json:"extra,omitempty"`
+	Heap          *Heap              `json:"heap,omitempty"` // only from WriteSampled
 }
 
 func env(k string) *string {
@@ -46,6 +47,16 @@ func env(k string) *string {
 // SetGCPercent(-1), which waits for an in-flight cycle), reads MemStats and
 // writes the JSON to $GCLENS_TRUTH. point is "exit" or e.g. "before_deadlock".
 func Write(program, point string, startUnixNs int64, extra map[string]any) {
+	WriteSampled(program, point, startUnixNs, extra, nil)
+}
+
+// WriteSampled is Write plus, if s is not nil, the "heap" object: s's sampled
+// peaks (s is stopped first) and MemStats' heap figures at the truth point.
+func WriteSampled(program, point string, startUnixNs int64, extra map[string]any, s *HeapSampler) {
+	var peaks *Heap
+	if s != nil {
+		peaks = s.Stop()
+	}
 	debug.SetMemoryLimit(math.MaxInt64)
 	debug.SetGCPercent(-1)
 	var m runtime.MemStats
@@ -69,6 +80,15 @@ func Write(program, point string, startUnixNs int64, extra map[string]any) {
 			"GOMAXPROCS": env("GOMAXPROCS"),
 		},
 		Extra: extra,
+	}
+	if peaks != nil {
+		peaks.ExitHeapAlloc = m.HeapAlloc
+		peaks.ExitHeapSys = m.HeapSys
+		peaks.ExitHeapInuse = m.HeapInuse
+		peaks.ExitHeapReleased = m.HeapReleased
+		peaks.TotalAlloc = m.TotalAlloc
+		peaks.Mallocs = m.Mallocs
+		t.Heap = peaks
 	}
 	first := uint32(1)
 	if m.NumGC > 256 {
