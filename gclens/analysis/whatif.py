@@ -27,11 +27,14 @@ from gclens._validate import size_mib
 from gclens.analysis import _whatif_steady as _m
 from gclens.analysis._pacer_model import HEAP_MINIMUM_MIB, MARK_CPU_PER_P, SPIRAL_SHARE, Pacer, solve
 
-__all__ = ["Fit", "fit", "observe", "parse_size_mib", "predict", "recommend", "steady_cycles"]
+__all__ = ["Fit", "fit", "observe", "parse_size_mib", "predict", "reachable_mib", "recommend", "steady_cycles"]
 
 MIN_CYCLES = 8
 GC_BOUND_PCT = 50.0
 GC_CPU_LIMITER_PCT = 50.0
+GC_CEILING_PCT = 50.0
+"""Where the GC runs back to back it takes about half the CPU: 45-58 % in the GC-bound sample runs
+(GOGC 10 and a memory limit at the live heap), the runtime's CPU limiter caps at 50 %."""
 BOUND_SHARE = 0.22
 """A mark allocation above 22 % of the runway means the trigger floor (30 %) set it."""
 RUNWAY_SHARE = 0.28
@@ -232,6 +235,16 @@ def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None =
     return _m.observed(_m.arrays(steady))
 
 
+def reachable_mib(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> float:
+    """The run's steady reachable heap: marked heap less what was allocated during the mark, MiB.
+
+    A property of the workload rather than of GOGC (60-62 MiB at every GOGC of the churn grid),
+    so a prediction for another run of a growing heap can be made at that run's level.
+    """
+    c = _m.arrays(_m.steady(_m.one_run(gc, source, run_id).filter(~pl.col("forced"))))
+    return float(np.mean(c["live"][:-1] - (c["end"][:-1] - c["start"][:-1])))
+
+
 def steady_cycles(gc: pl.DataFrame, model: Fit) -> pl.DataFrame:
     """The background cycles of the fitted run once its live heap has settled (what ``fit`` used)."""
     return _m.steady(_m.one_run(gc, model.source, model.run_id).filter(~pl.col("forced")))
@@ -252,6 +265,7 @@ def _scenario(model: Fit, gogc: float | None, memlimit: float | None, live: floa
     offsets = (np.arange(POINTS) + 0.5) / POINTS - 0.5
     reach = [base + model.reachable_growth_mib_per_s * model.window_s * o for o in offsets]
     seen = model.observed["gc_cpu_pct"] / 100
+    ceiling = max(GC_CEILING_PCT, model.observed["gc_cpu_pct"])  # a GC-bound fitted run shows its own
     fraction = seen
     for _ in range(30 if cpu_bound else 1):
         alloc = model.alloc_mib_per_s * (1 - fraction) / max(1 - seen, 0.05) if cpu_bound else model.alloc_mib_per_s
@@ -259,6 +273,8 @@ def _scenario(model: Fit, gogc: float | None, memlimit: float | None, live: floa
         for r in reach:
             state, cost = _state_with_cost(model, r, alloc, gogc, memlimit, scaling)
             rate = alloc / state.alloc_per_cycle_mib if math.isfinite(state.alloc_per_cycle_mib) else 0.0
+            # GC-bound: assists and the CPU limiter keep GC near half the CPU, so cycles cannot come faster
+            rate = min(rate, ceiling / 100 * model.pacer.procs * 1000 / cost) if cost > 0 else rate
             states.append(state)
             rates.append(rate)
             cpus.append(min(100 * rate * cost / (model.pacer.procs * 1000), 100.0))
