@@ -137,7 +137,7 @@ def whatif_workload(gogc: int | None = None) -> str:
 GROW_GROUP = "growheap"
 GROW_MINORS = (21, 25, 27)
 GROW_ARGS = ("-rate", "150", "-retain", "0.02", "-start", "10")
-GROW_DURATION = {10: "3s", 25: "6s", 50: "20s"}  # by GOGC; the rest: GROW_DURATION_DEFAULT
+GROW_DURATION = {10: "1.8s", 25: "6s", 50: "20s"}  # by GOGC; the rest: GROW_DURATION_DEFAULT
 GROW_DURATION_DEFAULT = "33s"
 GROW_MEMLIMIT = "320MiB"
 
