@@ -273,7 +273,8 @@ def whatif(model: object, *, observed: Sequence[tuple[float, float, float]] = ()
     heap_ax.plot(grid, [r["peak_heap_mib"] for r in rows], label="predicted")
     heap_ax.fill_between(grid, [r["peak_heap_mib_range"][0] for r in rows],
                          [r["peak_heap_mib_range"][1] for r in rows], alpha=0.2, label="fit range")
-    seen, gogc_fit = model.observed, model.gogc_observed  # type: ignore[attr-defined]
+    seen = model.observed  # type: ignore[attr-defined]
+    gogc_fit = model.gogc_fitted or model.gogc_observed  # type: ignore[attr-defined]
     cpu_ax.plot([gogc_fit], [seen["gc_cpu_pct"]], "*", ms=14, color="black", label="fitted run (observed)")
     heap_ax.plot([gogc_fit], [seen["peak_heap_mib"]], "*", ms=14, color="black", label="fitted run (observed)")
     if observed:

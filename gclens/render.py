@@ -166,7 +166,7 @@ def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
     of ``kind`` "guide_heuristic" holds it and its prediction."""
     fitted = {k: _clean(v) for k, v in vars(model).items() if k != "pacer"}
     observed = {"kind": "observed", "source": model.source, "run_id": model.run_id,
-                "gogc": round(model.gogc_observed, 1), **model.observed}
+                "gogc": model.gogc_fitted, "gogc_observed": round(model.gogc_observed, 1), **model.observed}
     rows = [observed, *({"kind": "prediction", **{k: _clean(v) for k, v in s.items()}, "fit": fitted,
                          "recommendation": advice} for s in scenarios)]
     if heuristic is not None:
@@ -187,9 +187,9 @@ def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
         f"GOMAXPROCS {model.procs:g}, allocation {model.alloc_mib_per_s:.1f} MiB/s, reachable heap "
         f"{model.reachable_mib:.0f} MiB{growth} + {model.mark_alloc_mib:.1f} MiB allocated per mark, roots "
         f"{model.roots_mib:.0f} MiB; goal {model.goal_formula}",
-        f"cost per cycle: {model.cost_ms:.2f} CPU-ms ({model.cost_model}: {model.cost_reason})",
+        f"cost per cycle: {model.cost_ms:.2f} CPU-ms ({model.cost_reason})",
         f"{'GOGC':>6} {'limit MiB':>10} {'GC/s':>8} {'GC CPU %':>9} {'range %':>13} {'peak MiB':>9} {'range MiB':>11}",
-        f"{'~' + format(model.gogc_observed, '.0f'):>6} {'':>10} {seen['gc_per_s']:>8.2f} {seen['gc_cpu_pct']:>9.2f} "
+        f"{_fitted_gogc(model):>6} {'':>10} {seen['gc_per_s']:>8.2f} {seen['gc_cpu_pct']:>9.2f} "
         f"{'':>13} {seen['peak_heap_mib']:>9.0f} {'':>11}  <- observed (the fitted run)",
     ]
     for s in scenarios:
@@ -212,6 +212,14 @@ def whatif_text(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
     if heuristic is not None:
         lines += _heuristic_lines(*heuristic)
     return "\n".join(lines)
+
+
+def _fitted_gogc(model: Any) -> str:
+    """The fitted run's GOGC as given (``--run-gogc``), else ``~`` the one its goals imply."""
+    if model.gogc_fitted is None:
+        return "off"
+    given = abs(model.gogc_fitted - model.gogc_observed) > 1e-9
+    return f"{model.gogc_fitted:g}" if given else f"~{model.gogc_observed:.0f}"
 
 
 def _heuristic_lines(value: Any, predicted: dict[str, Any]) -> list[str]:

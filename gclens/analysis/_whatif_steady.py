@@ -13,8 +13,19 @@ import polars as pl
 from gclens._errors import UsageError
 from gclens.analysis._common import CYCLE_CPU_COLS, RUN, cycle_end_s
 
-__all__ = ["ABSURD_GOAL", "Cycles", "arrays", "check_modelable", "gogc_seen", "observed", "one_run", "slope",
-           "steady", "theil_sen"]
+__all__ = [
+    "ABSURD_GOAL",
+    "Cycles",
+    "arrays",
+    "check_modelable",
+    "gogc_seen",
+    "observed",
+    "one_run",
+    "reachable",
+    "slope",
+    "steady",
+    "theil_sen",
+]
 
 Cycles = dict[str, np.ndarray]
 """Per steady cycle: end_s, start, end, live, goal (NaN when unset), roots, cost, mark_ms, procs."""
@@ -23,6 +34,7 @@ Cycles = dict[str, np.ndarray]
 MIN_LIVE_MIB = 2.0
 SWING = 0.5
 """A run whose reachable heap's 10-90 % spread around its trend exceeds half its level is refused."""
+GROWING = 0.25
 ABSURD_GOAL = 64.0
 """A printed goal above 64x the live heap is the runtime's unset goal (seen as ~8e12 MB), not a goal."""
 
@@ -111,8 +123,31 @@ def one_run(gc: pl.DataFrame, source: str | None, run_id: int | None) -> pl.Data
 
 
 def steady(run: pl.DataFrame) -> pl.DataFrame:
-    """Cycles once the live heap has reached 90 % of its level in the second half of the run."""
+    """Cycles once the live heap has reached 90 % of its level in the second half of the run.
+
+    A heap that keeps growing has no level to reach: when the second half's last quarter sits more
+    than ``GROWING`` above its first, every cycle after the first tenth (start-up) counts, and the
+    model follows the trend instead.
+    """
     half = run.tail(max(run.height // 2, 1))
     level = float(half["heap_live_mib"].median() or 0)  # type: ignore[arg-type]
+    quarter = max(half.height // 4, 1)
+    first, last = (float(part["heap_live_mib"].median() or 0) for part in (half.head(quarter), half.tail(quarter)))  # type: ignore[arg-type]
+    if level > 0 and last - first > GROWING * level:
+        return run.slice(run.height // 10)
     reached = run.with_columns(ok=(pl.col("heap_live_mib") >= 0.9 * level).cum_max())
     return reached.filter(pl.col("ok")).drop("ok")
+
+
+def reachable(c: Cycles) -> tuple[np.ndarray, float, float]:
+    """Per cycle the reachable heap (marked less what the mark allocated, MiB), its Theil-Sen trend
+    (MiB/s, zero when flat) and its level at the window's middle in time.
+
+    The level is the cycles' mean moved along the trend from their mean time: a growing heap has
+    more cycles while it is small, so the plain mean would sit early in the window.
+    """
+    reach = c["live"] - (c["end"] - c["start"])
+    growth = slope(c["end_s"], reach)
+    middle = (c["end_s"][0] + c["end_s"][-1]) / 2
+    level = float(np.mean(reach[:-1]) + growth * (middle - np.mean(c["end_s"][:-1])))
+    return reach, growth, level

@@ -27,7 +27,7 @@ from gclens._validate import size_mib
 from gclens.analysis import _whatif_steady as _m
 from gclens.analysis._pacer_model import HEAP_MINIMUM_MIB, MARK_CPU_PER_P, SPIRAL_SHARE, Pacer, solve
 
-__all__ = ["Fit", "fit", "observe", "parse_size_mib", "predict", "reachable_mib", "recommend", "steady_cycles"]
+__all__ = ["Fit", "fit", "observe", "parse_size_mib", "predict", "recommend", "steady_cycles", "workload"]
 
 MIN_CYCLES = 8
 GC_BOUND_PCT = 50.0
@@ -41,10 +41,18 @@ RUNWAY_SHARE = 0.28
 """W / (G - M) when the trigger floor binds: 0.25-0.29 in the bound sample runs (0.3 less overshoot)."""
 EXTRAPOLATION = 4.0
 """Predictions beyond 4x (or under 1/4 of) the fitted GOGC are extrapolations: flagged, never recommended."""
-COST_SCALING = 0.5
-"""The point prediction scales the cost per cycle by sqrt(marked heap ratio): midway between a
-constant cost (0) and one proportional to the marked heap (1), the two ends of the range; chosen on
-the sample grid, where it halves the worst error of either end (README, what-if validation)."""
+HEAP_COST_MS_PER_MIB = 0.15
+"""CPU-ms per cycle per MiB of heap goal, beside the cost per MiB of reachable heap: a cycle also
+costs in proportion to the heap's size. The trace cannot separate the two (the goal moves with the
+reachable heap), so this is a measured prior: 0.17-0.23 (go1.21, go1.25) and 0.08-0.10 (go1.27,
+green tea) on both programs of the sample grid, GOMAXPROCS=2. The range spans 0 to twice it."""
+HEAP_COST_RANGE = (0.0, 2 * HEAP_COST_MS_PER_MIB)
+FEEDBACK_STEPS = 2
+"""The mark's allocation lengthens the mark (its cost), which lets it allocate more: followed twice,
+not to a fixed point, which need not exist (runaway at GOGC 400+ on a growing heap)."""
+NONHEAP_SHARE = 0.15
+"""Share of GOMEMLIMIT that is not heap goal when the fitted run cannot show it: 5 % (churn) to
+27 % (growheap, free pages not yet returned) in the sample grid."""
 POINTS = 8
 """A growing reachable heap is evaluated at this many points across the fitted window."""
 
@@ -60,6 +68,7 @@ class Fit:
     procs: float
     goal_formula: str
     gogc_observed: float
+    gogc_fitted: float | None  # the GOGC the model is pinned at (given, else gogc_observed); None: off
     alloc_mib_per_s: float
     live_mib: float
     reachable_mib: float
@@ -71,8 +80,7 @@ class Fit:
     limit_bound: bool
     cost_ms: float
     cost_spread: tuple[float, float]
-    cost_model: str
-    cost_per_mib_ms: float
+    cost_sums: tuple[float, float, float]  # over the cycles: CPU-ms, heap goal MiB, reachable + roots MiB
     cost_reason: str
     overshoot: float
     peak_overshoot: float
@@ -99,29 +107,36 @@ def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = Non
     c = _m.arrays(steady)
     _m.check_modelable(c)
     new_goal = bool(steady["stacks_mib"].is_not_null().all())
-    pacer, m = _pacer(c, new_goal, gogc, memlimit_mib)
-    reach = c["live"] - (c["end"] - c["start"])
-    growth = _m.slope(c["end_s"], reach)
-    b, cost_model, why = _cost_line(c["end"] - c["start"], c["cost"])
+    reach, growth, middle = _m.reachable(c)
+    known = np.isfinite(c["goal"])
+    goals = np.where(known, c["goal"], float(np.mean(c["goal"][known])) if known.any() else 0.0)
+    why = _cost_reason(reach + c["roots"], goals, c["cost"])
+    pacer, m = _pacer(c, new_goal, gogc, memlimit_mib, float(np.mean(c["cost"][1:])))
+    # goals in the model's own terms (MiB rounding can put the printed ones a few % off the formula)
+    sums = (float(np.sum(c["cost"][1:])), float(np.sum(goals[1:])) * m["goal"] / m["seen_goal"],
+            float(np.sum((reach + c["roots"])[1:])))
     model = Fit(
         source=every["source"][0], run_id=int(every["run_id"][0]), cycles=steady.height, window_s=m["window"],
         procs=round(m["procs"], 2), goal_formula="go1.18+: M + (M + stacks + globals) x GOGC/100" if new_goal
-        else "before go1.18: M x (1 + GOGC/100)", gogc_observed=m["gogc_seen"], alloc_mib_per_s=m["alloc"],
-        live_mib=m["marked"], reachable_mib=m["marked"] - m["w0"], reachable_growth_mib_per_s=growth,
+        else "before go1.18: M x (1 + GOGC/100)", gogc_observed=m["gogc_seen"],
+        gogc_fitted=None if m["limit_sets_goal"] else m["pinned"], alloc_mib_per_s=m["alloc"],
+        live_mib=m["marked"], reachable_mib=middle, reachable_growth_mib_per_s=growth,
         roots_mib=m["roots"], mark_alloc_mib=m["w0"], mark_ms=m["mark_ms"], runway_bound=m["bound"],
         limit_bound=m["limit_bound"], cost_ms=m["cost"],
-        cost_spread=(float(np.percentile(c["cost"], 25)), float(np.percentile(c["cost"], 75))),
-        cost_model=cost_model, cost_per_mib_ms=b, cost_reason=why, overshoot=pacer.overshoot,
+        cost_spread=_spread(c["cost"] / np.maximum(reach + c["roots"], 1e-9) * (middle + m["roots"])),
+        cost_sums=sums, cost_reason=why, overshoot=pacer.overshoot,
         peak_overshoot=1.0, observed=_m.observed(c), pacer=pacer,
         warnings=_fit_warnings(every, steady, m["limit_bound"]),
     )
     # the highest goal across the window, as predict computes it, against the run's own peak
-    top = _scenario(model, m["pinned"], memlimit_mib if m["limit_bound"] else None, None, False,
-                    scaling=COST_SCALING)
+    top = _scenario(model, None if m["limit_sets_goal"] else m["pinned"],
+                    memlimit_mib if m["limit_bound"] or m["limit_sets_goal"] else None,
+                    (model.reachable_mib, model.window_s), False, heap_cost=HEAP_COST_MS_PER_MIB)
     return replace(model, peak_overshoot=model.observed["peak_heap_mib"] / max(top["heap_goal_mib"], 1e-9))
 
 
-def _pacer(c: _m.Cycles, new_goal: bool, gogc: float | None, memlimit: float | None) -> tuple[Pacer, dict[str, Any]]:
+def _pacer(c: _m.Cycles, new_goal: bool, gogc: float | None, memlimit: float | None,
+           cost: float) -> tuple[Pacer, dict[str, Any]]:
     """The pacer's parameters from the run's means, and the means themselves.
 
     Indexes pair each cycle with the previous one's mark: cycle i allocates from the previous
@@ -132,7 +147,7 @@ def _pacer(c: _m.Cycles, new_goal: bool, gogc: float | None, memlimit: float | N
         "window": window, "alloc": float(np.sum(c["end"][1:] - c["live"][:-1])) / window,
         "w0": float(np.mean(c["end"][:-1] - c["start"][:-1])), "marked": float(np.mean(c["live"][:-1])),
         "roots": float(np.mean(c["roots"])), "gogc_seen": _m.gogc_seen(c, new_goal),
-        "cost": float(np.mean(c["cost"][1:])), "mark_ms": float(np.mean(c["mark_ms"][:-1])),
+        "cost": cost, "mark_ms": float(np.mean(c["mark_ms"][:-1])),
         "procs": float(np.sum(np.diff(c["end_s"]) * c["procs"][1:])) / window,  # time-weighted GOMAXPROCS
     }
     goals = c["goal"][1:][np.isfinite(c["goal"][1:])]
@@ -140,15 +155,18 @@ def _pacer(c: _m.Cycles, new_goal: bool, gogc: float | None, memlimit: float | N
     w0, marked, procs, alloc, mark_ms = m["w0"], m["marked"], m["procs"], m["alloc"], m["mark_ms"]
     m["limit_bound"] = limit_bound = seen_goal - marked <= SPIRAL_SHARE * marked
     m["pinned"] = pinned = gogc if gogc is not None else m["gogc_seen"]
-    goal = seen_goal if limit_bound else max(
-        marked + (marked + (m["roots"] if new_goal else 0.0)) * pinned / 100, HEAP_MINIMUM_MIB * pinned / 100)
+    formula = max(marked + (marked + (m["roots"] if new_goal else 0.0)) * pinned / 100, HEAP_MINIMUM_MIB * pinned / 100)
+    # the run's limit set its goal: GOGC off, or goals under what GOGC would give
+    m["limit_sets_goal"] = limit_sets = memlimit is not None and (gogc is None or seen_goal < 0.95 * formula)
+    goal = seen_goal if limit_bound or limit_sets else formula
+    m["goal"], m["seen_goal"] = goal, seen_goal
     runway0 = goal - marked
     m["bound"] = bound = limit_bound or w0 >= BOUND_SHARE * runway0
     rho = w0 / (alloc * mark_ms / 1000) if mark_ms > 0 and alloc > 0 else 1.0
     u = MARK_CPU_PER_P if bound or mark_ms <= 0 else m["cost"] / (mark_ms * procs)
     free = rho * alloc * m["cost"] / (u * procs * 1000)
-    nonheap = memlimit - goal if memlimit is not None and limit_bound else (
-        0.05 * memlimit if memlimit is not None else 0.0)
+    nonheap = memlimit - goal if memlimit is not None and (limit_bound or limit_sets) else (
+        NONHEAP_SHARE * memlimit if memlimit is not None else 0.0)
     pacer = Pacer(new_goal=new_goal, roots_mib=m["roots"], procs=procs, mark_alloc_share=rho, mark_cpu_per_p=u,
                   runway_share=w0 / runway0 if bound and not limit_bound else RUNWAY_SHARE,
                   free_scale=max(1.0, w0 / free) if bound and not limit_bound else (w0 / free if free > 0 else 1.0),
@@ -157,11 +175,13 @@ def _pacer(c: _m.Cycles, new_goal: bool, gogc: float | None, memlimit: float | N
 
 
 def predict(model: Fit, *, gogc: float | None, memlimit_mib: float | None = None,
-            live_mib: float | None = None, cpu_bound: bool = False) -> dict[str, Any]:
+            live_mib: float | None = None, window_s: float | None = None, cpu_bound: bool = False) -> dict[str, Any]:
     """One scenario: GOGC (None for off) and an optional memory limit, in MiB.
 
-    ``live_mib`` replaces the fitted reachable heap. ``cpu_bound``: the program allocates as fast as
-    its CPU allows (a batch job, a benchmark), so GC CPU taken from it slows its allocation:
+    ``live_mib`` replaces the fitted reachable heap (its level mid-period), ``window_s`` the fitted
+    run's length (a growing heap spans growth x window around that level). ``cpu_bound``: the
+    program allocates as fast as its CPU allows (a batch job, a benchmark), so GC CPU taken from it
+    slows its allocation:
     A' = A x (1 - f') / (1 - f). Otherwise the allocation rate is the fitted run's (a service
     serving a given load), as in the GC guide.
     """
@@ -173,16 +193,18 @@ def predict(model: Fit, *, gogc: float | None, memlimit_mib: float | None = None
                    memory_limit_binds=False, death_spiral=False, extrapolated=False)
         out["warnings"].append("GOGC=off without a memory limit: the heap grows without bound")
         return out
-    point = _scenario(model, gogc, memlimit_mib, live_mib, cpu_bound, scaling=COST_SCALING)
-    ends = [_scenario(model, gogc, memlimit_mib, live_mib, cpu_bound, scaling=e) for e in (0.0, 1.0)]
+    span = (model.reachable_mib if live_mib is None else live_mib, model.window_s if window_s is None else window_s)
+    point = _scenario(model, gogc, memlimit_mib, span, cpu_bound, heap_cost=HEAP_COST_MS_PER_MIB)
+    ends = [_scenario(model, gogc, memlimit_mib, span, cpu_bound, heap_cost=h) for h in HEAP_COST_RANGE]
     pairs = {k: (min(e[k] for e in (point, *ends)), max(e[k] for e in (point, *ends)))
              for k in ("gc_per_s", "gc_cpu_pct", "peak_heap_mib")}
-    ratio = (gogc or 0) / model.gogc_observed if model.gogc_observed > 0 else 1.0
-    extrapolated = gogc is not None and not 1 / EXTRAPOLATION <= ratio <= EXTRAPOLATION
+    base = model.gogc_fitted
+    ratio = gogc / base if gogc is not None and base else 1.0
+    extrapolated = not 1 / EXTRAPOLATION <= ratio <= EXTRAPOLATION
     out.update(point, gc_per_s_range=pairs["gc_per_s"], gc_cpu_pct_range=pairs["gc_cpu_pct"],
                peak_heap_mib_range=pairs["peak_heap_mib"], extrapolated=extrapolated)
     if extrapolated:
-        out["warnings"].append(f"GOGC={gogc:g} is {ratio:.1f}x the fitted GOGC (~{model.gogc_observed:.0f}): "
+        out["warnings"].append(f"GOGC={gogc:g} is {ratio:.1f}x the fitted GOGC ({base:g}): "
                                "an extrapolation, outside what the run can vouch for")
     if point["death_spiral"]:
         out["warnings"].append("the memory limit leaves no room above the live heap: GC would run "
@@ -206,7 +228,7 @@ def recommend(model: Fit, *, target_gc_cpu_pct: float, cpu_bound: bool = False) 
     if model.cost_ms <= 0 or (high - low) > model.cost_ms:
         return {"gogc": None, "reason": f"the cost per cycle is too scattered (IQR {low:.1f}-{high:.1f} ms around "
                                         f"{model.cost_ms:.1f} ms) to promise a GC CPU"}
-    fitted = model.gogc_observed
+    fitted = model.gogc_fitted or model.gogc_observed
     for gogc in (*range(10, 100, 5), *range(100, 400, 25), *range(400, 2001, 100)):
         s = predict(model, gogc=gogc, cpu_bound=cpu_bound)
         if gogc > fitted * EXTRAPOLATION:
@@ -235,14 +257,16 @@ def observe(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None =
     return _m.observed(_m.arrays(steady))
 
 
-def reachable_mib(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> float:
-    """The run's steady reachable heap: marked heap less what was allocated during the mark, MiB.
+def workload(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = None) -> tuple[float, float]:
+    """The run's steady reachable heap (marked heap less what the mark allocated, MiB, mean) and
+    the length of its steady window (s).
 
-    A property of the workload rather than of GOGC (60-62 MiB at every GOGC of the churn grid),
-    so a prediction for another run of a growing heap can be made at that run's level.
+    The reachable heap is the workload's live data, not something GOGC decides (60-62 MiB at every
+    GOGC of the churn grid); a growing heap's depends on how long the run lasted. ``predict`` at
+    another run's workload uses both (``live_mib``, ``window_s``).
     """
     c = _m.arrays(_m.steady(_m.one_run(gc, source, run_id).filter(~pl.col("forced"))))
-    return float(np.mean(c["live"][:-1] - (c["end"][:-1] - c["start"][:-1])))
+    return _m.reachable(c)[2], float(c["end_s"][-1] - c["end_s"][0])
 
 
 def steady_cycles(gc: pl.DataFrame, model: Fit) -> pl.DataFrame:
@@ -258,12 +282,12 @@ def parse_size_mib(text: str) -> float:
         raise UsageError(str(exc)) from None
 
 
-def _scenario(model: Fit, gogc: float | None, memlimit: float | None, live: float | None, cpu_bound: bool,
-              *, scaling: float) -> dict[str, Any]:
+def _scenario(model: Fit, gogc: float | None, memlimit: float | None, span: tuple[float, float], cpu_bound: bool,
+              *, heap_cost: float) -> dict[str, Any]:
     """The pacer's state at ``POINTS`` points of the reachable heap's trend across the fitted window."""
-    base = model.reachable_mib if live is None else live
+    base, window = span
     offsets = (np.arange(POINTS) + 0.5) / POINTS - 0.5
-    reach = [base + model.reachable_growth_mib_per_s * model.window_s * o for o in offsets]
+    reach = [max(base + model.reachable_growth_mib_per_s * window * o, 0.0) for o in offsets]
     seen = model.observed["gc_cpu_pct"] / 100
     ceiling = max(GC_CEILING_PCT, model.observed["gc_cpu_pct"])  # a GC-bound fitted run shows its own
     fraction = seen
@@ -271,7 +295,7 @@ def _scenario(model: Fit, gogc: float | None, memlimit: float | None, live: floa
         alloc = model.alloc_mib_per_s * (1 - fraction) / max(1 - seen, 0.05) if cpu_bound else model.alloc_mib_per_s
         states, rates, cpus = [], [], []
         for r in reach:
-            state, cost = _state_with_cost(model, r, alloc, gogc, memlimit, scaling)
+            state, cost = _state_with_cost(model, r, alloc, gogc, memlimit, heap_cost)
             rate = alloc / state.alloc_per_cycle_mib if math.isfinite(state.alloc_per_cycle_mib) else 0.0
             # GC-bound: assists and the CPU limiter keep GC near half the CPU, so cycles cannot come faster
             rate = min(rate, ceiling / 100 * model.pacer.procs * 1000 / cost) if cost > 0 else rate
@@ -293,36 +317,42 @@ def _scenario(model: Fit, gogc: float | None, memlimit: float | None, live: floa
 
 
 def _state_with_cost(model: Fit, reachable: float, alloc: float, gogc: float | None, memlimit: float | None,
-                     scaling: float) -> tuple[Any, float]:
-    """Solve the state; the cost per cycle depends on the mark allocation it finds, so iterate."""
+                     heap_cost: float) -> tuple[Any, float]:
+    """Solve the state; the cost per cycle depends on the goal it finds (and the mark's duration on
+    the cost), so follow that ``FEEDBACK_STEPS`` times."""
     w, cost = model.mark_alloc_mib, model.cost_ms
-    for _ in range(20):
+    for _ in range(FEEDBACK_STEPS):
         state = solve(model.pacer, reachable=reachable, alloc=alloc, cost_ms=cost, gogc=gogc, memlimit=memlimit,
                       mark_alloc_guess=w)
-        new_cost = _cost(model, state.mark_alloc_mib, reachable, scaling)
-        if abs(new_cost - cost) < 1e-6:
-            break
-        w, cost = state.mark_alloc_mib, new_cost
+        w, cost = state.mark_alloc_mib, _cost(model, state.goal_mib, reachable, heap_cost)
     return state, cost
 
 
-def _cost(model: Fit, mark_alloc: float, reachable: float, scaling: float) -> float:
-    """CPU-ms per cycle: the fitted line, or the measured cost scaled by (marked heap ratio) ** scaling."""
-    if model.cost_model == "line":
-        return max(model.cost_ms + model.cost_per_mib_ms * (mark_alloc - model.mark_alloc_mib), 0.25 * model.cost_ms)
-    fitted = model.live_mib + model.roots_mib
-    ratio = (reachable + mark_alloc + model.roots_mib) / fitted if fitted > 0 else 1.0
-    return float(model.cost_ms * ratio ** scaling)
+def _cost(model: Fit, goal: float, reachable: float, heap_cost: float) -> float:
+    """CPU-ms per cycle: per MiB of reachable heap + roots (what the mark scans, the GC guide's
+    model) plus ``heap_cost`` per MiB of heap goal; the first part is fitted so that the run's own
+    cycles add up to its measured GC CPU."""
+    total, goals, scanned = model.cost_sums
+    heap_cost = min(heap_cost, 0.5 * total / goals) if goals > 0 else 0.0  # never more than half the run's cost
+    per_mib = (total - heap_cost * goals) / scanned if scanned > 0 else 0.0
+    return float(per_mib * (reachable + model.roots_mib) + heap_cost * (goal if math.isfinite(goal) else 0.0))
 
 
-def _cost_line(mark_alloc: np.ndarray, cost: np.ndarray) -> tuple[float, str, str]:
-    """A line cost = a + b x mark allocation, kept only when it beats a constant (r2 >= 0.5, b >= 0)."""
-    b, r2 = _m.theil_sen(mark_alloc, cost)
-    if b > 0 and r2 >= 0.5:
-        return b, "line", f"cost per cycle grows {b:.2f} ms per MiB allocated during the mark (r2 {r2:.2f})"
-    reason = (f"the cycles' spread gives no usable slope (slope {b:.2f} ms/MiB, r2 {r2:.2f}): "
-              "the measured mean cost per cycle is used")
-    return 0.0, "constant", reason
+def _cost_reason(scanned: np.ndarray, goals: np.ndarray, cost: np.ndarray) -> str:
+    """Which cost model, and what the run itself says about it."""
+    total = float(((cost - cost.mean()) ** 2).sum())
+    design = np.column_stack([scanned, goals])
+    fitted, *_ = np.linalg.lstsq(design, cost, rcond=None)
+    r2 = 1 - float(((cost - design @ fitted) ** 2).sum()) / total if total else 0.0
+    moving = _m.slope(np.arange(len(scanned), dtype=float), scanned) != 0.0
+    said = (f"the reachable heap moves in this run and the two terms explain its cycles' cost (r2 {r2:.2f})"
+            if moving else "the reachable heap is steady in this run, so at its own heap the measured cost is used")
+    return (f"per MiB of reachable heap + roots, plus {HEAP_COST_MS_PER_MIB} CPU-ms per MiB of heap goal "
+            f"(a prior measured on the sample grid, range {HEAP_COST_RANGE[0]:g}-{HEAP_COST_RANGE[1]:g}); {said}")
+
+
+def _spread(values: np.ndarray) -> tuple[float, float]:
+    return float(np.percentile(values, 25)), float(np.percentile(values, 75))
 
 
 def _fit_warnings(every: pl.DataFrame, steady: pl.DataFrame, limit_bound: bool) -> list[str]:

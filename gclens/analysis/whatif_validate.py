@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from gclens._errors import UsageError
-from gclens.analysis.whatif import fit, observe, predict, reachable_mib
+from gclens.analysis.whatif import fit, observe, predict, workload
 
 __all__ = ["MEASURES", "Run", "cross_validate", "markdown", "worst_errors"]
 
@@ -33,14 +33,14 @@ class Run:
 def cross_validate(runs: list[Run], *, cpu_bound: bool = False) -> pl.DataFrame:
     """One row per (fitted, predicted) pair, the fitted run's own prediction included.
 
-    Each prediction is made at the predicted run's reachable heap (``reachable_mib``): the workload's
-    live data, not something GOGC decides, and for a growing heap it depends on how long the run
-    lasted. Runs the model refuses to fit (too few cycles, no steady state) appear only as predicted runs.
+    Each prediction is made at the predicted run's workload (``whatif.workload``: its reachable heap
+    and steady window), which GOGC does not decide but a growing heap's run length does. Runs the
+    model refuses to fit (too few cycles, no steady state) appear only as predicted runs.
     Columns: fitted, fitted_gogc, predicted, gogc, memlimit_mib, extrapolated, and per measure
     ``observed_<m>``, ``predicted_<m>``, ``error_<m>`` (relative: predicted / observed - 1).
     """
     seen = {i: observe(r.gc) for i, r in enumerate(runs)}
-    reach = {i: reachable_mib(r.gc) for i, r in enumerate(runs)}
+    loads = {i: workload(r.gc) for i, r in enumerate(runs)}
     rows = []
     for i, base in enumerate(runs):
         try:
@@ -49,7 +49,7 @@ def cross_validate(runs: list[Run], *, cpu_bound: bool = False) -> pl.DataFrame:
             continue
         for j, other in enumerate(runs):
             guess = predict(model, gogc=other.gogc, memlimit_mib=other.memlimit_mib, cpu_bound=cpu_bound,
-                            live_mib=None if i == j else reach[j])
+                            live_mib=None if i == j else loads[j][0], window_s=None if i == j else loads[j][1])
             row: dict[str, object] = {"fitted": base.label or str(i), "fitted_gogc": base.gogc,
                                       "predicted": other.label or str(j), "gogc": other.gogc,
                                       "memlimit_mib": other.memlimit_mib, "extrapolated": guess["extrapolated"]}
