@@ -7,10 +7,11 @@ past the goal the heap gets, and the goal formula of its Go release. ``predict``
 steady state (``_pacer_model``) at another setting with those parameters; at the fitted run's own
 setting it gives back that run's figures, which every output shows beside the predictions.
 
-Uncertainty is structural, so it is given as a range between two assumptions on the cost per
-cycle: constant (the reachable heap, what the mark must scan, does not change with GOGC) and
-growing with the marked heap (floating garbage marked like live data). ``recommend`` promises only
-what the top of that range keeps, and refuses when the run cannot support the promise.
+Uncertainty is structural, so it is given as a range: the cost per cycle has a part per MiB of
+reachable heap (what the mark scans, fitted to the run) and a part per MiB of heap goal that one
+run cannot separate from it (a prior measured on the sample grid, varied over its range).
+``recommend`` promises only what the top of that range keeps, and refuses when the run cannot
+support the promise.
 """
 
 from __future__ import annotations
