@@ -128,10 +128,10 @@ def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame
 
 def is_events_only(samples: pl.DataFrame) -> bool:
     """A capture of tracepoints only (``perf record -a -e vmscan:mm_vmscan_lru_isolate``): no stack
-    shows GC work and every event is ``subsystem:name``. Its pids are other processes and its execs
+    shows GC work and every event is ``subsystem:name`` (not a modifier: ``cycles:u``). Its pids are other processes and its execs
     are theirs, so no anchor of its own can place the run."""
     return bool(samples.height and not samples["is_gc_stack"].any()
-                and samples["event"].str.contains(r"^[\w.-]+:[\w.-]+$").fill_null(False).all())
+                and samples["event"].str.contains(r"^[\w.-]+:(?:[\w.-]*_[\w.-]*|[\w.-]{5,})$").fill_null(False).all())
 
 
 def same_clock_row(run: tuple[str, int], capture: PerfCapture, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -178,6 +178,7 @@ def _threads(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     threads = ctx.threads_max or _int(values.get("process.threads"))
     limits = {k: _int(values.get(k)) for k in ("kernel.threads-max", "kernel.pid_max", "pids.max")}
+    limits["ulimit -u (RLIMIT_NPROC, per user)"] = _int(values.get("limits.max_processes.soft"))
     limits["Go's default SetMaxThreads"] = 10000
     known = {k: v for k, v in limits.items() if v and v > 0}
     if threads is None or not known:
