@@ -113,9 +113,9 @@ def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame
         placed = [r for r in found if r is not None and r["offset_ns"] is not None]
         sample_frames.append(label_phases(samples, trace.gc, placed))
     for capture, samples in events:
-        found = [same_clock_row(run, capture, rows) for run in _runs(trace.gc)]
-        rows += found
-        sample_frames.append(label_phases(samples, trace.gc, [r for r in found if r["offset_ns"] is not None]))
+        borrowed = [same_clock_row(run, capture, rows) for run in _runs(trace.gc)]
+        rows += borrowed
+        sample_frames.append(label_phases(samples, trace.gc, [r for r in borrowed if r["offset_ns"] is not None]))
     alignment = pl.DataFrame(rows, schema=pl.from_arrow(ALIGNMENT.empty_table()).schema)  # type: ignore[union-attr]
     perf_samples = pl.concat(sample_frames) if sample_frames else _empty(PERF_SAMPLES)
     walls = {c.name: c.reference[0] - c.reference[1] for c in perf if c.reference and c.clock == "monotonic"}
@@ -128,8 +128,8 @@ def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame
 
 def is_events_only(samples: pl.DataFrame) -> bool:
     """A capture of tracepoints only (``perf record -a -e vmscan:mm_vmscan_lru_isolate``): no stack
-    shows GC work and every event is ``subsystem:name`` (not a modifier: ``cycles:u``). Its pids are other processes and its execs
-    are theirs, so no anchor of its own can place the run."""
+    shows GC work and every event is ``subsystem:name`` (not a modifier: ``cycles:u``). Its pids are
+    other processes and its execs are theirs, so no anchor of its own can place the run."""
     return bool(samples.height and not samples["is_gc_stack"].any()
                 and samples["event"].str.contains(r"^[\w.-]+:(?:[\w.-]*_[\w.-]*|[\w.-]{5,})$").fill_null(False).all())
 

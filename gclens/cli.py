@@ -339,10 +339,9 @@ def _analysed(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame, str
     findings = evaluate(trace, limits, kpis=kpis)
     context = ""
     if args.snapshot or args.perf:
+        from gclens.analysis.pressure import pressure_findings
         from gclens.analysis.settings_rules import settings_findings
         from gclens.render import context_text
-
-        from gclens.analysis.pressure import pressure_findings
 
         aligned = _aligned(args, trace)
         extra = _worst_first(settings_findings(trace, aligned.settings, aligned.gc_settings, limits),

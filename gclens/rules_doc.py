@@ -34,7 +34,8 @@ def catalogue_text(frame: pl.DataFrame) -> str:
         lines.append(f"{row['section']:6} {_cut(row['row'], 34):34} {_cut(row['claim'], 46):46} "
                      f"{row['verdict']:16} {_checked_by(row)}")
     rules = frame.filter(pl.col("kind").is_in(["settings rule", "trace rule"]))["implemented_by"].n_unique()
-    lines.append(f"\n{frame.height} claims; {rules} rules check them. gclens rules --markdown for the reasons and sources.")
+    lines.append(f"\n{frame.height} claims; {rules} rules check them. "
+                 "gclens rules --markdown for the reasons and sources.")
     return "\n".join(lines)
 
 

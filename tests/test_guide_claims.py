@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import pytest
+from guide_rows import guide_rows
 
 from gclens._schemas import SCHEMAS
 from gclens.analysis.findings import RULES as TRACE_RULES
@@ -20,7 +21,6 @@ from gclens.analysis.pressure import RULE as PRESSURE_RULE
 from gclens.analysis.settings_rules import rule_ids
 from gclens.cli import main
 from gclens.rules_doc import catalogue_markdown
-from guide_rows import guide_rows
 
 ROOT = Path(__file__).parent.parent
 ROWS = guide_rows()

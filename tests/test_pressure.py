@@ -36,8 +36,8 @@ def lined_up() -> dict[str, Any]:
     trace = read_trace(CAPTURE / "trace.stderr")
     vmscan, cpu = read_perf(CAPTURE / "vmscan.txt.gz"), read_perf(CAPTURE / "perf.txt.gz")
     aligned = align(trace, [vmscan, cpu])
-    raw = [int(m[1]) * 10**9 + int(m[2]) for line in gzip.open(CAPTURE / "vmscan.txt.gz", "rt")
-           if (m := LINE.search(line))]
+    with gzip.open(CAPTURE / "vmscan.txt.gz", "rt") as text:
+        raw = [int(m[1]) * 10**9 + int(m[2]) for line in text if (m := LINE.search(line))]
     return {"trace": trace, "aligned": aligned, "captures": (vmscan, cpu), "raw_ns": np.array(sorted(raw))}
 
 
@@ -75,7 +75,8 @@ def test_cycles_after_pressure_and_the_finding(lined_up: dict[str, Any]) -> None
     trace, aligned = lined_up["trace"], lined_up["aligned"]
     offset = aligned.alignment["offset_ns"][0]
     events = (lined_up["raw_ns"] - offset) / 1e9
-    expected = {n: sum(1 for e in events if t - 5 <= e < t) / 5 for n, t in trace.gc.select("gc_num", "t_s").iter_rows()}
+    starts = trace.gc.select("gc_num", "t_s").iter_rows()
+    expected = {n: sum(1 for e in events if t - 5 <= e < t) / 5 for n, t in starts}
     before = pressure_before_cycles(trace.gc, aligned.perf_samples)
     assert dict(before.select("gc_num", "vmscan_before_per_s").iter_rows()) == pytest.approx(expected)
     assert pressure_findings(trace.gc, aligned.perf_samples).is_empty()  # the guide's 800/s: never reached here

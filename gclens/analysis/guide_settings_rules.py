@@ -87,8 +87,8 @@ def _nofile(ctx: RunContext) -> Iterator[Finding]:
         return
     yield ("nofile-limit", "info", float(number), float(NOFILE_MIN), "files", [],
            f"the hard open-files limit is {number} ({snapshot_id}), below the tuning guide's LimitNOFILE >= "
-           f"{NOFILE_MIN}. Go 1.19+ raises the soft limit to the hard one at start (syscall/rlimit.go), so the hard limit is the "
-           "process's real ceiling for sockets and files",
+           f"{NOFILE_MIN}. Go 1.19+ raises the soft limit to the hard one at start (syscall/rlimit.go), so the "
+           "hard limit is the process's real ceiling for sockets and files",
            "Raise LimitNOFILE= in the systemd unit (or the container's nofile ulimit); the soft limit follows.",
            "https://go.dev/issue/46279")
 

@@ -51,8 +51,8 @@ def pressure_per_second(gc: pl.DataFrame, perf_samples: pl.DataFrame, *, event: 
     for source, run_id in events.select("source", "run_id").unique(maintain_order=True).iter_rows():
         mine = events.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
         cycles = gc.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
-        seconds = pl.concat([mine["t_s"], cycles["t_s"]]).floor().cast(pl.Int64)
-        grid = pl.DataFrame({"second": pl.int_range(seconds.min(), seconds.max() + 1, eager=True)})  # type: ignore[operator]
+        seconds = np.floor(pl.concat([mine["t_s"], cycles["t_s"]]).to_numpy()).astype(np.int64)
+        grid = pl.DataFrame({"second": np.arange(seconds.min(), seconds.max() + 1, dtype=np.int64)})
         counted = mine.group_by(pl.col("t_s").floor().cast(pl.Int64).alias("second")).agg(
             pl.len().cast(pl.UInt32).alias("vmscan_events"))
         started = cycles.group_by(pl.col("t_s").floor().cast(pl.Int64).alias("second")).agg(
@@ -97,14 +97,15 @@ def pressure_findings(gc: pl.DataFrame, perf_samples: pl.DataFrame, limits: Limi
             continue
         rest = run.filter(pl.col("vmscan_before_per_s") < per_s)
         long = hit.filter(pl.col("stw_ms") > limits.max_stw_ms).height
-        stw_rest = f"{rest['stw_ms'].median():.3g} ms" if rest.height else "none without pressure"
+        worst, stw_hit = float(hit["vmscan_before_per_s"].max()), float(hit["stw_ms"].median())  # type: ignore[arg-type]
+        stw_rest = f"{float(rest['stw_ms'].median()):.3g} ms" if rest.height else "none without pressure"  # type: ignore[arg-type]
         rows.append(finding(
             RULE, "warning" if long else "info", {"source": source, "run_id": run_id},
-            float(hit["vmscan_before_per_s"].max()), per_s, "events/s",  # type: ignore[arg-type]
+            worst, per_s, "events/s",
             (hit["t_s"].min(), hit["t_s"].max()), hit["gc_num"].to_list(),  # type: ignore[arg-type]
             f"{hit.height} of {run.height} cycles began after >= {per_s:g} {VMSCAN_EVENT} events/s in the "
-            f"{window_s:g} s before (max {hit['vmscan_before_per_s'].max():.0f}/s): the host was reclaiming page "
-            f"cache; median STW {hit['stw_ms'].median():.3g} ms for them vs {stw_rest} for the others, "
+            f"{window_s:g} s before (max {worst:.0f}/s): the host was reclaiming page "
+            f"cache; median STW {stw_hit:.3g} ms for them vs {stw_rest} for the others, "
             f"{long} over {limits.max_stw_ms:g} ms. The tuning guide's threshold (800/s) has no source",
             "Find the reclaiming process (the events' comm); give the service memory headroom (memory.low, a "
             "lower GOMEMLIMIT) or move the page-cache-heavy job; the line-up is a correlation, not a cause.",

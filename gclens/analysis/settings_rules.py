@@ -9,9 +9,7 @@ same shape as ``evaluate`` (``FINDINGS_SCHEMA``), so ``check`` and ``report`` sh
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl

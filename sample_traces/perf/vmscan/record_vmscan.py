@@ -126,7 +126,8 @@ def record(args: argparse.Namespace, tmp: str) -> int:
                               capture_output=True, check=True).stdout
         with gzip.GzipFile(os.path.join(out, name), "wb", mtime=0) as f:
             f.write(text)
-    truth = json.load(open(truth_path))
+    with open(truth_path) as f:
+        truth = json.load(f)
     bursts = [tuple(float(x) for x in b.split(":")) for b in args.bursts.split(",")]
     truth["vmscan"] = {
         "start_mono_ns": start_ns, "reader_cgroup_limit_mib": args.limit_mib, "file_mib": args.file_mib,
