@@ -216,7 +216,8 @@ CLAIMS: tuple[Claim, ...] = (
           "warns when asyncpreemptoff=1 is set in a snapshot and sweep-termination pauses exceed the STW limit, "
           "notes it otherwise"),
     Claim("3", _GOGC, "base = 80 + 20 ln(1 + rt_p95/50); penalty = max(0, 40 (g - 0.05)); "
-          "GOGC = trunc(min(200, max(30, base - penalty)))", "", "not judged",
+          "GOGC = trunc(min(200, max(30, base - penalty))), set every second; its table: P95 above 150 ms, raise GOGC",
+          "", "not judged",
           "a heuristic without a cost model; gclens computes it as written and shows the what-if prediction beside it",
           "shared/tuning-guide.md §3", "analysis", "gclens.analysis.guide_gogc.guide_gogc",
           "gclens whatif --rt-p95-ms MS prints the guide's GOGC and the model's GC CPU and peak heap for it"),
