@@ -19,11 +19,13 @@ if _TYPE_CHECKING:
     from gclens._parse import parse_runtime_line
     from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
     from gclens._trace import Trace, read_trace
+    from gclens.analysis.guide_claims import rules
 
 _LAZY = {
     "write_tables": "gclens._output", "parse_runtime_line": "gclens._parse",
     "SCHEMA_VERSION": "gclens._schemas", "SCHEMAS": "gclens._schemas",
     "TABLE_NAMES": "gclens._schemas", "Trace": "gclens._trace", "read_trace": "gclens._trace",
+    "rules": "gclens.analysis.guide_claims",
 }
 
 __all__ = [
@@ -38,6 +40,7 @@ __all__ = [
     "UsageError",
     "parse_runtime_line",
     "read_trace",
+    "rules",
     "write_tables",
 ]
 

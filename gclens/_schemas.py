@@ -375,7 +375,8 @@ ALIGNMENT = _schema("alignment", "How each run's program time was placed on each
     _field("pid", I64, "Process of the perf source matched to the run."),
     _field("offset_ns", I64, "perf time of the run's t_s = 0: perf time = offset_ns + t_s * 1e9."),
     _field("method", STR, "The anchors and search used, joined by +: exec-anchor, journald-anchor, program-start, "
-           "process-start, first-sample, xcorr (null when failed)."),
+           "process-start, first-sample, xcorr; same-clock for an events-only capture placed by another capture "
+           "on CLOCK_MONOTONIC (null when failed)."),
     _field("perf_clock", STR, "perf's clock: monotonic (-k mono) or perf_local (default sched_clock)."),
     _field("score", F64, "Youden score J at the offset: P(mark sample in a mark window) - P(other sample in one)."),
     _field("margin", F64, "J minus the best J more than 10 ms away (aliasing at the GC period)."),

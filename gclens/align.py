@@ -99,16 +99,23 @@ def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame
     places nothing says why rather than vanishing. A capture without samples is an InputError.
     """
     settings = settings if settings is not None else _empty(SETTINGS)
-    sample_frames, rows = [], []
+    sample_frames, rows, events = [], [], []
     for capture in perf:
         if not capture.samples.num_rows:
             raise InputError(f"{capture.name}: no perf samples ({capture.lines_read:,} lines read): is it the "
                              "output of `perf script` on a perf.data with samples?")
         samples = label_gc_work(_frame(capture.samples))
+        if is_events_only(samples):
+            events.append((capture, samples))  # placed below, by a capture on the same clock
+            continue
         found = [align_run(trace, run, samples, capture, settings) for run in _runs(trace.gc)]
         rows += [row for row in found if row is not None]
         placed = [r for r in found if r is not None and r["offset_ns"] is not None]
         sample_frames.append(label_phases(samples, trace.gc, placed))
+    for capture, samples in events:
+        borrowed = [same_clock_row(run, capture, rows) for run in _runs(trace.gc)]
+        rows += borrowed
+        sample_frames.append(label_phases(samples, trace.gc, [r for r in borrowed if r["offset_ns"] is not None]))
     alignment = pl.DataFrame(rows, schema=pl.from_arrow(ALIGNMENT.empty_table()).schema)  # type: ignore[union-attr]
     perf_samples = pl.concat(sample_frames) if sample_frames else _empty(PERF_SAMPLES)
     walls = {c.name: c.reference[0] - c.reference[1] for c in perf if c.reference and c.clock == "monotonic"}
@@ -117,6 +124,32 @@ def align(trace: Trace, perf: Sequence[PerfCapture] = (), settings: pl.DataFrame
     tables = {"settings": settings, "gc_settings": joined, "perf_samples": perf_samples, "alignment": alignment}
     aligned.tables.update({name: _arrow(frame, name) for name, frame in tables.items()})
     return aligned
+
+
+def is_events_only(samples: pl.DataFrame) -> bool:
+    """A capture of tracepoints only (``perf record -a -e vmscan:mm_vmscan_lru_isolate``): no stack
+    shows GC work and every event is ``subsystem:name`` (not a modifier: ``cycles:u``). Its pids are
+    other processes and its execs are theirs, so no anchor of its own can place the run."""
+    return bool(samples.height and not samples["is_gc_stack"].any()
+                and samples["event"].str.contains(r"^[\w.-]+:(?:[\w.-]*_[\w.-]*|[\w.-]{5,})$").fill_null(False).all())
+
+
+def same_clock_row(run: tuple[str, int], capture: PerfCapture, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Place an events-only capture with the offset of a capture that was aligned on the same clock
+    (both recorded with -k mono): one clock, one offset. Failed when there is none."""
+    base = {"source": run[0], "run_id": run[1], "perf_source": capture.name, "pid": None,
+            "perf_clock": capture.clock, "mark_samples": 0, "cycles": None}
+    donors = [r for r in rows if (r["source"], r["run_id"]) == run and r["offset_ns"] is not None
+              and r["perf_clock"] == capture.clock == "monotonic"]
+    if not donors:
+        return {**base, **_failed(base, "an events-only capture (tracepoints, no GC stacks) has no anchor of its own",
+                                  "to place it: record it with -k mono beside a -k mono -g capture of the program "
+                                  "and give both with --perf")}
+    donor = max(donors, key=_rank)
+    return {**base, "offset_ns": donor["offset_ns"], "method": "same-clock", "score": None, "margin": None,
+            "runner_up_offset_ns": None, "uncertainty_ms": donor["uncertainty_ms"], "mark_in_window_pct": None,
+            "cycles": donor["cycles"], "verdict": donor["verdict"],
+            "note": f"events only: placed with the offset of {donor['perf_source']} (both on CLOCK_MONOTONIC)"}
 
 
 def _empty(schema: pa.Schema) -> pl.DataFrame:

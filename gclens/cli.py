@@ -182,6 +182,15 @@ def build_parser() -> argparse.ArgumentParser:
     schema.add_argument("tables", nargs="*", metavar="TABLE", help="tables to describe (default: all)")
     schema.add_argument("--markdown", action="store_true", help="print Markdown tables")
     schema.set_defaults(run=_cmd_schema)
+    rules = _command(sub, "rules", "list every claim of the tuning guide, our verdict, and the rule that checks it",
+                     "gclens rules --section 1 --format json")
+    rules.add_argument("--format", choices=("text", "markdown", "json"), default="text",
+                       help="text table (default), Markdown (docs/rules.md) or JSON")
+    rules.add_argument("--markdown", action="store_const", const="markdown", dest="format",
+                       help="the same as --format markdown")
+    rules.add_argument("--section", choices=("1", "2", "3", "4", "5", "gclens"),
+                       help="one section of the guide (gclens: rules the guide does not name)")
+    rules.set_defaults(run=_cmd_rules)
     return parser
 
 
@@ -335,11 +344,13 @@ def _analysed(args: argparse.Namespace) -> tuple[pl.DataFrame, pl.DataFrame, str
     findings = evaluate(trace, limits, kpis=kpis)
     context = ""
     if args.snapshot or args.perf:
+        from gclens.analysis.pressure import pressure_findings
         from gclens.analysis.settings_rules import settings_findings
         from gclens.render import context_text
 
         aligned = _aligned(args, trace)
-        extra = settings_findings(trace, aligned.settings, aligned.gc_settings, limits)
+        extra = _worst_first(settings_findings(trace, aligned.settings, aligned.gc_settings, limits),
+                             pressure_findings(trace.gc, aligned.perf_samples, limits))
         findings = _worst_first(findings, extra)
         context = context_text(aligned, extra)
     return findings, kpis, context
@@ -545,6 +556,15 @@ def _cmd_schema(args: argparse.Namespace) -> int:
         raise UsageError(f"unknown table {unknown[0]!r}; choose from {', '.join(ALL_SCHEMAS)}")
     render = _schema_markdown if args.markdown else _schema_text
     print("\n".join(render(name) for name in args.tables or ALL_SCHEMAS))
+    return EXIT_OK
+
+
+def _cmd_rules(args: argparse.Namespace) -> int:
+    from gclens.analysis.guide_claims import rules_catalogue
+    from gclens.rules_doc import catalogue_json, catalogue_markdown, catalogue_text
+
+    render = {"text": catalogue_text, "markdown": catalogue_markdown, "json": catalogue_json}[args.format]
+    print(render(rules_catalogue(args.section)))
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormat
 from gclens.align import Aligned, top_functions
 from gclens.analysis._common import RUN
 from gclens.analysis.gccpu import gc_cpu_per_cycle, gc_cpu_windows
+from gclens.analysis.pressure import PER_S, VMSCAN_EVENT, WINDOW_S, pressure_before_cycles, pressure_per_second
 from gclens.analysis.segments import kpis_by_snapshot
 from gclens.settings import settings_changes
 
@@ -473,3 +474,40 @@ def _group_label(row: dict[str, Any]) -> str:
     else:
         what = "unchanged"
     return f"{what}\ngc {row['first_gc']}–{row['last_gc']}, {row['t_start_s']:.2f}–{row['t_end_s']:.2f} s"
+
+
+def page_cache_pressure(gc: pl.DataFrame, perf_samples: pl.DataFrame, *, source: str | None = None,
+                        run_id: int | None = None, per_s: float = PER_S, window_s: float = WINDOW_S,
+                        max_stw_ms: float = 1.0) -> Figure:
+    """The tuning guide's §4 line-up: reclaim events per second above, each cycle's STW below, the
+    cycles that began after ``per_s`` events/s in the ``window_s`` before drawn in red."""
+    run = _one_run(gc, source, run_id)
+    mine = perf_samples.filter((pl.col("source") == run["source"][0]) & (pl.col("run_id") == run["run_id"][0])) \
+        if run.height else perf_samples.clear()
+    per_second = pressure_per_second(run, mine)
+    before = pressure_before_cycles(run, mine, window_s=window_s)
+    clock = run_clock(run)
+    fig = Figure(figsize=(10, 5), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    edges = per_second["second"].to_numpy().astype(float)
+    counts = per_second["vmscan_events"].to_numpy()
+    if len(edges):
+        top.stairs(counts, clock[0](np.append(edges, edges[-1] + 1)), fill=True, alpha=0.5, label="events per second")
+    whose = "the tuning guide's, no source" if per_s == PER_S else "yours"
+    top.axhline(per_s, color="tab:red", linestyle="--", linewidth=1, label=f"threshold {per_s:g}/s ({whose})")
+    top.set_ylabel(f"{VMSCAN_EVENT}\nper second")
+    top.legend(fontsize="small")
+    hit = before.filter(pl.col("vmscan_before_per_s") >= per_s)
+    calm = before.filter(pl.col("vmscan_before_per_s") < per_s)
+    for part, color, label in ((calm, "tab:blue", "cycle"),
+                               (hit, "tab:red", f">= {per_s:g}/s in the {window_s:g} s before")):
+        if part.height:
+            bottom.plot(clock[0](part["t_s"].to_numpy()), part["stw_ms"].to_numpy(), ".", color=color, label=label)
+    bottom.axhline(max_stw_ms, color="tab:gray", linestyle="--", linewidth=1, label=f"STW limit {max_stw_ms:g} ms")
+    bottom.set_ylabel("STW per cycle (ms)")
+    bottom.legend(fontsize="small")
+    for ax in (top, bottom):
+        ax.grid(alpha=0.3)
+    _time_axis(bottom, clock)
+    fig.suptitle(_title(run, "page-cache pressure beside GC") if run.height else "no GC cycles")
+    return fig

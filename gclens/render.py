@@ -304,7 +304,7 @@ def context_text(aligned: Aligned, settings_findings: pl.DataFrame | None = None
 
 def _alignment_line(row: dict[str, Any]) -> list[str]:
     """A perf source's placement of a run, with its verdict; a warning line when it is ambiguous."""
-    head = f"{row['perf_source']} pid {row['pid']}"
+    head = f"{row['perf_source']} " + (f"pid {row['pid']}" if row["pid"] is not None else "(every process)")
     if row["verdict"] == "failed":
         return [f"{head}: cannot align: {row['note']}"]
     score = "" if row["score"] is None else f", J {row['score']:.3f}"
@@ -321,7 +321,10 @@ def _alignment_line(row: dict[str, Any]) -> list[str]:
 
 
 def _phase_shares(samples: pl.DataFrame) -> list[str]:
-    """Samples per GC phase and the share of them whose stack is GC work."""
+    """Samples per GC phase and the share of them whose stack is GC work (reclaim events left out)."""
+    from gclens.analysis.pressure import VMSCAN_EVENT
+
+    samples = samples.filter(pl.col("event").ne_missing(VMSCAN_EVENT))
     if samples.is_empty():
         return []
     total = samples.height

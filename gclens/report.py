@@ -28,6 +28,7 @@ from gclens._trace import Trace
 from gclens.align import Aligned
 from gclens.analysis import Limits, evaluate, kpis_under, verdict
 from gclens.analysis.findings import trend_span_is_enough
+from gclens.analysis.pressure import VMSCAN_EVENT, pressure_findings
 from gclens.analysis.segments import kpis_by_snapshot
 from gclens.analysis.settings_rules import settings_findings
 from gclens.render import verdict_text
@@ -60,8 +61,9 @@ def report_with_findings(trace: Trace, *, limits: Limits | None = None, title: s
     limits = limits or Limits()
     kpis = kpis_under(trace, limits)
     findings = evaluate(trace, limits, kpis=kpis)
-    if aligned is not None and aligned.settings.height:
-        extra = settings_findings(trace, aligned.settings, aligned.gc_settings, limits)
+    if aligned is not None and (aligned.settings.height or aligned.perf_samples.height):
+        extra = pl.concat([settings_findings(trace, aligned.settings, aligned.gc_settings, limits),
+                           pressure_findings(trace.gc, aligned.perf_samples, limits)])
         findings = pl.concat([findings, extra]).sort(pl.col("severity").replace_strict(SEVERITY_ORDER),
                                                      "source", "run_id", maintain_order=True)
     env = jinja2.Environment(loader=jinja2.PackageLoader("gclens", "templates"),
@@ -227,6 +229,14 @@ def _aligned_figures(trace: Trace, aligned: Aligned, limits: Limits, source: str
     out = []
     where = f"{source} run {run_id}"
     samples = aligned.perf_samples.filter((pl.col("source") == source) & (pl.col("run_id") == run_id))
+    events = samples.filter(pl.col("event") == VMSCAN_EVENT)
+    samples = samples.filter(pl.col("event") != VMSCAN_EVENT)
+    if events.height:
+        out.append(_png(plot.page_cache_pressure(trace.gc, events, source=source, run_id=run_id,
+                                                 max_stw_ms=limits.max_stw_ms),
+                        f"page-cache pressure beside GC, {where}",
+                        f"{VMSCAN_EVENT} events per second (the tuning guide's §4 line-up) and each cycle's "
+                        "STW; red: cycles after the threshold in the 5 s before. A correlation, not a cause."))
     if samples.height:
         out.append(_png(plot.perf_phases(samples), f"perf samples by GC phase, {where}",
                         "Samples by the GC phase they fell in, split by the GC work on the stack; top leaf "

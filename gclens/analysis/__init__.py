@@ -8,10 +8,12 @@ from gclens.analysis.diff import diff_kpis, trace_kpis
 from gclens.analysis.evidence import verdict
 from gclens.analysis.findings import RULES, Rule, evaluate, kpis_under
 from gclens.analysis.gccpu import gc_cpu_per_cycle, gc_cpu_stats, gc_cpu_windows
+from gclens.analysis.guide_claims import rules_catalogue
 from gclens.analysis.heap import death_spiral, heap_per_cycle, heap_stats, pacer_stats
 from gclens.analysis.kpis import run_kpis
 from gclens.analysis.limits import Limits
 from gclens.analysis.pauses import pause_histogram, pause_stats, pauses_over
+from gclens.analysis.pressure import pressure_before_cycles, pressure_findings, pressure_per_second
 from gclens.analysis.scheduler import sched_stats
 from gclens.analysis.whatif import fit, predict, recommend
 from gclens.analysis.whatif_validate import cross_validate
@@ -36,7 +38,11 @@ __all__ = [
     "pause_stats",
     "pauses_over",
     "predict",
+    "pressure_before_cycles",
+    "pressure_findings",
+    "pressure_per_second",
     "recommend",
+    "rules_catalogue",
     "run_kpis",
     "sched_stats",
     "trace_kpis",

@@ -9,9 +9,7 @@ same shape as ``evaluate`` (``FINDINGS_SCHEMA``), so ``check`` and ``report`` sh
 from __future__ import annotations
 
 import math
-import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
@@ -20,33 +18,13 @@ from gclens._trace import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis._finding import FINDINGS_SCHEMA
 from gclens.analysis._finding import finding as _finding
+from gclens.analysis._settings_base import Finding, RunContext, SettingsRule, Snapshot, _int, _rule
+from gclens.analysis.guide_settings_rules import GUIDE_RULES
 from gclens.analysis.limits import Limits
 from gclens.settings import parse_bytes
 
 KERNEL_DOCS = "https://docs.kernel.org/admin-guide/cgroup-v2.html"
-Snapshot = dict[str, str]  # key -> value, errors left out
 _TOO_CLOSE = 0.9
-
-
-@dataclass(frozen=True)
-class RunContext:
-    """What a settings rule may look at for one run."""
-
-    source: str | None
-    run_id: int | None
-    snapshots: list[tuple[str, Snapshot]]  # (snapshot_id, values), in capture order
-    gc: pl.DataFrame  # the run's cycles, with snapshot_id when the as-of join placed them
-    threads_max: int | None
-    limits: Limits
-
-    @property
-    def latest(self) -> tuple[str, Snapshot]:
-        return self.snapshots[-1]
-
-
-Finding = tuple[str, str, float, float, str, list[int], str, str, str]
-"""rule, severity, value, limit, unit, evidence cycles, message, remediation, reference."""
-RuleFn = Callable[[RunContext], Iterator[Finding]]
 
 
 def settings_findings(trace: Trace, settings: pl.DataFrame, gc_settings: pl.DataFrame | None = None,
@@ -101,10 +79,6 @@ def _snapshots(settings: pl.DataFrame) -> list[tuple[str, Snapshot]]:
     return list(out.items())
 
 
-def _int(value: str | None) -> int | None:
-    return int(value) if value is not None and re.fullmatch(r"-?\d+", value) else None
-
-
 def memory_limit(values: Snapshot) -> tuple[int | None, str]:
     """The cgroup hard memory limit in bytes (None when unlimited) and the file it came from."""
     if "memory.max" in values:
@@ -125,6 +99,7 @@ def cpu_quota(values: Snapshot) -> tuple[float | None, str]:
     return None, "cpu.cfs_quota_us"
 
 
+@_rule("gomemlimit-headroom")
 def _gomemlimit(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     limit, where = memory_limit(values)
@@ -155,6 +130,7 @@ def _has_env(values: Snapshot) -> bool:
     return any(k.startswith("process.") for k in values)
 
 
+@_rule("gomaxprocs-over-quota")
 def _gomaxprocs(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     quota, where = cpu_quota(values)
@@ -171,6 +147,7 @@ def _gomaxprocs(ctx: RunContext) -> Iterator[Finding]:
                "https://go.dev/doc/go1.25#runtime")
 
 
+@_rule("throttled-during-pauses")
 def _throttling(ctx: RunContext) -> Iterator[Finding]:
     over = ctx.gc.filter(pl.col("stw_ms") > ctx.limits.max_stw_ms)
     for (before_id, before), (after_id, after) in zip(ctx.snapshots, ctx.snapshots[1:], strict=False):
@@ -194,10 +171,12 @@ def _throttled_ms(values: Snapshot) -> float:
     return (_int(values.get("cpu.stat.throttled_time")) or 0) / 1e6  # cgroup v1 reports ns
 
 
+@_rule("thread-limits")
 def _threads(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     threads = ctx.threads_max or _int(values.get("process.threads"))
     limits = {k: _int(values.get(k)) for k in ("kernel.threads-max", "kernel.pid_max", "pids.max")}
+    limits["ulimit -u (RLIMIT_NPROC, per user)"] = _int(values.get("limits.max_processes.soft"))
     limits["Go's default SetMaxThreads"] = 10000
     known = {k: v for k, v in limits.items() if v and v > 0}
     if threads is None or not known:
@@ -211,6 +190,7 @@ def _threads(ctx: RunContext) -> Iterator[Finding]:
                "https://pkg.go.dev/runtime/debug#SetMaxThreads")
 
 
+@_rule("swap-with-swappiness")
 def _swappiness(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     swap = _int(values.get("meminfo.SwapTotal")) or 0
@@ -223,6 +203,7 @@ def _swappiness(ctx: RunContext) -> Iterator[Finding]:
                "Set memory.swap.max=0 for the service's cgroup or vm.swappiness to 0-10.", KERNEL_DOCS)
 
 
+@_rule("overcommit-strict")
 def _overcommit(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     if values.get("vm.overcommit_memory") == "2":
@@ -233,6 +214,7 @@ def _overcommit(ctx: RunContext) -> Iterator[Finding]:
                "https://github.com/golang/go/issues/12233")
 
 
+@_rule("thp-settings")
 def _thp(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     enabled, defrag = values.get("thp.enabled"), values.get("thp.defrag")
@@ -251,6 +233,7 @@ def _thp(ctx: RunContext) -> Iterator[Finding]:
                "https://go.dev/doc/gc-guide#Linux_transparent_huge_pages")
 
 
+@_rule("somaxconn-low")
 def _somaxconn(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     backlog = _int(values.get("net.core.somaxconn"))
@@ -266,6 +249,7 @@ def _somaxconn(ctx: RunContext) -> Iterator[Finding]:
 _SCHED_KEYS = ("kernel.sched_latency_ns", "kernel.sched_min_granularity_ns", "kernel.sched_wakeup_granularity_ns")
 
 
+@_rule("sched-tunables-moved")
 def _sched_tunables(ctx: RunContext) -> Iterator[Finding]:
     snapshot_id, values = ctx.latest
     named = [k for k in _SCHED_KEYS if k in values or f"!{k}" in values]
@@ -279,6 +263,12 @@ def _sched_tunables(ctx: RunContext) -> Iterator[Finding]:
                "https://docs.kernel.org/scheduler/sched-eevdf.html")
 
 
-RULES: tuple[RuleFn, ...] = (_gomemlimit, _gomaxprocs, _throttling, _threads, _swappiness, _overcommit, _thp,
-                             _somaxconn, _sched_tunables)
-"""Each rule reads one run's snapshots and yields findings; add a function here to add a rule."""
+RULES: tuple[SettingsRule, ...] = (_gomemlimit, _gomaxprocs, _throttling, _threads, _swappiness, _overcommit,
+                                   _thp, _somaxconn, _sched_tunables, *GUIDE_RULES)
+"""Each rule reads one run's snapshots and yields findings; add a function here (and its claim to
+``guide_claims.CLAIMS``) to add a rule."""
+
+
+def rule_ids() -> tuple[str, ...]:
+    """Every finding id a settings rule can yield, in rule order."""
+    return tuple(i for rule in RULES for i in rule.ids)
