@@ -218,9 +218,11 @@ def test_notebook_html_output_escapes_log_text(tmp_path: Path) -> None:
 def test_whatif_figure_shows_prediction_range_and_observed_runs() -> None:
     from gclens.analysis.whatif import fit
 
-    model = fit(gclens.read_trace(SAMPLES / "go1.21/churn-gogc10.stderr").gc)
+    model = fit(gclens.read_trace(SAMPLES / "go1.25/whatif-gogc100.stderr").gc, gogc=100)
     cpu_ax, heap_ax = plot.whatif(model, observed=[(10, 16.9, 63), (50, 5.0, 75)]).axes
-    assert sorted(_labels(cpu_ax)) == ["fit range", "observed runs", "predicted"]
+    assert sorted(_labels(cpu_ax)) == ["fit range", "fitted run (observed)", "observed runs", "predicted"]
+    star = next(line for line in cpu_ax.get_lines() if line.get_label() == "fitted run (observed)")
+    assert list(star.get_xdata()) == [100] and list(star.get_ydata()) == [model.observed["gc_cpu_pct"]]
     assert cpu_ax.get_xscale() == "log" and cpu_ax.get_xlabel() == "GOGC"
     dots = next(line for line in heap_ax.get_lines() if line.get_label() == "observed runs")
     assert list(dots.get_ydata()) == [63, 75]
