@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="json (everything); sysctl: sysctl -a text under a '# gclens snapshot TIME boot_id=... "
                                "monotonic_ns=...' header that keeps it on the timeline (one file per capture)")
     snapshot.set_defaults(run=_cmd_snapshot)
+    from gclens.live._cli import add_commands
+
+    add_commands(sub)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
     schema.add_argument("tables", nargs="*", metavar="TABLE", help="tables to describe (default: all)")
@@ -189,9 +192,13 @@ def _command(sub: Any, name: str, help_: str, example: str) -> argparse.Argument
 
 def _add_input(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    _add_input_options(parser)
+
+
+def _add_input_options(parser: argparse.ArgumentParser, envelope: str = "auto") -> None:
     group = parser.add_argument_group("input")
-    group.add_argument("--envelope", default="auto", choices=["auto", "raw", *ENVELOPES],
-                       help="log collector envelope around each line (default: detect per file)")
+    group.add_argument("--envelope", default=envelope, choices=["auto", "raw", *ENVELOPES],
+                       help=f"log collector envelope around each line (default: {envelope})")
     group.add_argument("--start", metavar="TIME", type=_typed(v.rfc3339),
                        help="runtime start, RFC 3339 (anchors ts)")
     group.add_argument("--year", type=_typed(v.YEAR), help="year for envelope times that lack one (syslog, klog)")
@@ -223,7 +230,7 @@ def _options(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
 
     options = make_options(envelope=args.envelope, start=args.start, year=args.year, tz=args.tz,
                            max_input_bytes=args.max_input_bytes, engine=args.engine)
-    return list(args.files), options
+    return list(getattr(args, "files", [])), options
 
 
 def _read(args: argparse.Namespace) -> Trace:

@@ -1,0 +1,181 @@
+"""`gclens run` and `gclens follow` as a user drives them: real sample traces replayed at their
+recorded pace (tests/replay_trace.py stands in for the Go program), tables compared with
+`gclens parse` of the same bytes, signals, metrics scraped while it runs, rotation, a burst."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import urllib.request
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import ROOT, SAMPLES
+from gclens.live._feed import Feed, tail
+from live_helpers import REPLAY, Proc, assert_same_tables, parse_to, wait_for
+
+CHURN = SAMPLES / "go1.25" / "churn-full.stderr"  # gctrace + gcpacertrace + schedtrace + scavtrace
+SPLICED = SAMPLES / "go1.25" / "spliced.stderr"  # torn runtime lines, rejoined and rejected
+
+
+def _iso(ns: int) -> str:
+    seconds, frac = divmod(ns, 10**9)
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{frac:09d}Z"
+
+
+def _gc_lines(path: Path) -> int:
+    return sum(1 for line in path.read_bytes().splitlines() if line.startswith(b"gc "))
+
+
+def test_run_passes_output_through_and_writes_the_tables_parse_gives(tmp_path: Path) -> None:
+    proc = Proc("run", "--view", "text", "--every", "0.2", "--schedtrace", "1000", "-o", str(tmp_path / "live"),
+                "--name", str(CHURN), "--", *REPLAY, str(CHURN), "--speed", "8", "--exit", "3")
+    assert proc.finish() == 3  # the program's exit status
+    out, err = proc.text()
+    assert bytes(CHURN.read_bytes()) in bytes(proc.err)  # stderr passed through byte for byte
+    assert "replay: done" in out  # and stdout
+    assert "gclens: GODEBUG=gctrace=1,schedtrace=1000 (added gctrace=1,schedtrace=1000)" in err
+    status = [line for line in out.splitlines() if line.startswith(f"gclens: {CHURN} run 0")]
+    assert status and f"cycles={_gc_lines(CHURN)} " in status[-1]  # the last status line has every cycle
+    started = json.loads((tmp_path / "live" / "live.json").read_text())
+    assert started["exit_code"] == 3 and started["started"]["monotonic_ns"] > 0
+    # the same tables as parse of the same bytes, ts anchored at the recorded start
+    parse_to(CHURN, tmp_path / "parsed", "--start", _iso(started["started"]["realtime_ns"]))
+    assert_same_tables(tmp_path / "live", tmp_path / "parsed")
+    assert pq.read_table(tmp_path / "live" / "gc.parquet").column("ts").null_count == 0
+
+
+def test_a_burst_is_slowed_down_never_dropped(tmp_path: Path) -> None:
+    """The program writes 30 copies of a torn-line trace at once, faster than the parser reads."""
+    proc = Proc("run", "--view", "none", "-o", str(tmp_path / "live"), "--name", "burst.stderr", "--",
+                *REPLAY, str(SPLICED), "--burst", "--repeat", "30")
+    assert proc.finish() == 0
+    (tmp_path / "burst.stderr").write_bytes(SPLICED.read_bytes() * 30)
+    started = json.loads((tmp_path / "live" / "live.json").read_text())["started"]["realtime_ns"]
+    # parse names the source by the path as given: the same name as --name
+    parse_to("burst.stderr", tmp_path / "parsed", "--start", _iso(started), cwd=tmp_path)
+    assert_same_tables(tmp_path / "live", tmp_path / "parsed")
+    sources = pq.read_table(tmp_path / "live" / "sources.parquet").to_pylist()
+    assert sources[0]["lines_read"] == 30 * len(SPLICED.read_bytes().splitlines())  # not a line lost
+
+
+def test_feed_makes_a_fast_writer_wait() -> None:
+    feed, sizes = Feed("x", max_chunks=2), []
+    chunks = [bytes([i % 251]) * 1000 for i in range(200)]
+
+    def produce() -> None:
+        for chunk in chunks:
+            feed.put(chunk)
+            sizes.append(feed._queue.qsize())
+        feed.end()
+
+    threading.Thread(target=produce, daemon=True).start()
+    got = bytearray()
+    buffer = bytearray(333)
+    while n := feed.readinto(buffer):
+        got += buffer[:n]
+    assert bytes(got) == b"".join(chunks) and max(sizes) <= 2
+
+
+def test_interrupt_forwards_the_signal_writes_the_tables_and_metrics_were_served(tmp_path: Path) -> None:
+    proc = Proc("run", "--view", "text", "--every", "0.2", "--metrics-port", "0", "-o", str(tmp_path / "live"),
+                "--", *REPLAY, str(CHURN), "--speed", "20", "--hold")
+    port = int(wait_for(lambda: re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", proc.text()[1]),
+                        what="the metrics address")[1])
+    total = _gc_lines(CHURN)
+
+    def scrape(accept: str = "text/plain") -> str:
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers={"Accept": accept})
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return str(response.read().decode())
+
+    def cycles() -> float:
+        m = re.search(r'^gclens_gc_cycles_total\{run_id="0",source="python\w*"\} (\S+)$', scrape(), re.M)
+        return float(m[1]) if m else 0.0
+
+    # a gc line is judged (splice guard) when the next one arrives: the last waits for the end
+    wait_for(lambda: cycles() == total - 1, what="every cycle but the last counted")
+    text = scrape("application/openmetrics-text; version=1.0.0")
+    assert text.rstrip().endswith("# EOF")
+    assert re.search(rf'^gclens_stw_seconds_count\{{.*\}} {total - 1}\.0$', text, re.M)
+    assert re.search(r'^gclens_stw_seconds_bucket\{le="0\.001",.*\} \d', text, re.M)
+    assert re.search(r'^gclens_gc_cpu_ratio\{.*window="10s"\} 0\.0\d+', text, re.M)
+    assert re.search(r'^gclens_heap_live_bytes\{.*\} [1-9]', text, re.M)
+    assert re.search(r'^gclens_sched_runqueue\{queue="global",.*\} \d', text, re.M)
+    proc.popen.send_signal(signal.SIGINT)
+    assert proc.finish() == 130  # the program's status: it took the forwarded SIGINT
+    out, _ = proc.text()
+    assert "replay: got signal 2" in out
+    pid = json.loads((tmp_path / "live" / "live.json").read_text())["pid"]
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # not left running
+    assert pq.read_table(tmp_path / "live" / "gc.parquet").num_rows == total
+
+
+def test_follow_reads_a_growing_file_until_sigterm_and_writes_what_parse_writes(tmp_path: Path) -> None:
+    log, lines = tmp_path / "app.log", CHURN.read_bytes().splitlines(keepends=True)
+    half = len(lines) // 2
+    log.write_bytes(b"".join(lines[:half]) + lines[half][:20])  # ends inside a line
+    proc = Proc("follow", str(log), "--view", "text", "--every", "0.2", "-o", str(tmp_path / "live"),
+                cwd=tmp_path)
+    wait_for(lambda: "gclens: " + str(log) + " run 0" in proc.text()[0], what="a status line")
+    with log.open("ab") as fh:
+        fh.write(lines[half][20:] + b"".join(lines[half + 1:]))
+    total = _gc_lines(CHURN)
+    wait_for(lambda: f"cycles={total - 1} " in proc.text()[0], what="every cycle but the last (see above)")
+    proc.popen.send_signal(signal.SIGTERM)
+    assert proc.finish() == 0
+    parse_to(log, tmp_path / "parsed")
+    assert_same_tables(tmp_path / "live", tmp_path / "parsed")
+
+
+def test_follow_stdin_ends_with_the_pipe(tmp_path: Path) -> None:
+    with SPLICED.open("rb") as stdin:
+        proc = Proc("follow", "-", "--view", "none", "-o", str(tmp_path / "live"), stdin=stdin)
+        assert proc.finish() == 0
+    with SPLICED.open("rb") as stdin:
+        parsed = subprocess.run([*REPLAY[:1], "-m", "gclens", "parse", "-", "-o", str(tmp_path / "parsed")],
+                                stdin=stdin, capture_output=True, env=os.environ, cwd=ROOT)
+    assert parsed.returncode == 0
+    assert_same_tables(tmp_path / "live", tmp_path / "parsed")
+
+
+def test_tail_follows_rename_and_copytruncate_without_losing_or_repeating_bytes(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    data = CHURN.read_bytes()
+    one, late, two, three = data[:5000], data[5000:5300], data[5300:11000], data[11000:]
+    feed, stop, notes = Feed(str(log)), threading.Event(), []
+    log.write_bytes(one)  # ends inside a line: its rest comes late, into the renamed file
+    follower = threading.Thread(target=tail, args=(str(log), feed, stop), kwargs={"note": notes.append,
+                                                                                  "poll_s": 0.01})
+    follower.start()
+    wait_for(lambda: feed.bytes_in == len(one), what="the first part")
+    with log.open("ab") as old:
+        log.rename(tmp_path / "app.log.1")  # rotation by rename: the writer still holds the old file
+        old.write(late)
+    log.write_bytes(two)
+    wait_for(lambda: feed.bytes_in == len(one + late + two), what="the renamed and the new file")
+    (tmp_path / "app.log.2").write_bytes(log.read_bytes())  # copytruncate
+    with log.open("r+b") as fh:
+        fh.truncate(0)
+    wait_for(lambda: any("truncated" in n for n in notes), what="the truncation seen")
+    with log.open("ab") as fh:
+        fh.write(three)
+    wait_for(lambda: feed.bytes_in == len(data), what="the part after the truncation")
+    stop.set()
+    follower.join(10)
+    feed.end()
+    got = bytearray()
+    buffer = bytearray(1 << 16)
+    while n := feed.readinto(buffer):
+        got += buffer[:n]
+    assert bytes(got) == data
+    assert any("rotated" in n for n in notes)
