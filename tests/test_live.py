@@ -10,17 +10,16 @@ import re
 import signal
 import subprocess
 import threading
-import time
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from live_helpers import REPLAY, Proc, assert_same_tables, parse_to, wait_for
 
 from conftest import ROOT, SAMPLES
 from gclens.live._feed import Feed, tail
-from live_helpers import REPLAY, Proc, assert_same_tables, parse_to, wait_for
 
 CHURN = SAMPLES / "go1.25" / "churn-full.stderr"  # gctrace + gcpacertrace + schedtrace + scavtrace
 SPLICED = SAMPLES / "go1.25" / "spliced.stderr"  # torn runtime lines, rejoined and rejected

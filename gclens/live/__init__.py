@@ -15,7 +15,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
@@ -33,7 +33,7 @@ __all__ = ["Abandoned", "CommandError", "Finding", "LiveKpis", "LiveResult", "Li
            "follow", "live_kpis", "run_program"]
 
 
-class Abandoned(BaseException):  # noqa: N818 - like KeyboardInterrupt, which it stands for
+class Abandoned(BaseException):
     """A second SIGINT/SIGTERM while stopping: the session was abandoned, nothing was written."""
 
     def __init__(self, signum: int) -> None:
@@ -41,10 +41,17 @@ class Abandoned(BaseException):  # noqa: N818 - like KeyboardInterrupt, which it
         self.signum = signum
 
 
+def _both(*calls: Callable[[Finding], None]) -> Callable[[Finding], None]:
+    def call(finding: Finding) -> None:
+        for one in calls:
+            one(finding)
+    return call
+
+
 def _state(limits: Limits, metrics: Metrics | None, view: Any) -> LiveState:
     state = LiveState(limits=limits)
     view.bind(state)
-    state.on_finding = view.finding if metrics is None else (lambda f: (metrics.on_finding(f), view.finding(f)))
+    state.on_finding = view.finding if metrics is None else _both(metrics.on_finding, view.finding)
     if metrics is not None:
         state.on_cycles, state.on_sched, state.on_rejects = metrics.on_cycles, metrics.on_sched, metrics.on_rejects
     return state
@@ -158,10 +165,8 @@ def _snapshot_soon(pid: int) -> tuple[threading.Thread, list[dict[str, Any]]]:
     taken: list[dict[str, Any]] = []
 
     def take() -> None:
-        try:
+        with suppress(Exception):  # best effort: a program that ended at once has no snapshot
             taken.append(capture(pid))
-        except Exception:  # noqa: BLE001 - best effort: a program that ended at once has no snapshot
-            pass
 
     thread = threading.Thread(target=take, name="gclens-snapshot", daemon=True)
     thread.start()

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from gclens import _validate as v
+from gclens._formats import FORMATS
 from gclens.cli import (
     EXIT_OK,
     _add_input_options,
@@ -18,7 +19,6 @@ from gclens.cli import (
     _typed,
     render_summary,
 )
-from gclens._formats import FORMATS
 
 __all__ = ["add_commands"]
 

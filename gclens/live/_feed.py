@@ -144,7 +144,7 @@ def _wait_for(path: str, stop: threading.Event, note: Callable[[str], None], pol
     told = False
     while True:
         try:
-            return open(path, "rb", buffering=0)  # noqa: SIM115 - closed by tail
+            return open(path, "rb", buffering=0)
         except FileNotFoundError:
             if not told:
                 note(f"{path}: waiting for the file to appear")
