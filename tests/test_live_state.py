@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from independent import cycles, nearest_rank, windows
 from rich.console import Console
 
 from conftest import SAMPLES
@@ -15,7 +16,6 @@ from gclens.analysis.limits import Limits
 from gclens.live import LiveState, extend_godebug
 from gclens.live._state import _MARGIN_S
 from gclens.live._view import gauge, render, status_line
-from independent import cycles, nearest_rank, windows
 
 MEMLIMIT = SAMPLES / "go1.25" / "whatif-memlimit.stderr"  # 18 s, GC CPU near 60 %
 PAUSES = SAMPLES / "go1.25" / "pauses-long.stderr"  # 29 pauses over 1 ms
