@@ -6,7 +6,8 @@ output (with ``--dataset``: some files unreadable, recorded in ``sources.error``
 others ingested) · 3 rejected lines under ``--strict`` · 4 no evidence: a source without GC cycles (check,
 report; ``--allow-empty`` accepts it) · 5 not aligned (align): a run could not be placed on a perf
 capture's clock, with one line saying why and what to add · 130 interrupted · 141 the reader of stdout went away (as
-SIGPIPE would) · 143 terminated (SIGTERM). Output files are written under temporary names and
+SIGPIPE would) · 143 terminated (SIGTERM) · run: the program's own status (126/127: it could not
+be started; see ``gclens.live._cli``). Output files are written under temporary names and
 renamed, so an interruption never leaves a partial file.
 """
 

@@ -35,6 +35,8 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 30.0, what: str = "c
 class Proc:
     """``python -m gclens ARGS`` with stdout and stderr collected by threads as they arrive."""
 
+    started: list[Proc] = []  # noqa: RUF012 - killed after each test (see test_live's fixture)
+
     def __init__(self, *args: str, stdin: Any = None, cwd: Path | None = None) -> None:
         self.popen = subprocess.Popen([sys.executable, "-m", "gclens", *args], stdin=stdin, stdout=subprocess.PIPE,
                                       stderr=subprocess.PIPE, env=without_pandas(), cwd=cwd)
@@ -43,6 +45,21 @@ class Proc:
                         for s, b in ((self.popen.stdout, self.out), (self.popen.stderr, self.err))]
         for thread in self.threads:
             thread.start()
+        Proc.started.append(self)
+
+    @classmethod
+    def kill_leftovers(cls) -> None:
+        """A test that failed half-way leaves no gclens running."""
+        for proc in cls.started:
+            if proc.popen.poll() is None:
+                proc.popen.kill()
+                proc.popen.wait()
+            for thread in proc.threads:
+                thread.join(5)
+            for stream in (proc.popen.stdout, proc.popen.stderr):
+                if stream is not None and not stream.closed:
+                    stream.close()
+        cls.started.clear()
 
     @staticmethod
     def _collect(stream: Any, into: bytearray) -> None:
@@ -75,3 +92,29 @@ def parse_to(path: Path | str, out: Path, *extra: str, cwd: Path | None = None) 
     proc = subprocess.run([sys.executable, "-m", "gclens", "parse", str(path), "-o", str(out), *extra],
                           capture_output=True, text=True, env=without_pandas(), timeout=120, cwd=cwd)
     assert proc.returncode == 0, proc.stderr
+
+
+def synthetic_stream(cycles: int, *, every_s: float = 0.1, app_lines: int = 4, chunk_cycles: int = 2000) -> Any:
+    """Chunks of a long, plausible stream: real gc and pacer lines (go1.25 churn-full) renumbered
+    and retimed, ``app_lines`` application lines after each. ``every_s`` apart: 36 000 cycles
+    are an hour of the program's time."""
+    from conftest import SAMPLES
+
+    lines = (SAMPLES / "go1.25" / "churn-full.stderr").read_text().splitlines()
+    gc_tail = next(x for x in lines if x.startswith("gc 5 ")).split("%", 1)[1]
+    pacer = next(x for x in lines if x.startswith("pacer: 3"))
+    parts: list[str] = []
+    for n in range(1, cycles + 1):
+        parts.append(f"gc {n} @{n * every_s:.3f}s 1%{gc_tail}\n{pacer}\n")
+        parts.extend(f"app: request {n}.{i} served in {i + 1}ms status=200\n" for i in range(app_lines))
+        if n % chunk_cycles == 0 or n == cycles:
+            yield "".join(parts).encode()
+            parts = []
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process (VmRSS)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")

@@ -105,3 +105,29 @@ def test_the_panel_and_the_status_line_show_the_kpis() -> None:
 def test_godebug_is_extended_never_overridden(given: str | None, value: str, added: dict[str, str],
                                                kept: dict[str, str]) -> None:
     assert extend_godebug(given, {"gctrace": "1", "schedtrace": "500"}) == (value, added, kept)
+
+
+def test_the_grafana_dashboard_queries_metrics_that_exist() -> None:
+    """Every metric the dashboard in docs/ queries is exported after a real trace (gctrace,
+    schedtrace and torn lines: cycles, pauses, windows, heap, run queues, rejects, findings)."""
+    import json
+    import re
+
+    from prometheus_client import generate_latest
+
+    from conftest import ROOT
+    from gclens._pipeline import Options, stream
+    from gclens.live import Metrics
+    from gclens.live._metrics import METRIC_NAMES
+
+    metrics, state = Metrics(), LiveState(limits=Limits(max_stw_ms=0.05))
+    state.on_cycles, state.on_sched, state.on_rejects = metrics.on_cycles, metrics.on_sched, metrics.on_rejects
+    state.on_finding = metrics.on_finding
+    for path in (SAMPLES / "go1.25" / "churn-full.stderr", SAMPLES / "go1.25" / "spliced.stderr"):
+        for name, rows in stream(str(path), Options()):
+            state.add(name, rows)
+    exported = set(re.findall(r"^(gclens_\w+?)(?:\{| )", generate_latest(metrics.registry).decode(), re.M))
+    dashboard = json.loads((ROOT / "docs" / "grafana-gclens.json").read_text())
+    queried = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"gclens_\w+", t["expr"])}
+    assert queried and queried <= exported, queried - exported
+    assert {n if n != "gclens_stw_seconds" else "gclens_stw_seconds_bucket" for n in METRIC_NAMES} <= exported

@@ -41,6 +41,16 @@ class Abandoned(BaseException):
         self.signum = signum
 
 
+def _check_out_dir(out_dir: str | os.PathLike[str] | None) -> None:
+    """Refuse an output directory that cannot be made before the program runs, not after."""
+    from pathlib import Path
+
+    from gclens._errors import OutputError
+
+    if out_dir is not None and not Path(out_dir).absolute().parent.is_dir():
+        raise OutputError(f"{out_dir}: parent directory {Path(out_dir).absolute().parent} does not exist")
+
+
 def _both(*calls: Callable[[Finding], None]) -> Callable[[Finding], None]:
     def call(finding: Finding) -> None:
         for one in calls:
@@ -69,6 +79,7 @@ def follow(source: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | 
     """
     limits, stop = limits or Limits(), stop or threading.Event()
     view = view or PlainView(limits, every_s=None)
+    _check_out_dir(out_dir)
     name = os.fspath(source)
     feed = Feed(name, path=None if name == "-" else name)
     state = _state(limits, metrics, view)
@@ -94,6 +105,7 @@ def follow(source: str | os.PathLike[str], *, out_dir: str | os.PathLike[str] | 
 
     with _handlers((signal.SIGINT, signal.SIGTERM), on_signal, signals):
         _watch(session, view, lambda: True)
+    stop.set()  # the pipeline failed (an unwritable DIR): the follower stops too
     view.close()
     if len(stops) > 1:
         raise Abandoned(stops[-1])
@@ -114,6 +126,7 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
     """
     if not command:
         raise CommandError("no command to run (give it after --)", 2)
+    _check_out_dir(out_dir)
     limits = limits or Limits()
     view = view or PlainView(limits, every_s=None)
     env = dict(os.environ if env is None else env)
@@ -143,14 +156,24 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
             return bool(exited)
 
         snapshot = _snapshot_soon(child.pid) if out_dir is not None else None
-        with _handlers(FORWARD, lambda signum, frame: child.forward(signum), signals):
-            _watch(session, view, finished)
+        stops: list[int] = []
+
+        def on_signal(signum: int, frame: object) -> None:
+            if signum in (signal.SIGINT, signal.SIGTERM) and child.process.poll() is not None:
+                stops.append(signum)  # the program is gone and gclens is still asked to stop:
+                session.cancel()  # the tables are abandoned rather than waited for
+            child.forward(signum)
+
+        with _handlers(FORWARD, on_signal, signals):
+            _watch(session, view, lambda: finished() or bool(stops))
         if session.error is not None:
             child.kill()
         child.wait_output(grace_s)
     finally:
         child.kill()
     view.close()
+    if stops:
+        raise Abandoned(stops[-1])
     result = session.result(exit_code=exit_status(child.process.returncode), clocks=child.clocks)
     if out_dir is not None:
         _write_start(out_dir, command, child, env["GODEBUG"], added, result, snapshot)
@@ -202,7 +225,7 @@ def _watch(session: Session, view: Any, finished: Callable[[], bool]) -> None:
     """Tick the view until the pipeline is done and ``finished()`` (the program exited)."""
     while True:
         view.tick()
-        if session.error is not None or (session.done.is_set() and finished()):
+        if session.error is not None or session.cancelled or (session.done.is_set() and finished()):
             return
         session.done.wait(0.1)
 

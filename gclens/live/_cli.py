@@ -88,7 +88,7 @@ def _setup(args: argparse.Namespace, title: str) -> tuple[Any, Any, Any, Any]:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from gclens.live import CommandError, run_program
+    from gclens.live import Abandoned, CommandError, run_program
 
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
@@ -101,10 +101,14 @@ def cmd_run(args: argparse.Namespace) -> int:
                              gctrace=args.gctrace, schedtrace_ms=args.schedtrace, name=args.name, view=view,
                              metrics=metrics, keep_trace=args.check)
     except CommandError as exc:
-        view.close()
         print(f"gclens: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Abandoned as exc:
+        print("gclens: stopped again after the program ended; abandoned, no partial output was left",
+              file=sys.stderr)
+        return 128 + exc.signum
     finally:
+        view.close()  # (done already unless something went wrong: the terminal is given back)
         if metrics is not None:
             metrics.close()
     print(render_summary(result.summary, args.output, args.format), file=sys.stderr)
@@ -125,6 +129,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
         print("gclens: stopped again while writing; abandoned, no partial output was left", file=sys.stderr)
         return 128 + exc.signum
     finally:
+        view.close()
         if metrics is not None:
             metrics.close()
     print(render_summary(result.summary, args.output, args.format), file=sys.stderr)

@@ -72,6 +72,10 @@ class Session:
         self.thread.start()
         return self
 
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
     def cancel(self) -> None:
         """Abandon the session: the write is undone, producers stop waiting."""
         self._cancel.set()

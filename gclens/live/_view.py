@@ -108,6 +108,7 @@ class PlainView:
         self.waiting: list[str] = []  # status and notes held until stdout is between lines
         self.next_at = time.monotonic() + (every_s or 0)
         self.state: LiveState | None = None
+        self.closed = False
 
     def bind(self, state: LiveState) -> None:
         """The session's state, whose KPIs the status lines show."""
@@ -157,6 +158,9 @@ class PlainView:
             self._say(1, status_line(k, self.limits))
 
     def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
         if self.every_s is not None:
             self.next_at = 0.0
             self.tick()
@@ -211,6 +215,8 @@ class LiveView:
         pass  # Live redraws on its own
 
     def close(self) -> None:
+        if not self.live.is_started:
+            return
         for fd in (1, 2):
             if self.partial[fd]:
                 self._lines(fd, b"\n")
