@@ -190,8 +190,8 @@ def test_tail_follows_rename_and_copytruncate_without_losing_or_repeating_bytes(
 
 def test_memory_stays_flat_over_hours_of_trace() -> None:
     """150 000 cycles 0.1 s apart (over 4 h of the program's time, 70 MiB) through `follow -`: the
-    follower's resident memory after the first third stays where it was (a kept row per cycle
-    would add 20 MiB, a kept line 45 MiB). Fed for at most 30 s."""
+    follower's resident memory, sampled every 5 000 cycles after the first third, does not grow
+    (a kept line per cycle would add 30 MiB between the first and last samples). Fed for at most 30 s."""
     proc = Proc("follow", "-", "--view", "none", stdin=subprocess.PIPE)
     assert proc.popen.stdin is not None
     chunks = list(synthetic_stream(150_000, chunk_cycles=5000))
@@ -206,14 +206,17 @@ def test_memory_stays_flat_over_hours_of_trace() -> None:
             break
     proc.popen.stdin.close()
     assert proc.finish() == 0
-    assert len(samples) >= 10  # at least 50 000 cycles after the baseline
-    assert max(samples) - samples[0] < 12 << 20, [s >> 20 for s in samples]
+    assert len(samples) >= 12  # at least 60 000 cycles after the first third
+    # the floor of each third: working sets come and go (larger batches while the parser is
+    # behind, +30 MiB at times), but what is kept raises the floor
+    third = len(samples) // 3
+    assert min(samples[-third:]) - min(samples[:third]) < 10 << 20, [s >> 20 for s in samples]
     assert f"gclens: 1 source(s), {fed_lines:,} lines" in proc.text()[1]  # every line parsed
 
 
 def test_a_program_that_cannot_start_or_no_program_is_one_line_and_the_shell_status() -> None:
-    assert run_in_process("run", "--view", "none", "--", "/nonexistent/prog") == (
-        127, "", "gclens: error: /nonexistent/prog: command not found\n")
+    code, _, err = run_in_process("run", "--view", "none", "--", "/nonexistent/prog")
+    assert code == 127 and err.endswith("\ngclens: error: /nonexistent/prog: command not found\n")
     code, _, err = run_in_process("run", "--view", "none")
     assert code == 2 and err == "gclens: error: no program to run: give it after --, e.g. gclens run -- ./svc\n"
     code, _, err = run_in_process("run", "--view", "none", "-o", "/nonexistent/dir/out", "--", "true")

@@ -4,6 +4,7 @@ installs it)."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -34,8 +35,8 @@ def test_run_draws_the_panel_in_a_terminal_and_ctrl_c_writes_the_tables(tmp_path
                        check=True)
 
         def pane() -> str:
-            return subprocess.run([*tmux, "capture-pane", "-p", "-t", "live"], capture_output=True, text=True,
-                                  check=True).stdout
+            return subprocess.run([*tmux, "capture-pane", "-p", "-S", "-", "-t", "live"], capture_output=True,
+                                  text=True, check=True).stdout  # with the lines scrolled off
 
         # the program has written everything: every cycle but the last (it waits for its neighbour)
         shown = wait_for(lambda: "cycles 70 " in (p := pane()) and p, what="the panel with 70 cycles")
@@ -43,7 +44,7 @@ def test_run_draws_the_panel_in_a_terminal_and_ctrl_c_writes_the_tables(tmp_path
                      "over the 1 ms limit", "replay: done", "GODEBUG=gctrace=1,schedtrace=1000"):
             assert text in shown, (text, shown)
         subprocess.run([*tmux, "send-keys", "-t", "live", "C-c"], check=True)
-        done = wait_for(lambda: "EXIT=" in (p := pane()) and p, what="gclens to exit")
+        done = wait_for(lambda: re.search(r"^EXIT=\d+$", p := pane(), re.M) and p, what="gclens to exit")
         assert "replay: got signal 2" in done and "EXIT=130" in done and "wrote 12 tables" in done, done
         assert "Traceback" not in done
         assert pq.read_table(tmp_path / "out" / "gc.parquet").num_rows == 71  # the last cycle too

@@ -100,9 +100,8 @@ def status_line(k: LiveKpis, limits: Limits) -> str:
 class PlainView:
     """Pass-through byte for byte; with ``every_s`` a status line per run that often, and the findings."""
 
-    def __init__(self, limits: Limits, *, every_s: float | None = 5.0, out: IO[str] | None = None) -> None:
+    def __init__(self, limits: Limits, *, every_s: float | None = 5.0) -> None:
         self.limits, self.every_s = limits, every_s
-        self.out_fd = (out or sys.stdout).fileno()
         self.lock = threading.Lock()
         self.at_line_start = {1: True, 2: True}
         self.waiting: list[str] = []  # status and notes held until stdout is between lines
@@ -122,7 +121,7 @@ class PlainView:
 
     def _write(self, fd: int, data: bytes) -> None:
         with self.lock:
-            _write_all(fd, data)
+            _write_to(fd, data)
             self.at_line_start[fd] = data.endswith(b"\n")
         self._flush_waiting()
 
@@ -145,7 +144,7 @@ class PlainView:
             for item in self.waiting:
                 fd = int(item[0])
                 if self.at_line_start[fd]:
-                    _write_all(fd, (item[1:] + "\n").encode())
+                    _write_to(fd, (item[1:] + "\n").encode())
                 else:
                     keep.append(item)
             self.waiting = keep
@@ -231,6 +230,20 @@ def make_view(kind: str, limits: Limits, *, title: str, every_s: float = 5.0) ->
     if kind == "live":
         return LiveView(limits, title=title)
     return PlainView(limits, every_s=every_s if kind == "text" else None)
+
+
+def _write_to(fd: int, data: bytes) -> None:
+    """To sys.stdout (1) or sys.stderr (2) as they are now, bytes unchanged where they have a
+    buffer (a notebook's or a test's text stream gets the text)."""
+    stream: IO[str] = sys.stdout if fd == 1 else sys.stderr
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        stream.flush()
+        buffer.write(data)
+        buffer.flush()
+    else:
+        stream.write(data.decode("utf-8", "replace"))
+        stream.flush()
 
 
 def _write_all(fd: int, data: bytes) -> None:
