@@ -32,10 +32,9 @@ def main() -> None:
         subprocess.run([*tmux, "new-session", "-d", "-s", "shot", "-x", "110", "-y", "30", "bash", "--norc"],
                        check=True, cwd=DOCS.parent)
         try:
-            command = [sys.executable, "-m", "gclens", "run", "--schedtrace", "200", "-o", f"{tmp}/out", "--",
-                       *program, ">/dev/null"]  # the program's stdout: not in the picture
-            subprocess.run([*tmux, "send-keys", "-t", "shot", "clear; " + shlex.join(command[:-1]) + " >/dev/null",
-                            "Enter"], check=True)
+            command = [sys.executable, "-m", "gclens", "run", "--view", "live", "--schedtrace", "200", "-o",
+                       f"{tmp}/out", "--", *program]
+            subprocess.run([*tmux, "send-keys", "-t", "shot", "clear; " + shlex.join(command), "Enter"], check=True)
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
                 pane = subprocess.run([*tmux, "capture-pane", "-p", "-e", "-t", "shot"], capture_output=True,
