@@ -221,3 +221,12 @@ def test_a_program_that_cannot_start_or_no_program_is_one_line_and_the_shell_sta
     assert code == 2 and err == "gclens: error: no program to run: give it after --, e.g. gclens run -- ./svc\n"
     code, _, err = run_in_process("run", "--view", "none", "-o", "/nonexistent/dir/out", "--", "true")
     assert code == 2 and "does not exist" in err  # refused before the program starts
+
+
+def test_check_judges_the_run_as_check_judges_its_stderr() -> None:
+    pauses = SAMPLES / "go1.25" / "pauses-long.stderr"  # pauses over 1 ms: exit 1
+    code, out, _ = run_in_process("run", "--check", "--view", "none", "--name", str(pauses), "--",
+                                  *REPLAY, str(pauses), "--speed", "50", "--exit", "0")
+    expected = run_in_process("check", str(pauses))
+    assert (code, out.replace(f"replay: {pauses} at 50x\nreplay: done\n", "")) == expected[:2]
+    assert code == 1 and "stw" in out

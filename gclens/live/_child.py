@@ -138,6 +138,9 @@ class Child:
         self.stop.set()
         for thread in self.threads:
             thread.join()
+        for pipe in (self.process.stdout, self.process.stderr):
+            if pipe is not None:
+                pipe.close()
 
     def kill(self) -> None:
         """Never leave it running: SIGTERM, then SIGKILL after 2 s."""
