@@ -131,3 +131,16 @@ def test_the_grafana_dashboard_queries_metrics_that_exist() -> None:
     queried = {m for p in dashboard["panels"] for t in p["targets"] for m in re.findall(r"gclens_\w+", t["expr"])}
     assert queried and queried <= exported, queried - exported
     assert {n if n != "gclens_stw_seconds" else "gclens_stw_seconds_bucket" for n in METRIC_NAMES} <= exported
+
+
+@pytest.mark.parametrize("path", sorted((SAMPLES / "go1.25").glob("*.stderr")), ids=lambda p: p.name)
+def test_a_named_envelope_reads_no_lines_ahead_and_gives_the_detected_tables(path: Path) -> None:
+    """With the envelope named (`--envelope raw`) nothing is read ahead for detection, so a live
+    source's first rows show at once; the rows are those of the detected envelope (the stdlog
+    run is detected as `golog`, whose prefix no runtime line carries: only the name differs)."""
+    named, detected = read_trace(path, envelope="raw"), read_trace(path)
+    for table in named:
+        a, b = named.arrow(table), detected.arrow(table)
+        if table == "sources":
+            a, b = a.drop_columns(["envelope"]), b.drop_columns(["envelope"])
+        assert a.equals(b), table

@@ -132,7 +132,7 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
     feed = Feed(name or os.path.basename(command[0]))
     child = Child.start(command, feed, env=env, echo_out=view.child_out, echo_err=view.child_err)
     try:
-        options = options or Options(envelope="raw")
+        options = options or Options()
         if options.start_ns is None:
             options = replace(options, start_ns=child.clocks["realtime_ns"])
         state = _state(limits, metrics, view)

@@ -38,7 +38,7 @@ def add_commands(sub: Any) -> None:
     run.add_argument("--check", action="store_true",
                      help="judge the run at the end as `gclens check` does and exit with its code, "
                           "not the program's (keeps the tables in memory)")
-    _common(run, envelope="raw")
+    _common(run, envelope="auto")
     _add_limits(run)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                      help="the program and its arguments, after --")

@@ -14,6 +14,7 @@ import os
 import queue
 import select
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -62,13 +63,14 @@ class Feed(io.RawIOBase):
             except queue.Full:
                 continue
 
-    def peek(self, lines: int, quiet_s: float) -> bytes:
-        """The first ``lines`` lines, or what came before the source was quiet for ``quiet_s``
-        (or ended): read ahead and kept, so reading starts from the beginning again."""
+    def peek(self, lines: int, within_s: float) -> bytes:
+        """The first ``lines`` lines, or what came in the first ``within_s`` seconds (or before the
+        end): read ahead and kept, so reading starts from the beginning again."""
         head = bytearray(self._rest)
+        deadline = time.monotonic() + within_s
         while not self._eof and head.count(b"\n") < lines:
             try:
-                item = self._queue.get(timeout=quiet_s)
+                item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 break
             if item is None:

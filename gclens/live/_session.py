@@ -27,7 +27,7 @@ from gclens.live._state import Finding, LiveKpis, LiveState
 __all__ = ["LiveResult", "Session"]
 
 
-DETECT_QUIET_S = 1.0
+DETECT_WITHIN_S = 2.0
 
 
 class _Cancelled(BaseException):
@@ -83,11 +83,11 @@ class Session:
         self.feed.end()
 
     def _detected(self) -> None:
-        """An envelope to detect is detected from the first lines, or those before the source was
-        quiet for DETECT_QUIET_S: a live source may never give ``parse``'s 200 lines."""
+        """An envelope to detect is detected from the first lines (``parse``'s 200), or from those of
+        the first DETECT_WITHIN_S seconds: a live source may be slow to give 200."""
         if self.options.envelope != "auto":
             return
-        head = self.feed.peek(DETECT_LINES, DETECT_QUIET_S).split(b"\n")[:DETECT_LINES]
+        head = self.feed.peek(DETECT_LINES, DETECT_WITHIN_S).split(b"\n")[:DETECT_LINES]
         texts = (line.removesuffix(b"\r").decode("utf-8", "replace") for line in head)
         self.options = replace(self.options, envelope=detect(texts, self.options.clock))
         self.envelope = self.options.envelope
