@@ -102,7 +102,7 @@ class Child:
             raise CommandError(f"{command[0]}: cannot be started ({exc.strerror})", 126) from None
         stop = threading.Event()
         assert process.stdout is not None and process.stderr is not None
-        err_fd, out_fd = process.stderr.fileno(), process.stdout.fileno()
+        err_fd = process.stderr.fileno()
 
         def errors() -> None:
             try:
@@ -111,7 +111,8 @@ class Child:
                 feed.end()
 
         threads = [threading.Thread(target=errors, name="gclens-stderr", daemon=True),
-                   threading.Thread(target=_copy, args=(out_fd, echo_out, stop), name="gclens-stdout", daemon=True)]
+                   threading.Thread(target=_copy, args=(process.stdout, echo_out, stop), name="gclens-stdout",
+                                    daemon=True)]
         for thread in threads:
             thread.start()
         return cls(process, clocks, threads, stop, [])
@@ -154,9 +155,12 @@ class Child:
         self.stop.set()
 
 
-def _copy(fd: int, echo: Callable[[bytes], None], stop: threading.Event) -> None:
+def _copy(pipe: Any, echo: Callable[[bytes], None], stop: threading.Event) -> None:
+    """The program's stdout to ``echo``; when our reader went away (``| head``), the pipe is
+    closed so that the program gets SIGPIPE, as it would without gclens in between."""
     import select
 
+    fd = pipe.fileno()
     while True:
         if not select.select([fd], [], [], 0.2)[0]:
             if stop.is_set():
@@ -165,4 +169,8 @@ def _copy(fd: int, echo: Callable[[bytes], None], stop: threading.Event) -> None
         data = os.read(fd, 1 << 16)
         if not data:
             return
-        echo(data)
+        try:
+            echo(data)
+        except BrokenPipeError:
+            pipe.close()
+            return

@@ -104,7 +104,10 @@ def drain(fd: int, feed: Feed, stop: threading.Event, *, echo: Callable[[bytes],
         if not data:
             return
         if echo is not None:
-            echo(data)
+            try:
+                echo(data)
+            except BrokenPipeError:  # nobody reads our stderr any more: the parser still does
+                echo = None
         feed.put(data)
 
 
