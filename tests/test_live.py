@@ -230,3 +230,20 @@ def test_check_judges_the_run_as_check_judges_its_stderr() -> None:
     expected = run_in_process("check", str(pauses))
     assert (code, out.replace(f"replay: {pauses} at 50x\nreplay: done\n", "")) == expected[:2]
     assert code == 1 and "stw" in out
+
+
+def test_the_program_dies_with_gclens_even_on_sigkill() -> None:
+    proc = Proc("run", "--view", "text", "--every", "0.2", "--", *REPLAY, str(CHURN), "--speed", "20", "--hold")
+    wait_for(lambda: "replay: done" in proc.text()[0], what="the program to have written everything")
+    pid = proc.popen.pid
+    child = int(Path(f"/proc/{pid}/task/{pid}/children").read_text().split()[0])
+    proc.popen.kill()
+    proc.finish()
+
+    def gone() -> bool:
+        try:
+            return Path(f"/proc/{child}/status").read_text().split("State:")[1].split()[0] in ("Z", "X")
+        except (FileNotFoundError, IndexError):
+            return True
+
+    wait_for(gone, what="the program to die with gclens")

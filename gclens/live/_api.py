@@ -14,7 +14,7 @@ from typing import Any
 from gclens._formats import Format
 from gclens._pipeline import Options
 from gclens.analysis.limits import Limits
-from gclens.live._child import Child, CommandError, exit_status, extend_godebug
+from gclens.live._child import FORWARDED, Child, CommandError, exit_status, extend_godebug
 from gclens.live._feed import Feed, drain, tail
 from gclens.live._metrics import Metrics
 from gclens.live._session import LiveResult, Session
@@ -155,7 +155,7 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
                 session.cancel()  # the tables are abandoned rather than waited for
             child.forward(signum)
 
-        with _handlers(FORWARD, on_signal, signals):
+        with _handlers(FORWARDED, on_signal, signals):
             _watch(session, view, lambda: finished() or bool(stops))
         if session.error is not None:
             child.kill()
@@ -207,9 +207,6 @@ def _write_start(out_dir: str | os.PathLike[str], command: Sequence[str], child:
     write_text_atomic(Path(out_dir) / "live.json", json.dumps(record, indent=1) + "\n")
     if taken:
         write_text_atomic(Path(out_dir) / "snapshot.json", dumps(taken[0]))
-
-
-FORWARD = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 
 
 def _watch(session: Session, view: Any, finished: Callable[[], bool]) -> None:
