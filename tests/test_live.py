@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from envelope_variants import wrap
 from live_helpers import REPLAY, Proc, assert_same_tables, parse_to, rss_bytes, synthetic_stream, wait_for
 
 from conftest import ROOT, SAMPLES, run_in_process
@@ -144,11 +145,21 @@ def test_follow_reads_a_growing_file_until_sigterm_and_writes_what_parse_writes(
     assert_same_tables(tmp_path / "live", tmp_path / "parsed")
 
 
-def test_follow_stdin_ends_with_the_pipe(tmp_path: Path) -> None:
-    with SPLICED.open("rb") as stdin:
+@pytest.mark.parametrize("envelope", ["raw", "kubectl", "cri"])
+def test_follow_stdin_ends_with_the_pipe_and_reads_the_envelopes_parse_reads(envelope: str, tmp_path: Path) -> None:
+    """`kubectl logs -f pod | gclens follow -`: a torn-line trace, and a real run wrapped as
+    kubectl --timestamps and CRI (containerd's files) write it."""
+    log = tmp_path / "stdin.log"
+    if envelope == "raw":
+        log.write_bytes(SPLICED.read_bytes())
+    else:
+        truth = json.loads(CHURN.with_suffix(".truth.json").read_text())
+        log.write_text(wrap(CHURN.read_text(), truth, envelope))
+    with log.open("rb") as stdin:
         proc = Proc("follow", "-", "--view", "none", "-o", str(tmp_path / "live"), stdin=stdin)
         assert proc.finish() == 0
-    with SPLICED.open("rb") as stdin:
+    assert pq.read_table(tmp_path / "live" / "sources.parquet")["envelope"].to_pylist() == [envelope]
+    with log.open("rb") as stdin:
         parsed = subprocess.run([*REPLAY[:1], "-m", "gclens", "parse", "-", "-o", str(tmp_path / "parsed")],
                                 stdin=stdin, capture_output=True, env=os.environ, cwd=ROOT)
     assert parsed.returncode == 0
