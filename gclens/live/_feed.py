@@ -63,6 +63,12 @@ class Feed(io.RawIOBase):
             except queue.Full:
                 continue
 
+    def _take(self, item: bytes | None) -> None:
+        if item is None:
+            self._eof = True
+        else:
+            self._rest += item
+
     def peek(self, lines: int, within_s: float) -> bytes:
         """The first ``lines`` lines, or what came in the first ``within_s`` seconds (or before the
         end): read ahead and kept, so reading starts from the beginning again."""
@@ -81,12 +87,22 @@ class Feed(io.RawIOBase):
         return self._rest
 
     def readinto(self, buffer: Any) -> int:
+        """Waits for data; then gives all that is waiting, up to the buffer's size (a backlog is
+        read in the pipeline's large blocks, not chunk by chunk)."""
         if not self._rest and not self._eof:
-            item = self._queue.get()
+            self._take(self._queue.get())
+        pieces, size = [self._rest], len(self._rest)
+        while not self._eof and size < len(buffer):
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
             if item is None:
                 self._eof = True
             else:
-                self._rest = item
+                pieces.append(item)
+                size += len(item)
+        self._rest = b"".join(pieces)
         n = min(len(buffer), len(self._rest))
         buffer[:n], self._rest = self._rest[:n], self._rest[n:]
         return n
