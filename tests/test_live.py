@@ -93,7 +93,8 @@ def test_feed_makes_a_fast_writer_wait() -> None:
     assert bytes(got) == b"".join(chunks) and max(sizes) <= 2
 
 
-def test_interrupt_forwards_the_signal_writes_the_tables_and_metrics_were_served(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_is_forwarded_the_tables_written_and_metrics_were_served(signum: int, tmp_path: Path) -> None:
     proc = Proc("run", "--view", "text", "--every", "0.2", "--metrics-port", "0", "-o", str(tmp_path / "live"),
                 "--", *REPLAY, str(CHURN), "--speed", "20", "--hold")
     port = int(wait_for(lambda: re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", proc.text()[1]),
@@ -118,10 +119,10 @@ def test_interrupt_forwards_the_signal_writes_the_tables_and_metrics_were_served
     assert re.search(r'^gclens_gc_cpu_ratio\{.*window="10s"\} 0\.0\d+', text, re.M)
     assert re.search(r'^gclens_heap_live_bytes\{.*\} [1-9]', text, re.M)
     assert re.search(r'^gclens_sched_runqueue\{queue="global",.*\} \d', text, re.M)
-    proc.popen.send_signal(signal.SIGINT)
-    assert proc.finish() == 130  # the program's status: it took the forwarded SIGINT
+    proc.popen.send_signal(signum)
+    assert proc.finish() == 128 + signum  # the program's status: it took the forwarded signal
     out, _ = proc.text()
-    assert "replay: got signal 2" in out
+    assert f"replay: got signal {signum}" in out
     pid = json.loads((tmp_path / "live" / "live.json").read_text())["pid"]
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # not left running
