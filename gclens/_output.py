@@ -67,6 +67,12 @@ def convert(source: SourceLike | list[SourceLike], out_dir: str | os.PathLike[st
     return summary
 
 
+def write_batches(batches: Iterable[Batch], out_dir: str | os.PathLike[str], *, fmt: Format = "parquet") -> list[Path]:
+    """Write streamed batches (``gclens._pipeline.stream``'s, perhaps watched on the way, as the
+    live commands do) the way ``convert`` writes them: all or nothing."""
+    return _write_dir(batches, out_dir, fmt)
+
+
 def stream_json_lines(source: SourceLike | list[SourceLike], out: TextIO, *,
                       options: Options | None = None) -> Summary:
     """Every row as one JSON object per line on ``out``, with its table in ``"table"``."""

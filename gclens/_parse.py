@@ -143,8 +143,11 @@ def open_source(result: SourceResult, *, envelope: str = "auto", clock: Clock | 
                         progress=None if progress is None else lambda done: progress(name, done))
     items = iter(reader)
     physical = physical_lines(result, items)  # type: ignore[arg-type]  # Lines only until reader.blocks is set
+    if envelope != "auto":  # nothing to detect: no lines read ahead (a live source shows its first rows at once)
+        result.envelope = envelope
+        return Opened(reader, items, [], physical)
     head = list(itertools.islice(physical, DETECT_LINES))
-    result.envelope = detect((text for _, text in head), clock or Clock()) if envelope == "auto" else envelope
+    result.envelope = detect((text for _, text in head), clock or Clock())
     return Opened(reader, items, head, physical)
 
 

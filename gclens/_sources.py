@@ -33,7 +33,7 @@ SPARSE_GROWTH = 4
 MAX_INPUT_BYTES = 64 << 30
 """A compressed input stops after this many decompressed bytes: a decompression bomb guard."""
 
-SourceLike = Union[str, "os.PathLike[str]", IO[bytes], IO[str]]
+SourceLike = Union[str, "os.PathLike[str]", IO[bytes], IO[str], "Source"]
 
 try:
     from zstandard import ZstdError as _ZstdError
@@ -113,6 +113,8 @@ def expand(inputs: SourceLike | list[SourceLike]) -> list[Source]:
 
 
 def _expand_one(item: SourceLike) -> list[Source]:
+    if isinstance(item, Source):  # made by the caller, e.g. a live stream named after its file
+        return [item]
     if isinstance(item, io.TextIOBase) or hasattr(item, "read"):
         return [Source(getattr(item, "name", "<stream>"), stream=_binary(item))]  # type: ignore[arg-type]
     text = os.fspath(item)  # type: ignore[arg-type]

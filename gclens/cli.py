@@ -6,7 +6,8 @@ output (with ``--dataset``: some files unreadable, recorded in ``sources.error``
 others ingested) · 3 rejected lines under ``--strict`` · 4 no evidence: a source without GC cycles (check,
 report; ``--allow-empty`` accepts it) · 5 not aligned (align): a run could not be placed on a perf
 capture's clock, with one line saying why and what to add · 130 interrupted · 141 the reader of stdout went away (as
-SIGPIPE would) · 143 terminated (SIGTERM). Output files are written under temporary names and
+SIGPIPE would) · 143 terminated (SIGTERM) · run: the program's own status (126/127: it could not
+be started; see ``gclens.live._cli``). Output files are written under temporary names and
 renamed, so an interruption never leaves a partial file.
 """
 
@@ -177,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="json (everything); sysctl: sysctl -a text under a '# gclens snapshot TIME boot_id=... "
                                "monotonic_ns=...' header that keeps it on the timeline (one file per capture)")
     snapshot.set_defaults(run=_cmd_snapshot)
+    from gclens.live._cli import add_commands
+
+    add_commands(sub)
     schema = sub.add_parser("schema", help="print the tables and their columns",
                             epilog="example:\n  gclens schema gc")
     schema.add_argument("tables", nargs="*", metavar="TABLE", help="tables to describe (default: all)")
@@ -203,9 +207,13 @@ def _command(sub: Any, name: str, help_: str, example: str) -> argparse.Argument
 
 def _add_input(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("files", nargs="+", metavar="FILE", help="log file, glob, or - for stdin")
+    _add_input_options(parser)
+
+
+def _add_input_options(parser: argparse.ArgumentParser, envelope: str = "auto") -> None:
     group = parser.add_argument_group("input")
-    group.add_argument("--envelope", default="auto", choices=["auto", "raw", *ENVELOPES],
-                       help="log collector envelope around each line (default: detect per file)")
+    group.add_argument("--envelope", default=envelope, choices=["auto", "raw", *ENVELOPES],
+                       help=f"log collector envelope around each line (default: {envelope})")
     group.add_argument("--start", metavar="TIME", type=_typed(v.rfc3339),
                        help="runtime start, RFC 3339 (anchors ts)")
     group.add_argument("--year", type=_typed(v.YEAR), help="year for envelope times that lack one (syslog, klog)")
@@ -237,7 +245,7 @@ def _options(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
 
     options = make_options(envelope=args.envelope, start=args.start, year=args.year, tz=args.tz,
                            max_input_bytes=args.max_input_bytes, engine=args.engine)
-    return list(args.files), options
+    return list(getattr(args, "files", [])), options
 
 
 def _read(args: argparse.Namespace) -> Trace:
