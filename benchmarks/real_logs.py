@@ -19,6 +19,7 @@ gcscope and tebeka/gctrace are not installed here, so their ratios are quoted, n
 
     python benchmarks/real_logs.py [--mixed-mib 100] [--runtime-mib 30] [--gc-lines 200000]
                                    [--repeat 5] [--inputs mixed,cri_mixed,runtime_only,gc_only]
+                                   [--compare /path/to/another/checkout]
 """
 
 from __future__ import annotations
@@ -157,6 +158,7 @@ def main() -> None:
     parser.add_argument("--gc-lines", type=int, default=200_000, help="lines of gc_only")
     parser.add_argument("--repeat", type=int, default=5, help="rounds (each times every tool on every input)")
     parser.add_argument("--inputs", default="mixed,cri_mixed,runtime_only,gc_only")
+    parser.add_argument("--compare", type=Path, help="another checkout of gclens, timed in the same rounds")
     args = parser.parse_args()
     if shutil.which("grep") is None:
         raise SystemExit("grep is needed: the ratios are to grep in the same run")
@@ -175,6 +177,9 @@ def main() -> None:
                     _run(["grep", "-E", GREP, str(path)], work / "grep.out"))
                 times.setdefault((name, "gclens"), []).append(
                     _run([*gclens, str(path), "-o", str(work / f"out-{name}")], work / "gclens.out"))
+                if args.compare:
+                    times.setdefault((name, "other"), []).append(
+                        _run([*gclens, str(path), "-o", str(work / f"other-{name}")], work / "other.out", args.compare))
         print(f"{args.repeat} rounds; median (min-max); gclens x grep is the median (min-max) of each round's ratio")
         print(f"{'input':<13} {'MiB':>5} {'lines':>10} {'grep -E s':>17} {'gclens s':>17} {'gclens x grep':>17} "
               f"{'gcscope x':>9} {'tebeka x':>8}")
@@ -186,6 +191,11 @@ def main() -> None:
                 lines = sum(1 for _ in fh)
             print(f"{name:<13} {path.stat().st_size / 2**20:>5.0f} {lines:>10,} {_spread(grep, '.2f'):>17} "
                   f"{_spread(ours, '.2f'):>17} {_spread(ratios, '.1f'):>17} {gcscope or '-':>9} {tebeka or '-':>8}")
+            if args.compare:
+                other = times[(name, "other")]
+                print(f"{'':<13} {args.compare}: {_spread(other, '.2f')} s, "
+                      f"{_spread([o / g for o, g in zip(other, grep, strict=True)], '.1f')} x grep, this checkout "
+                      f"{_spread([t / o for t, o in zip(ours, other, strict=True)], '.2f')} x it")
 
 
 if __name__ == "__main__":

@@ -360,7 +360,6 @@ def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
     import numpy as np
     import polars as pl
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     rough = [p for p in patterns if p in CANDIDATES]
     direct = [p for p in patterns if p not in CANDIDATES]
@@ -371,6 +370,8 @@ def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
         try:
             texts = pl.Series(part.cast(pa.large_string()))
         except pa.ArrowInvalid:
+            import pyarrow.compute as pc  # (only here: 25 ms to import)
+
             found = pc.indices_nonzero(pc.match_substring_regex(part, "|".join(patterns)))
             # (Arrow's to_numpy on booleans would import pandas: 0.16 s)
             hit[at + np.frombuffer(found.buffers()[1], np.uint64, len(found), found.offset * 8)] = True
