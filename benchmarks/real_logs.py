@@ -135,12 +135,12 @@ def build_inputs(workdir: Path, sizes: dict[str, int], seed: int = 1) -> dict[st
     return out
 
 
-def _run(cmd: list[str], sink: Path) -> float:
+def _run(cmd: list[str], sink: Path, checkout: Path = ROOT) -> float:
     """Wall time of one run; output to a real file (GNU grep stops at the first match when its
-    output is /dev/null)."""
+    output is /dev/null). ``python -m gclens`` runs the gclens of ``checkout`` (its directory)."""
     start = time.perf_counter()
     with sink.open("wb") as fh:
-        code = subprocess.run(cmd, stdout=fh, stderr=subprocess.DEVNULL, check=False).returncode
+        code = subprocess.run(cmd, stdout=fh, stderr=subprocess.DEVNULL, cwd=checkout, check=False).returncode
     elapsed = time.perf_counter() - start
     if code not in (0, 1):  # grep exits 1 when nothing matched
         raise SystemExit(f"{' '.join(cmd)} failed with exit code {code}")

@@ -14,11 +14,12 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from gclens._markers import anywhere_regex, at_start_regex, escape, markers
+from gclens._markers import anywhere_regex, anywhere_words, at_start_regex, escape, markers
 
 _ANYWHERE = re.compile(anywhere_regex())
 """The markers of runtime lines, derived from the grammars (``_markers``), a named group per family."""
 _AT_START = re.compile(at_start_regex())
+_ANYWHERE_WORDS = anywhere_words()
 _LETTER_LED = [m for m in markers() if m.at_line_start and len(m.first) == 1]
 """Markers led by one letter (``P0: status=``): the block scanner finds them by what follows."""
 _CRASH = "|".join(m.regex for m in markers() if m.at_line_start and m not in _LETTER_LED)
@@ -54,7 +55,9 @@ class Hit(NamedTuple):
 
 def classify(text: str) -> Hit | None:
     """Return the family and start offset of the runtime line in ``text``, or None."""
-    m = _AT_START.match(text) or _ANYWHERE.search(text)
+    m = _AT_START.match(text)
+    if m is None and any(word in text for word in _ANYWHERE_WORDS):
+        m = _ANYWHERE.search(text)
     if m is None:
         return None
     family = m.lastgroup

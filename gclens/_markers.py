@@ -41,6 +41,7 @@ class Marker:
     first: str  # the literal it starts with ('' when it starts with a terminal's pattern)
     after: str  # the literal after its first variable part ('' for none)
     at_line_start: bool
+    needs: str  # a literal every line it finds contains (the longest): a cheap test before the regex
 
 
 # -- reading .lark text -------------------------------------------------------------------------
@@ -116,17 +117,21 @@ class _Walk:
         self.defs, self.variable, self.done = defs, False, False
         self.pieces: list[str] = []
         self.first, self.after = "", ""
+        self.literals: list[str] = []  # literal text every match contains
         self.tail_variable = 0  # pieces at the end that are variable (dropped at the end)
 
     def literal(self, text: str) -> None:
         if not self.pieces:
             self.first = text
+        self.literals.append(text)
         self.pieces.append(escape(text))
         self.tail_variable = 0
         if self.variable and len(text) >= 2:
             self.after, self.done = self.after or text, True
 
     def pattern(self, regex: str) -> None:
+        plain = re.sub(r"\([^()]*\)[?*]|\[[^]]*\][?*+]?|\\.|[.?*+|()]", "\0", regex)  # optional parts, classes
+        self.literals.extend(w for w in plain.split("\0") if w and not re.search(r"[^A-Za-z_ :=]", w))
         self.pieces.append(_non_capturing(regex))
         self.variable, self.tail_variable = True, self.tail_variable + 1
 
@@ -252,7 +257,8 @@ def markers() -> tuple[Marker, ...]:
             regex = walk.regex(complete)
             single = bool(walk.first) and len(walk.first) == 1
             at_start = (family in _AT_LINE_START_FAMILIES and not regex.endswith("$")) or single
-            out.append(Marker(family, rule, regex, walk.first, walk.after, at_start))
+            needs = max(walk.literals, key=len) if walk.literals else ""
+            out.append(Marker(family, rule, regex, walk.first, walk.after, at_start, needs))
     return tuple(m for m in out if not any(  # one that another of its family finds first says nothing more
         o is not m and o.family == m.family and m.regex.startswith(o.regex) for o in out))
 
@@ -275,6 +281,13 @@ def anywhere_regex() -> str:
         if mine:
             groups.append(f"(?P<{family}>{_union(mine)})")
     return "|".join(groups)
+
+
+def anywhere_words() -> tuple[str, ...]:
+    """A literal of each marker searched anywhere: a line holding none of them holds no such
+    marker (``in`` tests these 20x faster than Python's regex searches the alternation)."""
+    words = dict.fromkeys(m.needs for m in markers() if not m.at_line_start)
+    return tuple(w for w in words if not any(o != w and o in w for o in words))  # `gc` covers `gc `
 
 
 @functools.cache
