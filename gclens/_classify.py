@@ -53,14 +53,18 @@ class Hit(NamedTuple):
     start: int
 
 
+def _may_hold_marker(text: str) -> bool:
+    """Whether ``text`` holds a literal of some marker searched anywhere (``_ANYWHERE`` needs it):
+    ``in`` looks for these 6-10x faster than Python's regex searches the alternation."""
+    for word in _ANYWHERE_WORDS:  # noqa: SIM110 (a loop, not any(): no generator on every line)
+        if word in text:
+            return True
+    return False
+
+
 def classify(text: str) -> Hit | None:
     """Return the family and start offset of the runtime line in ``text``, or None."""
-    m = _AT_START.match(text)
-    if m is None:
-        for word in _ANYWHERE_WORDS:  # (a loop, not any(): no generator on every line)
-            if word in text:
-                m = _ANYWHERE.search(text)
-                break
+    m = _AT_START.match(text) or (_ANYWHERE.search(text) if _may_hold_marker(text) else None)
     if m is None:
         return None
     family = m.lastgroup
@@ -98,7 +102,7 @@ def runtime_pieces(text: str) -> tuple[int, set[int]]:
     none), and where each marker starts: text inserted into a runtime line starts after the
     last piece, unless it is a whole runtime line (it starts at a marker)."""
     last, markers = -1, set()
-    for pattern in (_FRAGMENT, _ANYWHERE):
+    for pattern in (_FRAGMENT, _ANYWHERE) if _may_hold_marker(text) else (_FRAGMENT,):
         pos = 0
         while m := pattern.search(text, pos):
             last, pos = max(last, m.start()), m.start() + 1
