@@ -68,7 +68,7 @@ def matching_lines(region: bytes | memoryview, newlines: Any, patterns: tuple[st
         scratch = hyperscan.Scratch(database)
         _LOCAL.scratch = {**getattr(_LOCAL, "scratch", {}), id(database): scratch}
     ends: list[int] = []
-    database.scan(region if isinstance(region, bytes) else bytes(region),
+    database.scan(region,  # (a memoryview of the read buffer is scanned in place)
                   match_event_handler=lambda _id, _from, to, _flags, _context: ends.append(to),
                   scratch=scratch)
     count = len(newlines) + (not region or region[-1:] != b"\n")
