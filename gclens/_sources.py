@@ -179,8 +179,8 @@ class LineReader:
         self.block_bytes = BLOCK_BYTES  # read now, so a test may patch the module's value
         self.blocks = False
         self._sparse = False
-        self._dense = False  # the last block scanned had many hits (see _marks)
         """With ``candidates``: yield each scanned block's kept lines as one Block."""
+        self._dense = False  # the last block scanned had many hits (see _marks)
         self.skipped = 0
         self.unterminated_skipped: int | None = None
         self._no = 0
