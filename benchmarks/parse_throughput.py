@@ -61,7 +61,7 @@ def measure(cmd: list[str], repeat: int, out: Path) -> dict[str, float]:
     for _ in range(repeat):
         start = time.perf_counter()
         with out.open("wb") as sink:
-            child = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL)
+            child = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL, cwd=ROOT)  # this checkout's gclens
             _, status, usage = os.wait4(child.pid, 0)
         times.append(time.perf_counter() - start)
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -81,7 +81,6 @@ def main() -> None:
     parser.add_argument("--engines", default="fast,lark", help="which gclens engines to time")
     args = parser.parse_args()
     wanted, engines = args.inputs.split(","), args.engines.split(",")
-    gclens = str(Path(sys.executable).parent / "gclens")
     with tempfile.TemporaryDirectory() as tmp:
         inputs = build_inputs(Path(tmp), args.mib, wanted)
         os.sync()  # the kernel writing the new files back while a tool runs would time the disk too
@@ -95,8 +94,8 @@ def main() -> None:
             results = {"grep": measure(["grep", "-E", GREP, str(path)], args.repeat, stdout)
                        if shutil.which("grep") else None}
             for engine in engines:
-                results[engine] = measure([gclens, "parse", str(path), "-o", out, "--engine", engine], args.repeat,
-                                          stdout)
+                cmd = [sys.executable, "-m", "gclens", "parse", str(path), "-o", out, "--engine", engine]
+                results[engine] = measure(cmd, args.repeat, stdout)
             base = results["grep"]["median_s"] if results["grep"] else None
             for tool, r in results.items():
                 if r is None:
