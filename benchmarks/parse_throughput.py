@@ -1,8 +1,9 @@
 """Throughput and memory of `gclens parse` against `grep -E` on the same files, in one run.
 
-Builds inputs from the real sample traces: a mixed log with ~5 % runtime lines, the same in a
-container runtime's CRI envelope (what kubelet keeps under /var/log/pods), a runtime-only file
-and a scheddetail-heavy file, each made of whole runs in their real order, one after another.
+Builds inputs from the real sample traces (``real_logs.py``): a mixed log with ~5 % runtime lines
+between application lines of four real styles, the same in a container runtime's CRI envelope
+(what kubelet keeps under /var/log/pods), a runtime-only file and a scheddetail-heavy file, each
+made of whole runs in their real order, one after another.
 Then times, with the median and min-max of several runs: `grep -E` writing the runtime lines to
 a file, gclens parse to Parquet with the fast engine (the default: templates derived from the
 grammars, applied to blocks of a plain log as columns) and with ``--engine lark`` (every line
@@ -17,74 +18,36 @@ pass/fail test.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
 import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import real_logs
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "sample_traces"
-GREP = r"gc [0-9]+ @|pacer: |SCHED [0-9]+ms|scav [0-9]|scvg|^ +[PMG][0-9]+: "
-
-
-def _runs() -> list[list[str]]:
-    """The runtime lines of every clean sample run, each run's lines in their real order."""
-    runs = json.loads((SAMPLES / "manifest.json").read_text())["runs"]
-    out = []
-    for r in runs:
-        if r["status"] == "ok" and not r.get("expect_splices") and "detail" not in r["scenario"]:
-            out.append([ln for ln in (SAMPLES / r["file"]).read_text().splitlines() if not ln.startswith("app")])
-    return out
+GREP = real_logs.GREP
 
 
 def build_inputs(workdir: Path, mib: int, wanted: list[str] | None = None) -> dict[str, Path]:
-    """Logs as services write them: whole runs one after another (a restart between two), with
-    application lines between the runtime lines of the mixed log (about 95 % of its lines)."""
-    rng = random.Random(1)
-    runs = _runs()
-    detail = (SAMPLES / "go1.25" / "goroutines-detail.stderr").read_text().splitlines()
-    app = [f'{{"level":"info","ts":"2026-11-27T04:51:{i % 60:02d}Z","msg":"request served","path":"/api/v1/items/{i}",'
-           f'"status":200,"duration_ms":{i % 97}}}' for i in range(5000)]
-
-    def runtime() -> Iterator[str]:
-        while True:
-            yield from rng.choice(runs)
-
-    def mixed() -> Iterator[str]:
-        for line in runtime():
-            yield from (rng.choice(app) for _ in range(rng.randrange(39)))  # 19 on average
-            yield line
-
-    def dumps() -> Iterator[str]:
-        while True:
-            yield from detail
-
-    def cri() -> Iterator[str]:
-        for i, line in enumerate(mixed()):  # a line every 50 µs, from 04:00:00 UTC
-            us = i * 50
-            yield (f"2026-11-27T04:{us // 60_000_000 % 60:02d}:{us // 1_000_000 % 60:02d}.{us % 1_000_000:06d}"
-                   f"000Z stderr F {line}")
-
-    out = {}
-    for name, lines in (("mixed", mixed()), ("cri_mixed", cri()), ("runtime_only", runtime()),
-                        ("scheddetail", dumps())):
-        if wanted is not None and name not in wanted:
-            continue
-        path = workdir / f"{name}.log"
+    """Logs as services write them (``real_logs``: every sample run in its real order, application
+    lines of the four applog styles between the runtime lines of the mixed log, 95 % of its
+    lines), and a scheddetail-heavy log (the go1.25 scheddetail run over and over)."""
+    names = wanted or ["mixed", "cri_mixed", "runtime_only", "scheddetail"]
+    out = real_logs.build_inputs(workdir, {name: mib for name in names if name != "scheddetail"})
+    if "scheddetail" in names:
+        detail = (SAMPLES / "go1.25" / "goroutines-detail.stderr").read_text()
+        path = workdir / "scheddetail.log"
         with path.open("w") as fh:
-            size = 0
-            while size < mib << 20:
-                chunk = "\n".join(next(lines) for _ in range(2000)) + "\n"
-                fh.write(chunk)
-                size += len(chunk)
-        out[name] = path
+            for _ in range(max(1, (mib << 20) // len(detail))):
+                fh.write(detail)
+        out["scheddetail"] = path
     return out
 
 
@@ -98,7 +61,7 @@ def measure(cmd: list[str], repeat: int, out: Path) -> dict[str, float]:
     for _ in range(repeat):
         start = time.perf_counter()
         with out.open("wb") as sink:
-            child = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL)
+            child = subprocess.Popen(cmd, stdout=sink, stderr=subprocess.DEVNULL, cwd=ROOT)  # this checkout's gclens
             _, status, usage = os.wait4(child.pid, 0)
         times.append(time.perf_counter() - start)
         child.returncode = os.waitstatus_to_exitcode(status)
@@ -118,7 +81,6 @@ def main() -> None:
     parser.add_argument("--engines", default="fast,lark", help="which gclens engines to time")
     args = parser.parse_args()
     wanted, engines = args.inputs.split(","), args.engines.split(",")
-    gclens = str(Path(sys.executable).parent / "gclens")
     with tempfile.TemporaryDirectory() as tmp:
         inputs = build_inputs(Path(tmp), args.mib, wanted)
         os.sync()  # the kernel writing the new files back while a tool runs would time the disk too
@@ -132,8 +94,8 @@ def main() -> None:
             results = {"grep": measure(["grep", "-E", GREP, str(path)], args.repeat, stdout)
                        if shutil.which("grep") else None}
             for engine in engines:
-                results[engine] = measure([gclens, "parse", str(path), "-o", out, "--engine", engine], args.repeat,
-                                          stdout)
+                cmd = [sys.executable, "-m", "gclens", "parse", str(path), "-o", out, "--engine", engine]
+                results[engine] = measure(cmd, args.repeat, stdout)
             base = results["grep"]["median_s"] if results["grep"] else None
             for tool, r in results.items():
                 if r is None:

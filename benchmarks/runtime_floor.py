@@ -81,14 +81,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--lark", action="store_true", help="also time --engine lark (slow)")
     args = parser.parse_args()
-    gclens = str(Path(sys.executable).parent / "gclens")
     with tempfile.TemporaryDirectory() as tmp:
         path = build_inputs(Path(tmp), args.mib, ["runtime_only"])["runtime_only"]
         os.sync()  # no write-back of the new file while the pieces are timed
         out = Path(tmp) / "out"
 
         def parse(engine: str) -> None:
-            subprocess.run([gclens, "parse", str(path), "-o", str(out), "--engine", engine], check=True,
+            subprocess.run([sys.executable, "-m", "gclens", "parse", str(path), "-o", str(out), "--engine", engine],
+                           check=True, cwd=Path(__file__).resolve().parent.parent,
                            stderr=subprocess.DEVNULL)
 
         figures = {"read + mark": best(args.repeat, lambda: read_and_mark(path))}

@@ -29,6 +29,7 @@ import pyarrow as pa
 from gclens._classify import CANDIDATES
 from gclens._envelopes import NO_META
 from gclens._fastpath import MAX_TEMPLATES, FastEngine, Template, make_token
+from gclens._markers import family_prefixes
 from gclens._parse import LineTaker, Opened, SourceResult, count_skipped, physical_lines
 from gclens._readahead import Prefetched
 from gclens._schemas import polars_types
@@ -36,12 +37,8 @@ from gclens._sources import KEPT_AFTER, Block, Line
 from gclens._transformers import Legacy
 from gclens._values import Column
 
-_FAMILY_PREFIXES = {  # the runtime text starts here (classify finds it at this offset, after indentation)
-    "gctrace": r"gc [0-9]+ @|scan: (?:total|class) ",
-    "pacer": r"pacer: ",
-    "sched": r"SCHED [0-9]+ms: |[PMG][0-9]+: (?:status=|p=)",
-    "scavenger": r"scav [0-9]|(?:forced )?scvg(?:-?[0-9]+)?: ",
-}
+_FAMILY_PREFIXES = family_prefixes()
+"""Family → the markers its runtime text starts with (after indentation), from the grammars."""
 _LOOKAROUND = re.compile(r"\(\?<?[=!]")
 
 

@@ -18,6 +18,7 @@ from gclens._envelopes import CONTINUED, DETECT_LINES, NO_META, Clock, Meta, con
 from gclens._errors import LineError
 from gclens._fastpath import FastEngine
 from gclens._grammar import parse_line
+from gclens._markers import torn_start_regex
 from gclens._ranges import may_overflow, out_of_range
 from gclens._recognize import Prefix
 from gclens._sources import MAX_LINE_BYTES, Block, Line, LineReader, Source
@@ -400,7 +401,7 @@ def _meta_columns(meta: Meta) -> dict[str, Any]:
 
 _FRAGMENT_REASON = ("fragment of a runtime line: other output was written into the middle of it, "
                     "so its start is on an earlier line")
-_TORN_START = re.compile(r"\bgc \S*@|\bSCHED \S*ms|\bpacer: |\bscav ")
+_TORN_START = re.compile(torn_start_regex())  # a marker with other output inside it (``_markers``)
 
 
 def _fragment_reason(text: str) -> str:

@@ -152,6 +152,9 @@ def read_lines(source: Source, *, max_input_bytes: int | None = None) -> Iterato
     return cast(Iterator[Line], iter(LineReader(source, max_input_bytes=max_input_bytes)))  # no blocks
 
 
+DENSE_SHARE = 4
+"""A block where more than 1 line in this many matched is followed by one matched line by line
+(Polars): the automaton's cost grows with its hits (a Python call each), Polars' with the lines."""
 KEPT_AFTER = 2
 """Lines kept after each candidate line: a torn runtime line's rest can follow one or two whole
 application lines, each after another piece of it (go-trace-formats §1.2)."""
@@ -179,6 +182,7 @@ class LineReader:
         self.blocks = False
         self._sparse = False
         """With ``candidates``: yield each scanned block's kept lines as one Block."""
+        self._dense = False  # the last block scanned had many hits (see _marks)
         self.skipped = 0
         self.unterminated_skipped: int | None = None
         self._no = 0
@@ -288,7 +292,7 @@ class LineReader:
         lines = pa.LargeBinaryArray.from_buffers(pa.large_binary(), count,
                                                  [None, pa.py_buffer(offsets), pa.py_buffer(region)])
         assert self.candidates is not None
-        hit = _matching(lines, self.candidates) | _tiny(np.frombuffer(region, np.uint8), offsets, len(newlines))
+        hit = self._marks(region, newlines, lines) | _tiny(np.frombuffer(region, np.uint8), offsets, len(newlines))
         keep = hit.copy()
         for after in range(1, KEPT_AFTER + 1):  # a torn line's rest, perhaps torn again
             keep[after:] |= hit[:-after]
@@ -306,6 +310,18 @@ class LineReader:
         if not terminated and not keep[-1]:
             self.unterminated_skipped = self._no + count
         self._no += count
+
+    def _marks(self, region: bytes | memoryview, newlines: Any, lines: Any) -> Any:
+        """The lines matching a candidate pattern: one automaton over the block's bytes where hits
+        are few, else line by line (``_scan``); the last block's hits choose for this one."""
+        from gclens._scan import matching_lines
+
+        assert self.candidates is not None
+        hit = None if self._dense else matching_lines(region, newlines, self.candidates)
+        if hit is None:
+            hit = _matching(lines, self.candidates)
+        self._dense = int(hit.sum()) * DENSE_SHARE > len(hit)
+        return hit
 
     def _kept_lines(self, region: bytes | memoryview, offsets: Any, keep: Any, newlines: int) -> Iterator[Line]:
         import numpy as np
@@ -346,7 +362,6 @@ def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
     import numpy as np
     import polars as pl
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     rough = [p for p in patterns if p in CANDIDATES]
     direct = [p for p in patterns if p not in CANDIDATES]
@@ -357,6 +372,8 @@ def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
         try:
             texts = pl.Series(part.cast(pa.large_string()))
         except pa.ArrowInvalid:
+            import pyarrow.compute as pc  # (only here: 25 ms to import)
+
             found = pc.indices_nonzero(pc.match_substring_regex(part, "|".join(patterns)))
             # (Arrow's to_numpy on booleans would import pandas: 0.16 s)
             hit[at + np.frombuffer(found.buffers()[1], np.uint64, len(found), found.offset * 8)] = True

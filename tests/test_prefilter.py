@@ -9,9 +9,12 @@ runtime lines whose tail has no marker, and an unterminated last line.
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
+import numpy as np
+import pyarrow as pa
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -109,3 +112,36 @@ def test_candidates_are_a_superset_of_the_classifier(text: str) -> None:
         assert _CANDIDATES.search(text)
     if _CANDIDATES.search(text):
         assert _ROUGH.search(text)  # the scanner's first step finds every candidate
+
+
+def _lines(region: bytes) -> tuple[np.ndarray, pa.LargeBinaryArray]:
+    newlines = np.flatnonzero(np.frombuffer(region, np.uint8) == 10)
+    offsets = np.concatenate([[0], newlines + 1, [len(region)] if region[-1:] != b"\n" else []]).astype(np.int64)
+    return newlines, pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(offsets) - 1,
+                                                      [None, pa.py_buffer(offsets), pa.py_buffer(region)])
+
+
+@pytest.mark.parametrize("envelope", [None, "cri", "docker", "journald-json"])
+def test_the_automaton_marks_what_line_by_line_matching_marks(envelope: str | None) -> None:
+    """The two routes of the block scanner (one automaton over a block's bytes where hits are few,
+    Polars line by line where they are many) mark the very same lines of every sample run, bare
+    and in each envelope whose continued lines the scanner must keep as well."""
+    from envelope_variants import wrap
+
+    from gclens._envelopes import CONTINUED
+    from gclens._scan import matching_lines
+    from gclens._sources import _matching
+
+    patterns = CANDIDATES if envelope not in CONTINUED else (*CANDIDATES, CONTINUED[envelope])
+    marked = 0
+    for path in sorted((ROOT / "sample_traces").glob("go1.2[5-7]/*.stderr")):
+        text = path.read_text()
+        if envelope is not None:
+            text = wrap(text, json.loads(path.with_suffix(".truth.json").read_text()), envelope)
+        region = text.encode() + b"app line \xff without its newline"
+        newlines, lines = _lines(region)
+        automaton = matching_lines(region, newlines, patterns)
+        assert automaton is not None
+        assert automaton.tolist() == _matching(lines, patterns).tolist(), path
+        marked += int(automaton.sum())
+    assert marked > 10_000
