@@ -231,19 +231,19 @@ def recommend(model: Fit, *, target_gc_cpu_pct: float, cpu_bound: bool = False) 
                                         f"{model.cost_ms:.1f} ms) to promise a GC CPU"}
     fitted = model.gogc_fitted or model.gogc_observed
     for gogc in (*range(10, 100, 5), *range(100, 400, 25), *range(400, 2001, 100)):
-        s = predict(model, gogc=gogc, cpu_bound=cpu_bound)
         if gogc > fitted * EXTRAPOLATION:
             far = fitted * EXTRAPOLATION
             edge = predict(model, gogc=far, cpu_bound=cpu_bound)["gc_cpu_pct"]
             return {"gogc": None, "reason": f"GC CPU under {target_gc_cpu_pct:g} % needs a GOGC more than "
                                             f"{EXTRAPOLATION:g}x the fitted ~{fitted:.0f} (at {far:.0f} the model "
                                             f"predicts {edge:.1f} %): measure a run there first"}
+        s = predict(model, gogc=gogc, cpu_bound=cpu_bound)
         if s["gc_cpu_pct_range"][1] > target_gc_cpu_pct or s["extrapolated"]:
             continue
         return {"gogc": gogc, "gc_cpu_pct": s["gc_cpu_pct"], "gc_cpu_pct_range": s["gc_cpu_pct_range"],
                 "peak_heap_mib": s["peak_heap_mib"], "peak_heap_mib_range": s["peak_heap_mib_range"],
-                "assumes": "the allocation rate and reachable heap of the fitted run; the range spans a "
-                           "constant cost per cycle and one that grows with the marked heap"}
+                "assumes": "the allocation rate and reachable heap of the fitted run; the range spans the "
+                           f"heap-size cost from {HEAP_COST_RANGE[0]:g} to {HEAP_COST_RANGE[1]:g} CPU-ms per MiB"}
     return {"gogc": None, "reason": f"no GOGC up to 2000 keeps GC CPU under {target_gc_cpu_pct} %"}
 
 
