@@ -112,7 +112,8 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
 
     Its stdout and stderr pass through ``view`` (by default unchanged, byte for byte); SIGINT,
     SIGTERM, SIGHUP, SIGQUIT, SIGUSR1/2 are forwarded (``signals``; a second SIGINT/SIGTERM kills
-    it). ``ts`` is anchored at the moment it was started (``result.clocks``, all clocks) unless
+    it; one more once it has ended abandons the tables and raises ``Abandoned``). ``ts`` is
+    anchored at the moment it was started (``result.clocks``, all clocks) unless
     ``options.start_ns`` says otherwise. CommandError when it cannot be started.
     """
     if not command:
@@ -148,23 +149,29 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
 
         snapshot = _snapshot_soon(child.pid) if out_dir is not None else None
         stops: list[int] = []
+        abandoned: list[int] = []
 
         def on_signal(signum: int, frame: object) -> None:
-            if signum in (signal.SIGINT, signal.SIGTERM) and child.process.poll() is not None:
-                stops.append(signum)  # the program is gone and gclens is still asked to stop:
-                session.cancel()  # the tables are abandoned rather than waited for
+            if signum in (signal.SIGINT, signal.SIGTERM):
+                stops.append(signum)
+                # Ctrl-C reaches the whole process group, so the program may be gone before this
+                # handler runs: the first stop always keeps the tables; a second one, once the
+                # program is gone, abandons them rather than wait
+                if len(stops) > 1 and child.process.poll() is not None:
+                    abandoned.append(signum)
+                    session.cancel()
             child.forward(signum)
 
         with _handlers(FORWARDED, on_signal, signals):
-            _watch(session, view, lambda: finished() or bool(stops))
+            _watch(session, view, lambda: finished() or bool(abandoned))
         if session.error is not None:
             child.kill()
         child.wait_output(grace_s)
     finally:
         child.kill()
     view.close()
-    if stops:
-        raise Abandoned(stops[-1])
+    if abandoned:
+        raise Abandoned(abandoned[-1])
     result = session.result(exit_code=exit_status(child.process.returncode), clocks=child.clocks)
     if out_dir is not None:
         _write_start(out_dir, command, child, env["GODEBUG"], added, result, snapshot)
