@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gclens import read_trace
-from gclens._classify import CANDIDATES, ROUGH, classify, is_fragment
+from gclens._classify import CANDIDATES, ROUGH, TINY_TAIL_BYTES, classify, is_fragment
 from gclens._sources import MAX_LINE_BYTES
 
 ROOT = Path(__file__).parent.parent
@@ -107,8 +107,12 @@ _ROUGH = re.compile(ROUGH)
 @settings(max_examples=500, deadline=None)
 @given(st.one_of(st.sampled_from([line.decode() for line in REAL]).map(lambda s: s[: len(s) // 2]),
                  st.text(alphabet="gcSCHEDpacerscavPMG0123456789 :@=%()-[]tsu.\t", max_size=60)))
+@example(" P")  # found by CI: a tiny tail, a fragment with no marker
 def test_candidates_are_a_superset_of_the_classifier(text: str) -> None:
-    if classify(text) is not None or is_fragment(text):
+    """Tiny tails (' P', ' (forced)') carry no marker: the scanner keeps them by their length and
+    leading space (``_sources._tiny``), tested with the torn lines."""
+    tiny = text.startswith(" ") and 2 <= len(text.encode()) <= TINY_TAIL_BYTES
+    if classify(text) is not None or (is_fragment(text) and not tiny):
         assert _CANDIDATES.search(text)
     if _CANDIDATES.search(text):
         assert _ROUGH.search(text)  # the scanner's first step finds every candidate
