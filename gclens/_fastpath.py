@@ -25,7 +25,8 @@ from typing import Any
 from lark import Lark, Token, Transformer, Tree
 from lark.exceptions import LarkError
 
-from gclens._grammar import FAMILIES, cache_file, grammar_dir
+from gclens._grammar import FAMILIES, cache_file
+from gclens._paths import grammar_dir
 from gclens._recognize import Prefix
 
 _DIGITS = re.compile(r"([0-9]+)")

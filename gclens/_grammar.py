@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import os
-from pathlib import Path
 from typing import Any
 
 import lark
@@ -17,6 +15,7 @@ from lark import Lark, Transformer
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from gclens._errors import LineError
+from gclens._paths import grammar_dir, user_cache_dir
 from gclens._transformers import (
     EventsTransformer,
     GctraceTransformer,
@@ -35,15 +34,6 @@ FAMILIES: dict[str, type[Transformer[Any, Any]]] = {
     "events": EventsTransformer,
 }
 """Grammar file stem → the transformer that turns its parse into rows."""
-
-
-def grammar_dir() -> Path:
-    """Where the `.lark` files are: inside the installed package, else the source checkout."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "grammars", here.parent / "grammars"):
-        if (candidate / "gctrace.lark").is_file():
-            return candidate
-    raise FileNotFoundError(f"gclens grammars not found next to {here}")
 
 
 @functools.cache
@@ -66,15 +56,11 @@ def cache_file(name: str, kind: str) -> str | bool:
     temp directory Lark defaults to, since the file is unpickled; keyed by the grammar files'
     contents. False (no cache) when that directory cannot be written.
     """
+    base = user_cache_dir()
+    if base is None:
+        return False
     texts = b"".join(p.read_bytes() for p in sorted(grammar_dir().glob("*.lark")))
     digest = hashlib.sha256(texts + lark.__version__.encode()).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gclens"
-    try:
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not os.access(base, os.W_OK) or base.stat().st_uid != os.getuid():
-            return False
-    except OSError:
-        return False
     return str(base / f"{name}-{kind}-{digest}.lark-cache")
 
 

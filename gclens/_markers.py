@@ -21,7 +21,8 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from pathlib import Path
+
+from gclens._paths import grammar_dir
 
 __all__ = ["Marker", "anywhere_regex", "at_start_regex", "escape", "family_prefixes", "markers", "torn_start_regex"]
 
@@ -49,17 +50,9 @@ class Marker:
 Item = tuple[str, object]  # ("lit", text) | ("re", regex) | ("name", name) | ("alt", [[Item]]) | ("opt", [[Item]])
 
 
-def _grammar_dir() -> Path:
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "grammars", here.parent / "grammars"):
-        if (candidate / "gctrace.lark").is_file():
-            return candidate
-    raise FileNotFoundError(f"gclens grammars not found next to {here}")
-
-
 def _definitions(name: str) -> dict[str, str]:
     """Rule and terminal name → expansion text, for a grammar file and what it imports."""
-    text = (_grammar_dir() / f"{name}.lark").read_text(encoding="utf-8")
+    text = (grammar_dir() / f"{name}.lark").read_text(encoding="utf-8")
     out: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()

@@ -21,6 +21,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from gclens._paths import user_cache_dir
+
 _LOCAL = threading.local()  # one Hyperscan scratch space per thread and automaton
 
 
@@ -80,12 +82,6 @@ def matching_lines(region: bytes | memoryview, newlines: Any, patterns: tuple[st
 def _cache_path(expression: bytes, version: str) -> Path | None:
     """The cache file of an automaton, under ``$XDG_CACHE_HOME/gclens`` (mode 0700, the user's
     own: the file is loaded as is); None when that directory cannot be used."""
+    base = user_cache_dir()
     digest = hashlib.sha256(expression + version.encode()).hexdigest()[:16]
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "gclens"
-    try:
-        base.mkdir(mode=0o700, parents=True, exist_ok=True)
-        if not os.access(base, os.W_OK) or base.stat().st_uid != os.getuid():
-            return None
-    except OSError:
-        return None
-    return base / f"scan-{digest}.hs"
+    return None if base is None else base / f"scan-{digest}.hs"

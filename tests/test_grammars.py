@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from lark import Lark
 
-from gclens._grammar import FAMILIES, grammar_dir, load_grammar
+from gclens._grammar import FAMILIES, load_grammar
+from gclens._paths import grammar_dir
 
 
 def test_every_grammar_file_is_a_family() -> None:
