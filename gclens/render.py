@@ -165,6 +165,7 @@ def whatif_json(model: Any, scenarios: list[dict[str, Any]], advice: dict[str, A
     one object per scenario (the fit and advice repeated in each); with ``heuristic``, a last object
     of ``kind`` "guide_heuristic" holds it and its prediction."""
     fitted = {k: _clean(v) for k, v in vars(model).items() if k != "pacer"}
+    fitted["pacer"] = {k: _clean(v) for k, v in vars(model.pacer).items()}
     observed = {"kind": "observed", "source": model.source, "run_id": model.run_id,
                 "gogc": model.gogc_fitted, "gogc_observed": round(model.gogc_observed, 1), **model.observed}
     rows = [observed, *({"kind": "prediction", **{k: _clean(v) for k, v in s.items()}, "fit": fitted,

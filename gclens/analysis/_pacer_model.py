@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-__all__ = ["Pacer", "State", "goal_mib", "solve"]
+__all__ = ["Pacer", "State", "goal_mib", "gogc_goal", "solve"]
 
 HEAP_MINIMUM_MIB = 4.0
 """heapMinimum: the goal never goes below 4 MiB x GOGC/100."""
@@ -68,12 +68,16 @@ class State:
     spiral: bool
 
 
+def gogc_goal(marked: float, roots: float, gogc: float, *, new_goal: bool) -> float:
+    """GOGC's heap goal: go1.18+ ``M + (M + roots) x GOGC/100``, before ``M x (1 + GOGC/100)``; at
+    least heapMinimum x GOGC/100."""
+    scanned = marked + roots if new_goal else marked
+    return max(marked + scanned * gogc / 100, HEAP_MINIMUM_MIB * gogc / 100)
+
+
 def goal_mib(pacer: Pacer, marked: float, gogc: float | None, memlimit: float | None) -> tuple[float, bool]:
     """The heap goal and whether the memory limit set it."""
-    goal = math.inf
-    if gogc is not None:
-        scanned = marked + pacer.roots_mib if pacer.new_goal else marked
-        goal = max(marked + scanned * gogc / 100, HEAP_MINIMUM_MIB * gogc / 100)
+    goal = math.inf if gogc is None else gogc_goal(marked, pacer.roots_mib, gogc, new_goal=pacer.new_goal)
     if memlimit is not None and memlimit - pacer.nonheap_mib < goal:
         return memlimit - pacer.nonheap_mib, True
     return goal, False

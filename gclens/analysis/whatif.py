@@ -26,16 +26,17 @@ import polars as pl
 from gclens._errors import UsageError
 from gclens._validate import size_mib
 from gclens.analysis import _whatif_steady as _m
-from gclens.analysis._pacer_model import HEAP_MINIMUM_MIB, MARK_CPU_PER_P, SPIRAL_SHARE, Pacer, solve
+from gclens.analysis._pacer_model import MARK_CPU_PER_P, SPIRAL_SHARE, Pacer, gogc_goal, solve
 
 __all__ = ["Fit", "fit", "observe", "parse_size_mib", "predict", "recommend", "steady_cycles", "workload"]
 
 MIN_CYCLES = 8
 GC_BOUND_PCT = 50.0
-GC_CPU_LIMITER_PCT = 50.0
 GC_CEILING_PCT = 50.0
 """Where the GC runs back to back it takes about half the CPU: 45-58 % in the GC-bound sample runs
-(GOGC 10 and a memory limit at the live heap), the runtime's CPU limiter caps at 50 %."""
+(GOGC 10 and a memory limit at the live heap); the runtime's CPU limiter (go1.19+) caps it at 50 %
+under a memory limit. Cycles/s is capped so that GC CPU stays under this (or under the fitted
+run's own figure, when it was GC-bound)."""
 BOUND_SHARE = 0.22
 """A mark allocation above 22 % of the runway means the trigger floor (30 %) set it."""
 RUNWAY_SHARE = 0.28
@@ -83,7 +84,6 @@ class Fit:
     cost_spread: tuple[float, float]
     cost_sums: tuple[float, float, float]  # over the cycles: CPU-ms, heap goal MiB, reachable + roots MiB
     cost_reason: str
-    overshoot: float
     peak_overshoot: float
     observed: dict[str, float]
     pacer: Pacer
@@ -125,7 +125,7 @@ def fit(gc: pl.DataFrame, *, source: str | None = None, run_id: int | None = Non
         roots_mib=m["roots"], mark_alloc_mib=m["w0"], mark_ms=m["mark_ms"], runway_bound=m["bound"],
         limit_bound=m["limit_bound"], cost_ms=m["cost"],
         cost_spread=_spread(c["cost"] / np.maximum(reach + c["roots"], 1e-9) * (middle + m["roots"])),
-        cost_sums=sums, cost_reason=why, overshoot=pacer.overshoot,
+        cost_sums=sums, cost_reason=why,
         peak_overshoot=1.0, observed=_m.observed(c), pacer=pacer,
         warnings=_fit_warnings(every, steady, m["limit_bound"]),
     )
@@ -156,7 +156,7 @@ def _pacer(c: _m.Cycles, new_goal: bool, gogc: float | None, memlimit: float | N
     w0, marked, procs, alloc, mark_ms = m["w0"], m["marked"], m["procs"], m["alloc"], m["mark_ms"]
     m["limit_bound"] = limit_bound = seen_goal - marked <= SPIRAL_SHARE * marked
     m["pinned"] = pinned = gogc if gogc is not None else m["gogc_seen"]
-    formula = max(marked + (marked + (m["roots"] if new_goal else 0.0)) * pinned / 100, HEAP_MINIMUM_MIB * pinned / 100)
+    formula = gogc_goal(marked, m["roots"], pinned, new_goal=new_goal)
     # the run's limit set its goal: GOGC off, or goals under what GOGC would give
     m["limit_sets_goal"] = limit_sets = memlimit is not None and (gogc is None or seen_goal < 0.95 * formula)
     goal = seen_goal if limit_bound or limit_sets else formula
@@ -307,13 +307,9 @@ def _scenario(model: Fit, gogc: float | None, memlimit: float | None, span: tupl
         if abs(new - fraction) < 1e-5:
             break
         fraction = 0.5 * (fraction + new)
-    cpu = float(np.mean(cpus))
-    limited = any(s.limited for s in states)
-    if limited:  # the CPU limiter (go1.19+); a run the limit bound shows where it really stops
-        cpu = min(cpu, max(GC_CPU_LIMITER_PCT, model.observed["gc_cpu_pct"] if model.limit_bound else 0.0))
     top = max(states, key=lambda s: s.goal_mib)
-    return {"gc_per_s": float(np.mean(rates)), "gc_cpu_pct": cpu, "heap_goal_mib": top.goal_mib,
-            "peak_heap_mib": top.goal_mib * model.peak_overshoot, "memory_limit_binds": limited,
+    return {"gc_per_s": float(np.mean(rates)), "gc_cpu_pct": float(np.mean(cpus)), "heap_goal_mib": top.goal_mib,
+            "peak_heap_mib": top.goal_mib * model.peak_overshoot, "memory_limit_binds": any(s.limited for s in states),
             "death_spiral": any(s.spiral for s in states), "runway_bound": any(s.runway_bound for s in states)}
 
 
