@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
+from gclens._chunks import Chunk, chunk_frame, joined, record_frames
 from gclens._classify import CANDIDATES
 from gclens._envelopes import NO_META
 from gclens._fastpath import MAX_TEMPLATES, FastEngine, Template, make_token
@@ -312,11 +313,6 @@ def _typed(name: str, value: Any, schema: pl.Schema) -> pl.Expr:
     return (expr if dtype is None else expr.cast(dtype)).alias(name)
 
 
-_BASE = {"kind": pl.String, "gc_num": pl.Int64, "t_s": pl.Float64, "detail": pl.Boolean, "layout": pl.String,
-         "procs": pl.Int64, "gomaxprocs": pl.Int64, "sched_line_no": pl.Int64, "_text": pl.String}
-"""Columns the later stages read, present in every chunk (null where a table lacks them)."""
-
-
 def served_frames(parsed: Parsed, numbers: Any, texts: pl.Series) -> list[pl.DataFrame]:
     """The served rows of a block, with their line numbers, order and (gc, SCHED) text."""
     frames = []
@@ -327,26 +323,6 @@ def served_frames(parsed: Parsed, numbers: Any, texts: pl.Series) -> list[pl.Dat
         if table in ("gc", "sched"):
             extra["_text"] = texts.gather(frame["_seq"])
         frames.append(frame.with_columns(**extra).drop("_seq"))
-    return frames
-
-
-def record_frames(records: list[Any]) -> list[pl.DataFrame]:
-    """Rows parsed line by line (Records), as frames like ``served_frames``.
-
-    A rejoined torn line can give two rows with one line number: ``_order`` keeps them apart.
-    """
-    seen: dict[int, int] = {}
-    by_table: dict[str, list[tuple[Any, int]]] = {}
-    for rec in records:
-        seen[rec.line_no] = seen.get(rec.line_no, -1) + 1
-        by_table.setdefault(rec.table, []).append((rec, rec.line_no * 4 + seen[rec.line_no]))
-    frames = []
-    for table, recs in by_table.items():
-        frame = pl.from_dicts([r.row for r, _ in recs], schema=polars_types(table), strict=False)
-        frames.append(frame.with_columns(
-            line_no=pl.Series([r.line_no for r, _ in recs], dtype=pl.Int64),
-            _order=pl.Series([order for _, order in recs], dtype=pl.Int64), _table=pl.lit(table),
-            _text=pl.Series([r.text for r, _ in recs], dtype=pl.String)))
     return frames
 
 
@@ -504,40 +480,3 @@ def _unmarked_lead(marked: Any, start: int, stop: int, slow: set[int]) -> list[i
             break
         lead.append(i)
     return lead
-
-
-@dataclass
-class Chunk:
-    """One block's rows: a narrow ``skeleton`` the later stages decide on (every row, in line
-    order, only the columns they read) and each table's own columns, by ``_order``."""
-
-    skeleton: pl.DataFrame
-    tables: dict[str, pl.DataFrame]
-
-
-def joined(first: Chunk | None, second: Chunk | None) -> Chunk | None:
-    """One chunk holding the rows of both (the rows served as columns and those taken line by line)."""
-    if first is None or second is None:
-        return first or second
-    tables = dict(first.tables)
-    for name, frame in second.tables.items():
-        tables[name] = pl.concat([tables[name], frame], how="diagonal_relaxed") if name in tables else frame
-    return Chunk(pl.concat([first.skeleton, second.skeleton], how="diagonal_relaxed").sort("_order"), tables)
-
-
-def chunk_frame(frames: list[pl.DataFrame]) -> Chunk | None:
-    """One chunk's rows of every table (frames with ``_table``, ``_order`` and table columns)."""
-    frames = [f for f in frames if f.height]
-    if not frames:
-        return None
-    narrow = [f.select("_order", "line_no", "_table", *[c for c in _BASE if c in f.columns]) for f in frames]
-    skeleton = pl.concat(narrow, how="diagonal_relaxed").sort("_order")
-    missing = [pl.lit(None, dtype=dtype).alias(name) for name, dtype in _BASE.items() if name not in skeleton.columns]
-    if missing:
-        skeleton = skeleton.with_columns(missing)
-    by_table: dict[str, list[pl.DataFrame]] = {}
-    for frame in frames:
-        by_table.setdefault(frame["_table"][0], []).append(frame.drop("_table", "_text", strict=False))
-    tables = {name: parts[0] if len(parts) == 1 else pl.concat(parts, how="diagonal_relaxed")
-              for name, parts in by_table.items()}
-    return Chunk(skeleton, tables)

@@ -1,13 +1,12 @@
-"""The streaming pipeline: sources → chunks of parsed lines → splice guard → runs → anchors.
+"""The streaming pipeline: sources → chunks of parsed rows → the later stages → table batches.
 
-Two routes with the same results. A plain log with the fast engine goes a block at a time as
-columns (``_columnar`` parses, ``_frames`` assembles); every other source (``--engine lark``,
-the reference, and enveloped logs, whose collector times anchor runs) goes line by line
-(``_parse``, ``_sequence``, ``_runs``, ``_anchor``). Every stage keeps only the state it needs
-across chunks (the last lines of each kind, the current run, the lines waiting for their gc line
-or their run's anchor), so memory is bounded by the chunk size, not by the input. Sinks (in
-memory for ``read_trace``, files for ``gclens parse -o``) receive (table, rows) batches: lists
-of dicts, or Arrow tables from the columnar route.
+Two ways to parse, one set of later stages. A plain log with the fast engine is parsed a block
+at a time as columns (``_columnar``); every other source (``--engine lark``, the reference, and
+enveloped logs, whose collector times anchor runs) is parsed line by line (``_parse``). Both
+hand chunks of rows to the same ``_stages.Stages`` (splice guard, runs, anchors, tables).
+Memory is bounded by the chunk size, not by the input. Sinks (in memory for ``read_trace``,
+files for ``gclens parse -o``) receive (table, rows) batches: Arrow tables for the tables,
+lists of dicts for ``rejects``, ``runs`` and ``sources``.
 """
 
 from __future__ import annotations
@@ -15,16 +14,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gclens._anchor import Anchorer
 from gclens._envelopes import Clock
 from gclens._parse import CHUNK_LINES, Opened, SourceResult, open_source, parse_chunks
-from gclens._runs import Assembler, Rows
-from gclens._sequence import SpliceGuard
 from gclens._sources import SourceLike, expand
 
-Batch = tuple[str, list[dict[str, Any]]]
+if TYPE_CHECKING:
+    from gclens._stages import Stages
+
+Batch = tuple[str, Any]
 
 
 @dataclass(frozen=True)
@@ -55,51 +54,38 @@ def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
                          max_input_bytes=options.max_input_bytes, engine=options.engine, progress=options.progress)
     if options.block_bytes is not None:
         opened.reader.block_bytes = options.block_bytes
+    from gclens._stages import Stages
+
+    stages = Stages(result, start_ns=options.start_ns, timeless=result.envelope == "raw")
     if options.engine == "fast" and result.envelope == "raw":
-        yield from _frames_of(result, opened, options)
+        yield from _by_blocks(result, opened, stages)
     else:
-        yield from _rows_of(result, opened, options)
+        yield from _by_lines(result, opened, stages, options)
+    yield from stages.feed(None, final=True)
     yield "sources", [result.stats()]
 
 
-def _frames_of(result: SourceResult, opened: Opened, options: Options) -> Iterator[Batch]:
-    """A plain log, parsed and assembled a block at a time over frames (``_columnar``, ``_frames``)."""
+def _by_blocks(result: SourceResult, opened: Opened, stages: Stages) -> Iterator[Batch]:
+    """A plain log, parsed a block at a time as columns (``_columnar``)."""
     from gclens._columnar import frame_chunks
-    from gclens._frames import FrameStages
 
-    stages = FrameStages(result, start_ns=options.start_ns)
     assert result.engine is not None
     for chunk, rejects in frame_chunks(result, opened, result.engine):
         yield "rejects", rejects
         if chunk is not None:
             yield from stages.feed(chunk)
-    yield from stages.feed(None, final=True)
 
 
-def _rows_of(result: SourceResult, opened: Opened, options: Options) -> Iterator[Batch]:
-    """Any source, parsed and assembled line by line (the reference, and envelopes' times)."""
-    guard, assembler = SpliceGuard(result), Assembler(result.source.name)
-    anchorer = Anchorer(start_ns=options.start_ns, timeless=result.envelope == "raw")
+def _by_lines(result: SourceResult, opened: Opened, stages: Stages, options: Options) -> Iterator[Batch]:
+    """Any source, parsed line by line (the reference, and envelopes' times)."""
+    from gclens._chunks import chunk_frame, record_frames
+
     for records, rejects in parse_chunks(result, clock=options.clock, chunk_lines=options.chunk_lines,
                                          engine=options.engine, opened=opened):
-        ready, spliced = guard.feed(records)
-        yield "rejects", sorted(rejects + spliced, key=lambda r: int(r["line_no"]))
-        yield from anchorer.feed(assembler.feed(ready)).items()
-        closed = assembler.close_runs()
-        if closed:
-            yield from anchorer.close(closed).items()
-            yield "runs", closed
-    ready, spliced = guard.feed([], final=True)
-    yield "rejects", spliced
-    rows = assembler.feed(ready)
-    tail, runs = assembler.finish()
-    yield from anchorer.feed(_merge(rows, tail)).items()
-    yield from anchorer.finish(runs).items()
-    yield "runs", runs
-
-
-def _merge(a: Rows, b: Rows) -> Rows:
-    return {name: a.get(name, []) + b.get(name, []) for name in a.keys() | b.keys()}
+        yield "rejects", rejects
+        chunk = chunk_frame(record_frames(records))
+        if chunk is not None:
+            yield from stages.feed(chunk)
 
 
 @dataclass

@@ -22,12 +22,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from gclens._parse import Record
+import numpy as np
+import polars as pl
 
-_BEFORE_GC_LINE = {"assist_ratio", "old_pacer", "cpu_pacer"}
-_END_OF_SWEEP = {"sweep_done", "scav"}
-_DUMP_TABLES = {"sched_p", "sched_m", "sched_g"}
-_LIVE_RUNS = 8
+__all__ = ["DUMP_TABLES", "LIVE_RUNS", "Assembler", "concat"]
+
+_BEFORE_GC_LINE = ["assist_ratio", "old_pacer", "cpu_pacer"]
+_END_OF_SWEEP = ["sweep_done", "scav"]
+DUMP_TABLES = ["sched_p", "sched_m", "sched_g"]
+_CLOCKED = ["gc", "sched"]
+LIVE_RUNS = 8
 """Runs a line may still continue: interleaved runtimes are a handful, restarts are many."""
 
 
@@ -40,7 +44,7 @@ class _Run:
     gc_num: int | None = None
     gc_t: float | None = None
     sched_t: float | None = None
-    header: Record | None = None
+    header: tuple[int, float] | None = None  # (line, time) of the SCHED line whose dump follows
 
     def continues_exactly(self, n: int, t: float) -> bool:
         return self.gc_num is not None and n == self.gc_num + 1 and t >= (self.gc_t or 0.0)
@@ -51,20 +55,23 @@ class _Run:
 
 @dataclass
 class _Splitter:
-    """Assigns each clocked record (gc or SCHED line) to a run, opening runs as needed."""
+    """Assigns each clocked row (gc or SCHED line) to a run, opening runs as needed: sequential
+    by nature, so the one part of the assembly done row by row (on the clocked rows only)."""
 
-    runs: list[_Run] = field(default_factory=list)  # the last _LIVE_RUNS: older ones take no more lines
+    runs: list[_Run] = field(default_factory=list)  # the last LIVE_RUNS: older ones take no more lines
     current: _Run | None = None
     opened: int = 0
 
-    def place(self, rec: Record) -> _Run:
-        if rec.table == "gc":
-            self.current = self._for_gc(rec.row["gc_num"], rec.row["t_s"])
-            self.current.gc_num, self.current.gc_t = rec.row["gc_num"], rec.row["t_s"]
-        elif rec.table == "sched":
-            self.current = self._for_sched(rec.row["t_s"])
-            self.current.sched_t = rec.row["t_s"]
-            self.current.header = rec if rec.row["detail"] else None
+    def place(self, table: str, line_no: int, gc_num: int | None, t_s: float | None, detail: bool | None) -> _Run:
+        if table == "gc":
+            assert gc_num is not None and t_s is not None
+            self.current = self._for_gc(gc_num, t_s)
+            self.current.gc_num, self.current.gc_t = gc_num, t_s
+        elif table == "sched":
+            assert t_s is not None
+            self.current = self._for_sched(t_s)
+            self.current.sched_t = t_s
+            self.current.header = (line_no, t_s) if detail else None
         elif self.current is None:
             self.current = self._open("start of source")
         return self.current
@@ -73,7 +80,7 @@ class _Splitter:
         cur = self.current
         if cur is not None and cur.continues_exactly(n, t):
             return cur
-        exact = [r for r in self.runs[-_LIVE_RUNS:] if r.continues_exactly(n, t)]
+        exact = [r for r in self.runs[-LIVE_RUNS:] if r.continues_exactly(n, t)]
         if exact:
             return exact[-1]
         if cur is not None and cur.moves_forward(n, t):
@@ -88,7 +95,7 @@ class _Splitter:
         cur = self.current
         if cur is not None and (cur.sched_t is None or t >= cur.sched_t):
             return cur
-        behind = [r for r in self.runs[-_LIVE_RUNS:] if r.sched_t is not None and r.sched_t <= t]
+        behind = [r for r in self.runs[-LIVE_RUNS:] if r.sched_t is not None and r.sched_t <= t]
         if behind:
             return max(behind, key=lambda r: r.sched_t or 0.0)
         if cur is None:
@@ -99,108 +106,206 @@ class _Splitter:
         run = _Run(self.opened, "start of source" if not self.opened else reason)
         self.opened += 1
         self.runs.append(run)
-        del self.runs[:-_LIVE_RUNS]
+        del self.runs[:-LIVE_RUNS]
         return run
-
-    def reason(self, run_id: int) -> str:
-        """Why a live run started (a line is only ever placed in one of the last _LIVE_RUNS runs)."""
-        return next((r.cut_reason for r in self.runs if r.run_id == run_id), "unknown")
-
-
-Rows = dict[str, list[dict[str, Any]]]
-"""Rows per table name."""
 
 
 class Assembler:
-    """Streams one source's records into table rows, keeping run and cycle state across batches.
+    """Places one source's rows in runs and cycles, a chunk of rows at a time.
 
-    Rows come out in line order per table, except the lines that wait for the gc line of their
-    cycle, which come out with it. ``finish`` settles what is still waiting and gives the runs.
+    Python touches only the clocked rows (the run splitter); every other row takes its run,
+    cycle and dump from them by Polars expressions. Rows come out in line order, except the
+    lines that wait for the gc line of their cycle, which come out with it (``_emit``, ``_sub``
+    order them so). The runs table is kept up to date as rows settle.
     """
 
     def __init__(self, source: str) -> None:
         self.source = source
         self.splitter = _Splitter()
-        self.pending: list[Record] = []  # lines waiting for the gc line of their cycle
-        self.last_gc: dict[int, int | None] = {}
+        self.reasons: dict[int, str] = {}
+        self.pending: pl.DataFrame | None = None  # rows waiting for the gc line of their cycle
+        self.last_gc: dict[int, int] = {}
         self.runs: dict[int, dict[str, Any]] = {}
 
-    def feed(self, records: list[Record]) -> Rows:
-        out: Rows = {}
-        for rec in records:
-            run = self.splitter.place(rec)
-            rec.row.update(source=self.source, line_no=rec.line_no, run_id=run.run_id)
-            kind = rec.row.get("kind")
-            if rec.table == "gc":
-                self._settle(out, rec.row["gc_num"], run.run_id)
-                self.last_gc[run.run_id] = rec.row["gc_num"]
-            elif kind in _BEFORE_GC_LINE or (self.pending and kind in _END_OF_SWEEP):
-                self.pending.append(rec)
-                continue
-            elif rec.table in _DUMP_TABLES:
-                _attach_dump(rec, run.header)
-            elif rec.table != "sched":
-                rec.row["gc_num"] = self.last_gc.get(run.run_id)
-            self._emit(out, rec)
-        return out
+    def feed(self, ready: pl.DataFrame) -> pl.DataFrame | None:
+        """Rows that are settled: run, cycle and dump filled in; the rest wait in ``pending``."""
+        if ready.is_empty():
+            return None
+        ready = self._place(ready)
+        is_gc = pl.col("_table") == "gc"
+        kind = pl.col("kind")
+        carried = self.pending is not None and self.pending.height > 0
+        seg = is_gc.cast(pl.Int64).cum_sum()
+        before = kind.is_in(_BEFORE_GC_LINE).fill_null(False)
+        earlier = (before.cast(pl.Int64).cum_sum().over(seg) - before.cast(pl.Int64)) > 0
+        eos = kind.is_in(_END_OF_SWEEP).fill_null(False)
+        frame = ready.with_columns(
+            _pend=~is_gc & (before | (eos & (earlier | ((seg == 0) & carried)))),
+            _next_gc=pl.when(is_gc).then(pl.col("gc_num")).backward_fill(),
+            _next_run=pl.when(is_gc).then(pl.col("run_id")).backward_fill(),
+            _next_order=pl.when(is_gc).then(pl.col("_order")).backward_fill(),
+            _last_gc=pl.when(is_gc).then(pl.col("gc_num")).forward_fill().over("run_id"),
+        )
+        frame = self._fill_cycles(frame)
+        waiting = frame.filter(pl.col("_pend") & pl.col("_next_gc").is_null())
+        now = frame.filter(~(pl.col("_pend") & pl.col("_next_gc").is_null()))
+        carried_rows = self._settle_carried(frame)
+        self.pending = concat([self.pending if carried_rows is None else None, _strip(waiting)])
+        for run_id, gc_num in frame.filter(is_gc).group_by("run_id").agg(pl.col("gc_num").last()).iter_rows():
+            self.last_gc[run_id] = gc_num
+        settled = concat([carried_rows, _strip(now)])
+        if settled is not None:
+            self._account(settled)
+        return settled
+
+    def settle_leftover(self) -> pl.DataFrame | None:
+        """At the end: rows still waiting take the cycle after their run's last gc line."""
+        if self.pending is None or self.pending.is_empty():
+            return None
+        run_id = int(self.pending["run_id"][0])
+        last = self.last_gc.get(run_id)
+        settled = self.pending.with_columns(
+            gc_num=pl.lit(None if last is None else last + 1, dtype=pl.Int64),
+            run_id=pl.lit(run_id, dtype=pl.Int64), _emit=pl.col("_order"), _sub=pl.lit(0, dtype=pl.Int32))
+        self.pending = None
+        self._account(settled)
+        return settled
 
     def close_runs(self) -> list[dict[str, Any]]:
         """The runs table rows of runs that can take no more lines, handed over and forgotten.
 
         Keeps memory flat on logs with thousands of restarts (a crash-looping pod).
         """
-        oldest_live = self.splitter.opened - _LIVE_RUNS
-        waiting = {rec.row["run_id"] for rec in self.pending}
+        oldest_live = self.splitter.opened - LIVE_RUNS
+        waiting = set() if self.pending is None else set(self.pending["run_id"].to_list())
         done = sorted(k for k in self.runs if k < oldest_live and k not in waiting)
         for run_id in done:
             self.last_gc.pop(run_id, None)
+            self.reasons.pop(run_id, None)
         return [self.runs.pop(k) for k in done]
 
-    def finish(self) -> tuple[Rows, list[dict[str, Any]]]:
-        out: Rows = {}
-        if self.pending:
-            run_id = self.pending[0].row["run_id"]
-            last = self.last_gc.get(run_id)
-            self._settle(out, None if last is None else last + 1, run_id)
-        return out, [self.runs[k] for k in sorted(self.runs)]
+    def finish(self) -> list[dict[str, Any]]:
+        """Every run not handed over yet, in order (after ``settle_leftover``)."""
+        return [self.runs.pop(k) for k in sorted(self.runs)]
 
-    def _settle(self, out: Rows, gc_num: int | None, run_id: int) -> None:
-        for rec in self.pending:
-            rec.row.update(gc_num=gc_num, run_id=run_id)
-            self._emit(out, rec)
-        self.pending.clear()
+    def _place(self, ready: pl.DataFrame) -> pl.DataFrame:
+        """Run ids (and the scheddetail header in effect) from the sequential run splitter."""
+        clocked = ready.select(pl.arg_where(pl.col("_table").is_in(_CLOCKED))).to_series().to_numpy()
+        runs, hdr_no, hdr_t = [], [], []
+        splitter = self.splitter
+        if splitter.current is None and (not len(clocked) or clocked[0] != 0):
+            self._remember(splitter.place("events", 0, None, None, None))  # rows before any clock
+        init = splitter.current
+        header = None if init is None else init.header  # before the placements below change it
+        first = (None if init is None else init.run_id, None if header is None else header[0],
+                 None if header is None else header[1])
+        for table, line_no, gc_num, t_s, detail in ready[clocked].select(
+                "_table", "line_no", "gc_num", "t_s", "detail").iter_rows():
+            run = splitter.place(table, line_no, gc_num, t_s, detail)
+            self._remember(run)
+            runs.append(run.run_id)
+            hdr_no.append(run.header[0] if run.header else None)
+            hdr_t.append(run.header[1] if run.header else None)
+        index = np.searchsorted(clocked, np.arange(ready.height), side="right") - 1
+        before = pl.Series(index < 0)
+        picked = {}
+        for name, values, start, dtype in (("run_id", runs, first[0], pl.Int64),
+                                           ("_hdr_no", hdr_no, first[1], pl.Int64),
+                                           ("_hdr_t", hdr_t, first[2], pl.Float64)):
+            spread = pl.Series(values, dtype=dtype).gather(np.maximum(index, 0)) if values \
+                else pl.Series([None] * ready.height, dtype=dtype)
+            picked[name] = pl.when(before).then(pl.lit(start, dtype=dtype)).otherwise(spread)
+        return ready.with_columns(**picked)
 
-    def _emit(self, out: Rows, rec: Record) -> None:
-        out.setdefault(rec.table, []).append(rec.row)
-        self._account(rec)
+    def _remember(self, run: _Run) -> None:
+        self.reasons.setdefault(run.run_id, run.cut_reason)
 
-    def _account(self, rec: Record) -> None:
-        """Keep the runs table up to date with one more row."""
-        row = rec.row
-        run = self.runs.setdefault(row["run_id"], {
-            "source": self.source, "run_id": row["run_id"], "first_line": rec.line_no,
-            "last_line": rec.line_no, "cut_reason": self.splitter.reason(row["run_id"]),
-            "gc_lines": 0, "gomaxprocs_seen": [], "layouts_seen": [],
-        })
-        run["first_line"] = min(run["first_line"], rec.line_no)
-        run["last_line"] = max(run["last_line"], rec.line_no)
-        _add_unique(run["layouts_seen"], f"{rec.table}:{row.get('layout')}")
-        if rec.table == "gc":
-            run["gc_lines"] += 1
-            run.setdefault("gc_first", row["gc_num"])
-            run["gc_last"] = row["gc_num"]
-            _add_unique(run["gomaxprocs_seen"], row["procs"])
-        if rec.table == "sched":
-            _add_unique(run["gomaxprocs_seen"], row["gomaxprocs"])
-        if rec.table in ("gc", "sched"):
-            run["t_last_s"] = max(run.get("t_last_s", 0.0), row["t_s"])
+    def _fill_cycles(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """gc_num of every row that is not a gc or SCHED line; t_s of scheddetail rows."""
+        known = pl.col("run_id").replace_strict(list(self.last_gc), list(self.last_gc.values()),
+                                                default=None, return_dtype=pl.Int64) if self.last_gc \
+            else pl.lit(None, dtype=pl.Int64)
+        table = pl.col("_table")
+        dump = table.is_in(DUMP_TABLES)
+        frame = frame.with_columns(
+            gc_num=pl.when(table == "gc").then(pl.col("gc_num"))
+            .when(pl.col("_pend")).then(pl.col("_next_gc"))
+            .when((table == "sched") | dump).then(None)
+            .otherwise(pl.coalesce(pl.col("_last_gc"), known)),
+            run_id=pl.when(pl.col("_pend")).then(pl.coalesce(pl.col("_next_run"), pl.col("run_id")))
+            .otherwise(pl.col("run_id")),
+            _emit=pl.when(pl.col("_pend")).then(pl.col("_next_order")).otherwise(pl.col("_order")),
+            _sub=pl.when(pl.col("_pend")).then(0).otherwise(1),
+        )
+        if frame.select(dump.any()).item():
+            frame = frame.with_columns(
+                sched_line_no=pl.when(dump).then(pl.col("_hdr_no")).otherwise(pl.col("sched_line_no")),
+                t_s=pl.when(dump).then(pl.col("_hdr_t")).otherwise(pl.col("t_s")),
+            )
+        return frame
+
+    def _settle_carried(self, frame: pl.DataFrame) -> pl.DataFrame | None:
+        """Rows that waited from earlier chunks, settled by this chunk's first gc line (if any)."""
+        if self.pending is None or self.pending.is_empty():
+            return None
+        first_gc = frame.filter(pl.col("_table") == "gc").head(1)
+        if first_gc.is_empty():
+            return None
+        gc_num, run_id, order = first_gc.select("gc_num", "run_id", "_order").row(0)
+        carried = self.pending.with_columns(
+            gc_num=pl.lit(gc_num, dtype=pl.Int64), run_id=pl.lit(run_id, dtype=pl.Int64),
+            _emit=pl.lit(order, dtype=pl.Int64), _sub=pl.lit(0, dtype=pl.Int32))
+        self.pending = None
+        return carried
+
+    def _account(self, settled: pl.DataFrame) -> None:
+        """Keep the runs table up to date with the settled rows, in emission order."""
+        if settled.is_empty():
+            return
+        table = pl.col("_table")
+        procs = pl.when(table == "gc").then(pl.col("procs")).when(table == "sched").then(pl.col("gomaxprocs"))
+        per_run = settled.sort("_emit", "_sub", "_order").group_by("run_id", maintain_order=True).agg(
+            first_line=pl.col("line_no").min(), last_line=pl.col("line_no").max(),
+            layouts=pl.concat_str(table, pl.lit(":"), pl.col("layout").fill_null("None")).unique(maintain_order=True),
+            procs=procs.drop_nulls().unique(maintain_order=True),
+            gc_lines=(table == "gc").sum(),
+            gc_first=pl.col("gc_num").filter(table == "gc").first(),
+            gc_last=pl.col("gc_num").filter(table == "gc").last(),
+            t_last=pl.col("t_s").filter(table.is_in(_CLOCKED)).max(),
+        )
+        for row in per_run.iter_rows(named=True):
+            run_id = row["run_id"]
+            run = self.runs.setdefault(run_id, {
+                "source": self.source, "run_id": run_id, "first_line": row["first_line"],
+                "last_line": row["last_line"], "cut_reason": self.reasons.get(run_id, "unknown"),
+                "gc_lines": 0, "gomaxprocs_seen": [], "layouts_seen": [],
+            })
+            run["first_line"] = min(run["first_line"], row["first_line"])
+            run["last_line"] = max(run["last_line"], row["last_line"])
+            _extend_unique(run["layouts_seen"], row["layouts"])
+            _extend_unique(run["gomaxprocs_seen"], row["procs"])
+            if row["gc_lines"]:
+                run["gc_lines"] += row["gc_lines"]
+                run.setdefault("gc_first", row["gc_first"])
+                run["gc_last"] = row["gc_last"]
+            if row["t_last"] is not None:
+                run["t_last_s"] = max(run.get("t_last_s", 0.0), row["t_last"])
 
 
-def _attach_dump(rec: Record, header: Record | None) -> None:
-    rec.row["sched_line_no"] = None if header is None else header.line_no
-    rec.row["t_s"] = None if header is None else header.row["t_s"]
+def concat(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
+    """The frames with rows, one below the other (columns missing in one are null there)."""
+    present = [f for f in frames if f is not None and f.height]
+    if not present:
+        return None
+    return present[0] if len(present) == 1 else pl.concat(present, how="diagonal_relaxed")
 
 
-def _add_unique(values: list[Any], value: Any) -> None:
-    if value not in values:
-        values.append(value)
+def _strip(frame: pl.DataFrame) -> pl.DataFrame:
+    """Without the helper columns of one chunk's assembly."""
+    return frame.drop("_next_gc", "_next_run", "_next_order", "_last_gc", "_hdr_no", "_hdr_t", "_pend", strict=False)
+
+
+def _extend_unique(values: list[Any], new: list[Any]) -> None:
+    for value in new:
+        if value not in values:
+            values.append(value)

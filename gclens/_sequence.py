@@ -17,78 +17,111 @@ changed for good) is kept. The line goes to the rejects, never into a table with
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gclens._parse import Record, SourceResult
+import polars as pl
+
+if TYPE_CHECKING:
+    from gclens._parse import SourceResult
+
+__all__ = ["MAX_HELD", "SpliceGuard", "gc_damage", "sched_damage"]
 
 _SPLICED = "other output was spliced into this number"
-
+_CLOCKED = ("gc", "sched")
 
 MAX_HELD = 5_000
-"""Records held back waiting for a neighbour; past this (a SCHED header followed by a huge
-scheddetail dump) the waiting record is taken as it is, so memory stays bounded."""
+"""Rows held back waiting for a neighbour; past this (a SCHED header followed by a huge
+scheddetail dump) the waiting row is taken as it is, so memory stays bounded."""
 
 
 class SpliceGuard:
-    """Streams records through, rejecting those whose numbers carry spliced digits.
+    """Streams a chunk's skeleton through, rejecting rows whose numbers carry spliced digits.
 
-    A record is judged once its next neighbour of the same kind has arrived, so records from
-    the last gc or SCHED record on are held back until the next batch (at most ``MAX_HELD``).
+    A row is judged once its next neighbour of the same kind has arrived, so rows from the last
+    gc or SCHED row on are held back until the next chunk (at most ``MAX_HELD``). A vectorised
+    test over the whole chunk flags the few rows that break their neighbours' sequence; only
+    those are looked at in Python.
     """
 
     def __init__(self, result: SourceResult) -> None:
         self.result = result
-        self.held: list[Record] = []
-        self.last: dict[str, Record] = {}  # the record before the held ones, per kind
+        self.held: pl.DataFrame | None = None  # rows waiting for their next neighbour
+        self.last: dict[str, dict[str, Any]] = {}  # the last settled gc and SCHED rows
 
-    def feed(self, records: list[Record], *, final: bool = False) -> tuple[list[Record], list[dict[str, Any]]]:
-        """Records that are settled (in line order) and the rejects found among them."""
-        pending = self.held + records
-        bad = self._judge(pending)
-        cut = len(pending) if final else max(self._first_unjudged(pending), len(pending) - MAX_HELD)
-        ready, self.held = pending[:cut], pending[cut:]
-        for rec in ready:
-            if rec.table in ("gc", "sched"):
-                self.last[rec.table] = rec
-        rejects = [self._reject(rec, bad[id(rec)]) for rec in ready if id(rec) in bad]
+    def feed(self, chunk: pl.DataFrame | None, *, final: bool = False) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+        """Rows that are settled (in line order, rejects taken out) and the rejects, with their ``_order``."""
+        present = [f for f in (self.held, chunk) if f is not None and f.height]
+        if not present:
+            self.held = None
+            return pl.DataFrame(), []
+        pending = (present[0] if len(present) == 1 else pl.concat(present, how="diagonal_relaxed")).with_row_index("_i")
+        bad: dict[int, str] = {}
+        last_index = []
+        for kind in _CLOCKED:
+            rows = pending.filter(pl.col("_table") == kind)
+            if rows.height:
+                last_index.append(int(rows["_i"][-1]))
+                bad.update(self._judge(kind, rows))
+        cut = pending.height if final or not last_index else max(min(last_index), pending.height - MAX_HELD)
+        ready, self.held = pending.slice(0, cut).drop("_i"), pending.slice(cut).drop("_i")
+        for kind in _CLOCKED:
+            rows = ready.filter(pl.col("_table") == kind)
+            if rows.height:
+                self.last[kind] = rows.row(rows.height - 1, named=True)
+        if not bad:
+            return ready, []
+        flagged = ready.filter(pl.col("_order").is_in(list(bad)))
+        rejects = [{"_order": row["_order"], "source": self.result.source.name, "line_no": row["line_no"],
+                    "column": None, "family": "gctrace" if row["_table"] == "gc" else "sched",
+                    "reason": bad[row["_order"]], "text": row["_text"]}
+                   for row in flagged.select("_order", "line_no", "_table", "_text").iter_rows(named=True)]
         self.result.record_count -= len(rejects)
         self.result.reject_count += len(rejects)
-        return [rec for rec in ready if id(rec) not in bad], rejects
+        return ready.filter(~pl.col("_order").is_in(list(bad))), rejects
 
-    def _judge(self, pending: list[Record]) -> dict[int, str]:
-        bad: dict[int, str] = {}
-        for kind, check in (("gc", _gc_damage), ("sched", _sched_damage)):
-            seq = [self.last[kind]] if kind in self.last else []
-            seq += [r for r in pending if r.table == kind]
-            for prev, rec, nxt in zip(seq, seq[1:], seq[2:], strict=False):
-                reason = check(prev.row, rec.row, nxt.row)
-                if reason:
-                    bad[id(rec)] = reason
-        return bad
-
-    @staticmethod
-    def _first_unjudged(pending: list[Record]) -> int:
-        """Index of the first record that still waits for its next neighbour."""
-        cut = len(pending)
-        for kind in ("gc", "sched"):
-            last = max((i for i, r in enumerate(pending) if r.table == kind), default=None)
-            if last is not None:
-                cut = min(cut, last)
-        return cut
-
-    def _reject(self, rec: Record, reason: str) -> dict[str, Any]:
-        return {"source": self.result.source.name, "line_no": rec.line_no, "column": None,
-                "family": "gctrace" if rec.table == "gc" else "sched", "reason": reason, "text": rec.text}
+    def _judge(self, kind: str, rows: pl.DataFrame) -> dict[int, str]:
+        """Reasons by ``_order`` for rows whose numbers carry spliced digits."""
+        fields = ["gc_num", "procs", "t_s"] if kind == "gc" else ["t_s"]
+        seq = rows.select("_order", *fields)
+        if kind in self.last:
+            seq = pl.concat([pl.DataFrame([{k: self.last[kind][k] for k in ("_order", *fields)}],
+                                          schema=seq.schema), seq])
+        flagged = seq.with_row_index("_k").filter(_breaks_sequence(kind))
+        if flagged.is_empty():
+            return {}
+        check = gc_damage if kind == "gc" else sched_damage
+        out = {}
+        for k in flagged["_k"].to_list():  # few: only these rows become Python dicts
+            before, row, after = seq.slice(k - 1, 3).rows(named=True)
+            reason = check(before, row, after)
+            if reason:
+                out[row["_order"]] = reason
+        return out
 
 
-def _sched_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
+def _breaks_sequence(kind: str) -> pl.Expr:
+    """Rows with both neighbours whose numbers do not fit between theirs: the candidates only,
+    ``gc_damage``/``sched_damage`` decide (they also demand digits glued to a fitting number)."""
+    t0, t, t1 = pl.col("t_s").shift(1), pl.col("t_s"), pl.col("t_s").shift(-1)
+    if kind == "gc":
+        a, n, b = pl.col("gc_num").shift(1), pl.col("gc_num"), pl.col("gc_num").shift(-1)
+        p0, p, p1 = pl.col("procs").shift(1), pl.col("procs"), pl.col("procs").shift(-1)
+        maybe = (((a < b) & ~((a < n) & (n < b)) & (b - a <= 1000)) | ((p0 == p1) & (p1 != p))
+                 | ((t0 <= t1) & ~((t0 <= t) & (t <= t1))))
+    else:
+        maybe = ~((t0 <= t) & (t <= t1))
+    inner = pl.col("_order").shift(1).is_not_null() & pl.col("_order").shift(-1).is_not_null()
+    return inner & maybe.fill_null(True)
+
+
+def sched_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
     ms = [round(r["t_s"] * 1000) for r in (prev, row, nxt)]
     if ms[0] <= ms[2] and not ms[0] <= ms[1] <= ms[2] and _glued(str(ms[1]), range(ms[0], ms[2] + 1)):
         return f"SCHED {ms[1]}ms lies outside its neighbours' {ms[0]}..{ms[2]}ms: {_SPLICED}"
     return None
 
 
-def _gc_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
+def gc_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
     a, n, b = prev["gc_num"], row["gc_num"], nxt["gc_num"]
     if a < b and not a < n < b and b - a <= 1000 and _glued(str(n), range(a + 1, b)):
         return f"gc number {n} does not fit between {a} and {b}: {_SPLICED}"

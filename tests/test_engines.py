@@ -54,9 +54,9 @@ above still takes all 20."""
 @pytest.mark.parametrize("path", BLOCK_FILES, ids=[str(p.relative_to(ROOT)) for p in BLOCK_FILES])
 def test_every_file_parsed_a_small_block_at_a_time_gives_the_reference_tables(
         path: Path, batch: int, joined: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Plain logs take the columnar way (``_columnar``, ``_frames``) after their first lines: with
-    three first lines and 2 KiB blocks, nearly every line of every file goes that way, cut
-    anywhere, and the tables still equal the line-by-line reference stages' over Lark. Cut into
+    """Plain logs take the columnar way (``_columnar``) after their first lines: with three first
+    lines and 2 KiB blocks, nearly every line of every file goes that way, cut anywhere, and the
+    tables still equal those of Lark's line-by-line parse in its own chunks. Cut into
     batches of 7 lines, each handed on alone; or with every block already read joined to the
     next up to 64 lines, and every ready batch joined into one chunk for the stages."""
     monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)

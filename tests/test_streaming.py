@@ -73,13 +73,19 @@ def test_memory_does_not_grow_with_the_input(tmp_path: Path, monkeypatch: pytest
     assert max(waiting) < 5_000  # each batch is about a chunk (or block), whatever the input size
 
 
-def test_restarts_hand_their_runs_rows_over_as_they_end(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("envelope", [None, "cri"])
+def test_restarts_hand_their_runs_rows_over_as_they_end(envelope: str | None, monkeypatch: pytest.MonkeyPatch) -> None:
     """A crash-looping service: 40 lifetimes in one log. Each run's row leaves the pipeline once
     no line can join it any more, so memory does not grow with the number of restarts; the runs
     table is the same as from one big chunk. (Blocks are parsed one by one here, not joined as
-    they would be when the reader is ahead: then a 16 KiB block is a chunk.)"""
+    they would be when the reader is ahead: then a 16 KiB block is a chunk.) In a CRI log each
+    run's rows wait for its anchor, which must be decided when the run is handed over."""
     monkeypatch.setattr("gclens._readahead.Prefetched.ready", lambda self: False)
-    data = (SAMPLES / "go1.25" / "churn-full.stderr").read_bytes() * 40
+    data = (SAMPLES / "go1.25" / "churn-full.stderr").read_bytes()
+    if envelope:
+        truth = json.loads((SAMPLES / "go1.25" / "churn-full.truth.json").read_text())
+        data = wrap(data.decode(), truth, envelope).encode()
+    data *= 40
     batches = list(stream(io.BytesIO(data), Options(chunk_lines=200, block_bytes=16 << 10)))
     runs_batches = [i for i, (name, rows) in enumerate(batches) if name == "runs" and rows]
     assert len(runs_batches) >= 5 and runs_batches[0] < len(batches) // 2  # handed over early, not at the end
@@ -87,6 +93,10 @@ def test_restarts_hand_their_runs_rows_over_as_they_end(monkeypatch: pytest.Monk
     assert [r["run_id"] for r in early] == list(range(40))
     assert early == [row for name, rows in stream(io.BytesIO(data), Options(chunk_lines=10**6))
                      if name == "runs" for row in rows]
+    if envelope:  # every lifetime anchored on its own lines, and each gc row stamped before its run is gone
+        assert all(r["start_ts"] is not None and r["anchor"].startswith("median of") for r in early)
+        gc = [row for name, rows in batches if name == "gc" for row in _rows(rows)]
+        assert len(gc) == sum(r["gc_lines"] for r in early) and all(row["ts"] is not None for row in gc)
 
 
 def test_read_ahead_keeps_order_raises_in_place_and_holds_at_most_its_limit() -> None:
