@@ -19,6 +19,7 @@ lines continue the run whose SCHED clock they follow. Lines without a clock of t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,55 @@ class _Splitter:
             self.current = self._open("start of source")
         return self.current
 
+    def place_all(self, is_gc: Any, line_no: Any, gc_num: Any, t_s: Any, detail: Any,
+                  opened: Callable[[_Run], None]) -> tuple[Any, Any, Any]:
+        """``place`` for many clocked rows (numpy arrays): each row's run, and the (line, time) of
+        the SCHED header in effect after it (-1 and NaN for none). Stretches where the current run
+        simply goes on (gc n+1 after n, clocks not going back) are placed at once; only the rows
+        that break a stretch (a restart, another runtime's line) go through ``place``."""
+        count = len(is_gc)
+        runs = np.empty(count, np.int64)
+        hdr_no, hdr_t = np.full(count, -1, np.int64), np.full(count, np.nan)
+        breaks = _Breaks(is_gc, gc_num, t_s)
+        i = 0
+        while i < count:
+            k = breaks.stretch(i, self.current, gc_num, t_s)
+            if k > i:
+                self._go_on(slice(i, k), runs, hdr_no, hdr_t, is_gc, line_no, gc_num, t_s, detail)
+                i = k
+            if i < count:
+                run = self.place("gc" if is_gc[i] else "sched", int(line_no[i]), int(gc_num[i]), float(t_s[i]),
+                                 bool(detail[i]))
+                opened(run)
+                runs[i] = run.run_id
+                if run.header is not None:
+                    hdr_no[i], hdr_t[i] = run.header
+                i += 1
+        return runs, hdr_no, hdr_t
+
+    def _go_on(self, rows: slice, runs: Any, hdr_no: Any, hdr_t: Any, is_gc: Any, line_no: Any, gc_num: Any,
+               t_s: Any, detail: Any) -> None:
+        """Rows the current run takes as they come: its id, and the SCHED header carried forward."""
+        cur = self.current
+        assert cur is not None
+        runs[rows] = cur.run_id
+        gc = is_gc[rows]
+        if gc.all():  # gc lines only (the common case): the header stays, the run's cycle moves on
+            hdr_no[rows], hdr_t[rows] = cur.header if cur.header is not None else (-1, np.nan)
+            cur.gc_num, cur.gc_t = int(gc_num[rows.stop - 1]), float(t_s[rows.stop - 1])
+            return
+        marks = np.where(gc, -2, np.where(detail[rows], line_no[rows], -1))  # -2: a gc line keeps the header
+        start_no, start_t = cur.header if cur.header is not None else (-1, np.nan)
+        values = np.concatenate(([start_no], marks))
+        times = np.concatenate(([start_t], t_s[rows]))
+        last = np.maximum.accumulate(np.where(values != -2, np.arange(len(values)), 0))
+        hdr_no[rows], hdr_t[rows] = values[last][1:], np.where(values[last] == -1, np.nan, times[last])[1:]
+        if gc.any():
+            cur.gc_num, cur.gc_t = int(gc_num[rows][gc][-1]), float(t_s[rows][gc][-1])
+        if (~gc).any():
+            cur.sched_t = float(t_s[rows][~gc][-1])
+            cur.header = None if hdr_no[rows][-1] == -1 else (int(hdr_no[rows][-1]), float(hdr_t[rows][-1]))
+
     def _for_gc(self, n: int, t: float) -> _Run:
         cur = self.current
         if cur is not None and cur.continues_exactly(n, t):
@@ -108,6 +158,41 @@ class _Splitter:
         self.runs.append(run)
         del self.runs[:-LIVE_RUNS]
         return run
+
+
+class _Breaks:
+    """Where a chunk's clocked rows stop going on from the row of their kind before them: a gc
+    line that is not n+1 after the gc line before it, or a clock that went back. Within a stretch
+    every row belongs to the current run, so only a stretch's first gc and SCHED rows need to be
+    checked against the run itself (the splitter's state)."""
+
+    def __init__(self, is_gc: Any, gc_num: Any, t_s: Any) -> None:
+        self.gc, self.sched = np.flatnonzero(is_gc), np.flatnonzero(~is_gc)
+        n, t, st = gc_num[self.gc], t_s[self.gc], t_s[self.sched]
+        self.gc_breaks = self.gc[1:][~((n[1:] == n[:-1] + 1) & (t[1:] >= t[:-1]))]
+        self.sched_breaks = self.sched[1:][~(st[1:] >= st[:-1])]
+        self.count = len(is_gc)
+
+    def stretch(self, i: int, cur: _Run | None, gc_num: Any, t_s: Any) -> int:
+        """The end of the rows from ``i`` on that ``cur`` takes as they come (``i``: none)."""
+        if cur is None or cur.gc_num is None:
+            return i
+        stops = [self.count]
+        g = _first_at(self.gc, i)
+        if g is not None:
+            goes_on = gc_num[g] == cur.gc_num + 1 and t_s[g] >= (cur.gc_t or 0.0)
+            stops.append(_first_at(self.gc_breaks, g + 1, self.count) if goes_on else g)
+        s = _first_at(self.sched, i)
+        if s is not None:
+            goes_on = cur.sched_t is None or t_s[s] >= cur.sched_t
+            stops.append(_first_at(self.sched_breaks, s + 1, self.count) if goes_on else s)
+        return int(min(stops))
+
+
+def _first_at(positions: Any, at: int, default: Any = None) -> Any:
+    """The first of the sorted ``positions`` at or after ``at``."""
+    k = int(np.searchsorted(positions, at))
+    return int(positions[k]) if k < len(positions) else default
 
 
 class Assembler:
@@ -191,7 +276,6 @@ class Assembler:
     def _place(self, ready: pl.DataFrame) -> pl.DataFrame:
         """Run ids (and the scheddetail header in effect) from the sequential run splitter."""
         clocked = ready.select(pl.arg_where(pl.col("_table").is_in(_CLOCKED))).to_series().to_numpy()
-        runs, hdr_no, hdr_t = [], [], []
         splitter = self.splitter
         if splitter.current is None and (not len(clocked) or clocked[0] != 0):
             self._remember(splitter.place("events", 0, None, None, None))  # rows before any clock
@@ -199,20 +283,17 @@ class Assembler:
         header = None if init is None else init.header  # before the placements below change it
         first = (None if init is None else init.run_id, None if header is None else header[0],
                  None if header is None else header[1])
-        for table, line_no, gc_num, t_s, detail in ready[clocked].select(
-                "_table", "line_no", "gc_num", "t_s", "detail").iter_rows():
-            run = splitter.place(table, line_no, gc_num, t_s, detail)
-            self._remember(run)
-            runs.append(run.run_id)
-            hdr_no.append(run.header[0] if run.header else None)
-            hdr_t.append(run.header[1] if run.header else None)
+        rows = ready[clocked].select(pl.col("_table") == "gc", "line_no", pl.col("gc_num").fill_null(0), "t_s",
+                                     pl.col("detail").fill_null(False))
+        is_gc, line_no, gc_num, t_s, detail = (series.to_numpy() for series in rows.get_columns())
+        runs, hdr_no, hdr_t = splitter.place_all(is_gc, line_no, gc_num, t_s, detail, self._remember)
         index = np.searchsorted(clocked, np.arange(ready.height), side="right") - 1
         before = pl.Series(index < 0)
         picked = {}
-        for name, values, start, dtype in (("run_id", runs, first[0], pl.Int64),
-                                           ("_hdr_no", hdr_no, first[1], pl.Int64),
-                                           ("_hdr_t", hdr_t, first[2], pl.Float64)):
-            spread = pl.Series(values, dtype=dtype).gather(np.maximum(index, 0)) if values \
+        for name, values, start, dtype in (("run_id", pl.Series(runs), first[0], pl.Int64),
+                                           ("_hdr_no", pl.Series(hdr_no).replace(-1, None), first[1], pl.Int64),
+                                           ("_hdr_t", pl.Series(hdr_t, nan_to_null=True), first[2], pl.Float64)):
+            spread = values.cast(dtype).gather(np.maximum(index, 0)) if len(values) \
                 else pl.Series([None] * ready.height, dtype=dtype)
             picked[name] = pl.when(before).then(pl.lit(start, dtype=dtype)).otherwise(spread)
         return ready.with_columns(**picked)
