@@ -1,9 +1,9 @@
-"""The offset search of gclens.align: where a run's t = 0 lies on a perf capture's clock.
+"""The offset search of ``gclens.align``: where a run's t = 0 lies on a perf capture's clock.
 
 The exec anchor confines the search when perf saw the program start; otherwise an FFT
 cross-correlation scores every candidate offset at once (Youden contrast of GC-mark samples inside
 cycle windows against other samples), and the runner-up and margin say how much to trust it.
-Split from align.py so that the public module reads as the pipeline (align, label, join)
+Split from ``align.py`` so that the public module reads as the pipeline (align, label, join)
 and this one as the statistics.
 """
 

@@ -1,4 +1,4 @@
-"""Which settings snapshot was in effect at each GC cycle (the gc_settings table).
+"""Which settings snapshot was in effect at each GC cycle (the ``gc_settings`` table).
 
 An as-of join on CLOCK_MONOTONIC when the snapshot and the run share a boot; otherwise the wall
 clock, with the basis recorded per row so that a reader knows how far to trust it.

@@ -1,4 +1,4 @@
-"""What every figure of gclens.plot shares: one run out of a frame, its clock (wall clock when
+"""What every figure of ``gclens.plot`` shares: one run out of a frame, its clock (wall clock when
 the log has timestamps, else seconds since runtime start), markers and titles.
 """
 

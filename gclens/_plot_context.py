@@ -1,6 +1,6 @@
-"""Figures over the context gclens align adds: perf samples by GC phase, settings changes as
+"""Figures over the context ``gclens align`` adds: perf samples by GC phase, settings changes as
 markers, before/after boxes per settings snapshot, and page-cache pressure around cycles. Kept
-apart from the trace-only figures because they read the Aligned frames.
+apart from the trace-only figures because they read the ``Aligned`` frames.
 """
 
 from __future__ import annotations
