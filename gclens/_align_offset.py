@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.perf import PerfCapture
 
 MARK_WORK = ("mark", "assist", "write_barrier")

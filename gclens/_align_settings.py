@@ -10,7 +10,7 @@ import polars as pl
 
 from gclens._align_offset import _empty, _run_start_ns, _runs
 from gclens._schemas import GC_SETTINGS
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 
 BOOT_TOLERANCE_NS = 30_000_000_000
 """Two readings of (CLOCK_REALTIME - CLOCK_MONOTONIC) within this belong to one boot: NTP slews it by

@@ -57,7 +57,7 @@ from gclens._align_offset import (
 from gclens._align_settings import BOOT_TOLERANCE_NS, gc_settings
 from gclens._errors import InputError
 from gclens._schemas import ALIGNMENT, PERF_SAMPLES, SETTINGS
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.perf import PerfCapture
 
 __all__ = ["ALIAS_GUARD_NS", "BOOT_TOLERANCE_NS", "EXEC_WINDOW_NS", "GC_WORK", "GOOD_MARGIN", "GRID_NS",

@@ -7,7 +7,7 @@ from typing import Any
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._common import cycles
 from gclens.analysis.gccpu import gc_cpu_per_cycle
 

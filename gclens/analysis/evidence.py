@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._finding import finding
 
 NO_GC_LINES = "no-gc-lines"

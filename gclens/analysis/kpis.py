@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis.gccpu import gc_cpu_stats
 from gclens.analysis.heap import heap_stats, pacer_stats

@@ -7,18 +7,10 @@ import sys
 from typing import Any
 
 from gclens import _validate as v
+from gclens._cli_args import _add_input_options, _add_limits, _command, _typed
+from gclens._cli_common import EXIT_OK, _gate, _limits, _options
+from gclens._cli_tables import render_summary
 from gclens._formats import FORMATS
-from gclens.cli import (
-    EXIT_OK,
-    _add_input_options,
-    _add_limits,
-    _command,
-    _gate,
-    _limits,
-    _options,
-    _typed,
-    render_summary,
-)
 
 __all__ = ["add_commands"]
 
@@ -137,11 +129,10 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
 
 def _check(result: Any, limits: Any) -> int:
-    from gclens.analysis import evaluate, kpis_under
+    from gclens.analysis import check
     from gclens.render import findings_text
 
-    kpis = kpis_under(result.trace, limits)
-    findings = evaluate(result.trace, limits, kpis=kpis)
+    findings = check(result.trace, limits).findings  # as `gclens check` judges
     print(findings_text(findings))
     return _gate(findings)
 
