@@ -35,6 +35,9 @@ from gclens.analysis.segments import kpis_by_snapshot
 from gclens.render import verdict_text
 from gclens.settings import settings_changes
 
+__all__ = ["KPI_COLUMNS", "MAX_REJECTS", "MAX_RUN_FIGURES", "VERDICT_WORDS", "go_version", "render_report",
+           "report_with_findings"]
+
 MAX_RUN_FIGURES = 6
 MAX_REJECTS = 50
 KPI_COLUMNS = [

@@ -11,6 +11,8 @@ from gclens._trace_type import Trace
 from gclens.analysis._common import cycles
 from gclens.analysis.gccpu import gc_cpu_per_cycle
 
+__all__ = ["KPIS", "diff_kpis", "trace_kpis"]
+
 # KPI name → (unit, smallest change that counts, whatever the percentage)
 KPIS: dict[str, tuple[str, float]] = {
     "stw_p50_ms": ("ms", 0.01), "stw_p99_ms": ("ms", 0.05), "stw_max_ms": ("ms", 0.1),

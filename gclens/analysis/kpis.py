@@ -12,6 +12,8 @@ from gclens.analysis.pauses import pause_stats
 from gclens.analysis.scheduler import sched_stats
 from gclens.consistency import gc_cpu_cum_bounds
 
+__all__ = ["run_kpis"]
+
 
 def run_kpis(trace: Trace, *, max_stw_ms: float = 1.0, window_s: float = 60.0,
              short_window_s: float = 10.0, cpu_quota: float | None = None,

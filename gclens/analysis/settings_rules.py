@@ -23,6 +23,8 @@ from gclens.analysis.guide_settings_rules import GUIDE_RULES
 from gclens.analysis.limits import Limits
 from gclens.settings import parse_bytes
 
+__all__ = ["KERNEL_DOCS", "RULES", "cpu_quota", "memory_limit", "rule_ids", "settings_findings"]
+
 KERNEL_DOCS = "https://docs.kernel.org/admin-guide/cgroup-v2.html"
 _TOO_CLOSE = 0.9
 
