@@ -135,8 +135,9 @@ def test_parse_loads_only_what_parsing_needs(tmp_path: Path) -> None:
     log = tmp_path / "small.log"
     log.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:50]))
     heavy = ("matplotlib", "jinja2", "pyarrow.dataset", "pandas", "tqdm", "rich", "prometheus_client",
-             "gclens.analysis", "gclens.render", "gclens.report", "gclens.plot", "gclens.align", "gclens.perf",
-             "gclens.settings", "gclens.snapshot", "gclens.dataset")
+             "gclens.analysis", "gclens.render", "gclens.report", "gclens.plot",
+             "gclens.align", "gclens.perf", "gclens.settings", "gclens.snapshot",
+             "gclens.dataset")
     argv = ["parse", str(log), "-o", str(tmp_path / "out")]
     code = (f"import sys\nfrom gclens.cli import main\ncode = main({argv!r})\n"
             f"print(code, sorted(m for m in sys.modules if m.startswith({heavy!r})))")
