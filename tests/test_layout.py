@@ -2,6 +2,7 @@
 
 - analyses name ``Trace`` through a leaf module, so ``import gclens.analysis`` loads no reader;
 - every public module declares ``__all__``, and every name in it exists;
+- modules stay under 400 lines (a few pipeline-core modules are still over: the list can only shrink);
 - ``gclens check`` and the HTML report list the same findings and reach the same verdict, because
   both call ``gclens.analysis.check`` (before, each merged and sorted the findings its own way).
 """
@@ -58,6 +59,20 @@ def test_every_public_module_declares_what_it_exports(name: str) -> None:
     missing = [attr for attr in module.__all__ if not hasattr(module, attr)]
     assert missing == [], f"{name}.__all__ names what it does not have"
     assert len(set(module.__all__)) == len(module.__all__)
+
+
+MAX_LINES = 400
+OVER_BUDGET = {"gclens/_columnar.py", "gclens/_sources.py", "gclens/_ingest_parse.py",
+               "gclens/_schemas.py", "gclens/_parse.py", "gclens/_transformers.py"}
+"""Pipeline-core modules still over the budget, to be split where they are edited."""
+
+
+def test_modules_stay_under_the_size_budget() -> None:
+    root = Path(gclens.__file__).parent
+    sizes = {f"gclens/{p.relative_to(root).as_posix()}": len(p.read_text().splitlines()) for p in root.rglob("*.py")}
+    over = {name for name, lines in sizes.items() if lines > MAX_LINES}
+    assert over - OVER_BUDGET == set(), "split these modules (one coherent unit each, with a docstring)"
+    assert OVER_BUDGET - over == set(), "these are under budget now: take them off OVER_BUDGET"
 
 
 CAPTURE = SAMPLES / "perf" / "go1.19-cgroup-change"
