@@ -1,6 +1,6 @@
 """`Trace`, the type every analysis takes: the tables of a parse, as Arrow tables and Polars frames.
 
-A leaf module (Polars, pyarrow and the table names only) so that ``gclens.analysis``, the plots and
+A leaf module (pyarrow and the table names only; Polars on first use) so that ``gclens.analysis``, the plots and
 the report can name the type without importing the reader: ``import gclens.analysis`` loads no
 grammar, no Lark and no pipeline. ``read_trace`` (``gclens._trace``) is what builds one.
 """
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import polars as pl
 import pyarrow as pa
 
 from gclens._schemas import TABLE_NAMES
+
+if TYPE_CHECKING:  # Polars loads when a frame is first asked for: a parse that writes files needs none
+    import polars as pl
 
 __all__ = ["Trace"]
 
@@ -34,6 +37,8 @@ class Trace:
 
     def frame(self, name: str) -> pl.DataFrame:
         """The table ``name`` as a Polars DataFrame."""
+        import polars as pl
+
         frame = pl.from_arrow(self.tables[name])
         assert isinstance(frame, pl.DataFrame)
         return frame
