@@ -20,14 +20,16 @@ if TYPE_CHECKING:  # the heavy modules load inside the functions that use them
     from gclens.analysis import Limits
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_LIMIT", "EXIT_NOT_ALIGNED", "EXIT_NO_EVIDENCE", "EXIT_OK", "EXIT_PIPE",
-           "EXIT_REJECTS", "EXIT_TERMINATED", "EXIT_USAGE"]
+           "EXIT_REJECTS", "EXIT_TERMINATED", "EXIT_USAGE", "aligned_from", "gate", "limits_from", "options_from",
+           "read_input"]
 
 EXIT_OK, EXIT_LIMIT, EXIT_USAGE, EXIT_REJECTS, EXIT_NO_EVIDENCE, EXIT_INTERRUPTED, EXIT_PIPE, EXIT_TERMINATED = (
     0, 1, 2, 3, 4, 130, 141, 143)
 EXIT_NOT_ALIGNED = 5
 
 
-def _options(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
+def options_from(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
+    """The input files and the reading options (envelope, start, clock...) of the command line."""
     from gclens._trace import make_options
 
     options = make_options(envelope=args.envelope, start=args.start, year=args.year, tz=args.tz,
@@ -35,15 +37,17 @@ def _options(args: argparse.Namespace) -> tuple[list[SourceLike], Options]:
     return list(getattr(args, "files", [])), options
 
 
-def _read(args: argparse.Namespace) -> Trace:
+def read_input(args: argparse.Namespace) -> Trace:
+    """The command line's input, parsed into a Trace."""
     from gclens._pipeline import stream
     from gclens._trace import trace_from
 
-    files, options = _options(args)
+    files, options = options_from(args)
     return trace_from(stream(files, options))
 
 
-def _limits(args: argparse.Namespace) -> Limits:
+def limits_from(args: argparse.Namespace) -> Limits:
+    """The limits of the command line: flags over ``--config`` over the defaults."""
     from gclens.analysis import Limits
 
     flags = {name: getattr(args, name) for name in
@@ -53,7 +57,7 @@ def _limits(args: argparse.Namespace) -> Limits:
     return replace(Limits(), **{k: v for k, v in flags.items() if v is not None})
 
 
-def _aligned(args: argparse.Namespace, trace: Trace) -> Aligned:
+def aligned_from(args: argparse.Namespace, trace: Trace) -> Aligned:
     """The trace lined up with the --perf and --snapshot inputs of the command line."""
     from datetime import datetime
 
@@ -67,7 +71,7 @@ def _aligned(args: argparse.Namespace, trace: Trace) -> Aligned:
     return align(trace, captures, settings)
 
 
-def _gate(findings: pl.DataFrame) -> int:
+def gate(findings: pl.DataFrame) -> int:
     """The exit code of check: 1 a limit exceeded, else 4 when a source had no GC cycles (each
     such source gets its one-line message on stderr either way), else 0."""
     from gclens.analysis.evidence import NO_GC_LINES, no_gc_message, verdict

@@ -14,14 +14,16 @@ from gclens._cli_common import (
     EXIT_NO_EVIDENCE,
     EXIT_NOT_ALIGNED,
     EXIT_OK,
-    _aligned,
-    _gate,
-    _limits,
-    _read,
+    aligned_from,
+    gate,
+    limits_from,
+    read_input,
 )
 
 if TYPE_CHECKING:
     from gclens.analysis import Checked
+
+__all__ = ["cmd_align", "cmd_check", "cmd_diff", "cmd_report", "cmd_rules", "cmd_summary", "cmd_whatif"]
 
 
 def _checked(args: argparse.Namespace) -> tuple[Checked, str]:
@@ -29,8 +31,8 @@ def _checked(args: argparse.Namespace) -> tuple[Checked, str]:
     too), and the text of what --perf/--snapshot added (empty without them)."""
     from gclens.analysis import check
 
-    limits, trace = _limits(args), _read(args)
-    aligned = _aligned(args, trace) if args.snapshot or args.perf else None
+    limits, trace = limits_from(args), read_input(args)
+    aligned = aligned_from(args, trace) if args.snapshot or args.perf else None
     checked = check(trace, limits, aligned=aligned)
     if aligned is None:
         return checked, ""
@@ -39,12 +41,12 @@ def _checked(args: argparse.Namespace) -> tuple[Checked, str]:
     return checked, context_text(aligned, checked.context)
 
 
-def _cmd_align(args: argparse.Namespace) -> int:
+def cmd_align(args: argparse.Namespace) -> int:
     from gclens._output import write_aligned
     from gclens.render import alignment_text
 
-    trace = _read(args)
-    aligned = _aligned(args, trace)
+    trace = read_input(args)
+    aligned = aligned_from(args, trace)
     write_aligned(trace, aligned, args.output, fmt=args.format)
     print(alignment_text(aligned), file=sys.stderr)
     if args.perf and (aligned.failed.height or not aligned.alignment.height):
@@ -55,7 +57,7 @@ def _cmd_align(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_check(args: argparse.Namespace) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
     from gclens.render import findings_json, findings_junit, findings_text
 
     checked, context = _checked(args)
@@ -68,10 +70,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print(findings_junit(findings, kpis))
     else:
         print(findings_text(findings))
-    return _gate(findings)
+    return gate(findings)
 
 
-def _cmd_summary(args: argparse.Namespace) -> int:
+def cmd_summary(args: argparse.Namespace) -> int:
     from gclens.render import summary_text
 
     checked, context = _checked(args)
@@ -82,7 +84,7 @@ def _cmd_summary(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_diff(args: argparse.Namespace) -> int:
+def cmd_diff(args: argparse.Namespace) -> int:
     from gclens._trace import read_trace
     from gclens.analysis import diff_kpis
     from gclens.render import diff_json, diff_text
@@ -94,11 +96,11 @@ def _cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_LIMIT if diff["regression"].any() else EXIT_OK
 
 
-def _cmd_whatif(args: argparse.Namespace) -> int:
+def cmd_whatif(args: argparse.Namespace) -> int:
     from gclens.analysis.whatif import fit, predict, recommend, steady_cycles
     from gclens.render import whatif_json, whatif_text
 
-    gc = _read(args).frame("gc")
+    gc = read_input(args).frame("gc")
     model = fit(gc, gogc=args.run_gogc, memlimit_mib=args.run_memlimit)
     scenarios = [predict(model, gogc=g, memlimit_mib=m, cpu_bound=args.cpu_bound)
                  for g in args.gogc for m in [None, *args.memlimit] if g is not None or m is not None]
@@ -114,21 +116,21 @@ def _cmd_whatif(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
+def cmd_report(args: argparse.Namespace) -> int:
     from gclens._output import write_text_atomic
     from gclens.report import report_with_findings
 
-    limits = _limits(args)
-    trace = _read(args)
-    aligned = _aligned(args, trace) if args.snapshot or args.perf else None
+    limits = limits_from(args)
+    trace = read_input(args)
+    aligned = aligned_from(args, trace) if args.snapshot or args.perf else None
     html, findings = report_with_findings(trace, limits=limits, aligned=aligned)
     write_text_atomic(args.output, html)
     print(f"gclens: wrote {args.output}", file=sys.stderr)
-    code = _gate(findings)
+    code = gate(findings)
     return code if code == EXIT_NO_EVIDENCE else EXIT_OK  # a report is not a gate, but has no evidence
 
 
-def _cmd_rules(args: argparse.Namespace) -> int:
+def cmd_rules(args: argparse.Namespace) -> int:
     from gclens.analysis.guide_claims import rules_catalogue
     from gclens.rules_doc import catalogue_json, catalogue_markdown, catalogue_text
 

@@ -12,15 +12,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from gclens._cli_common import EXIT_OK, EXIT_REJECTS, EXIT_USAGE, _options
+from gclens._cli_common import EXIT_OK, EXIT_REJECTS, EXIT_USAGE, options_from
 from gclens._errors import LineError, UsageError
 
 if TYPE_CHECKING:
     from gclens._pipeline import Summary
     from gclens._sources import SourceLike
 
+__all__ = ["PROGRESS_MIN_BYTES", "cmd_parse", "cmd_schema", "cmd_snapshot", "render_summary"]
 
-def _cmd_parse(args: argparse.Namespace) -> int:
+
+def cmd_parse(args: argparse.Namespace) -> int:
     from gclens._output import convert, stream_json_lines
     from gclens._pipeline import survey
 
@@ -28,7 +30,7 @@ def _cmd_parse(args: argparse.Namespace) -> int:
         raise UsageError("-o - writes to stdout and needs --format jsonl")
     if args.dataset:
         return _ingest(args)
-    files, options = _options(args)
+    files, options = options_from(args)
     with _progress_bar(files, args.progress) as progress:
         options = replace(options, progress=progress)
         if args.output == "-":
@@ -47,7 +49,7 @@ def _ingest(args: argparse.Namespace) -> int:
     if args.output:
         raise UsageError("--dataset and -o are alternatives: give one")
     labels = dict(args.label)
-    files, options = _options(args)
+    files, options = options_from(args)
     result = ingest(files, args.dataset, partition_by=args.partition_by, labels=labels or None, processes=args.jobs,
                     options=options, complete=args.complete)
     rows = ", ".join(f"{name} {count:,}" for name, count in result.rows.items() if count)
@@ -85,7 +87,7 @@ def _progress_bar(files: list[SourceLike], wanted: bool | None) -> Iterator[Call
         yield update
 
 
-def _cmd_snapshot(args: argparse.Namespace) -> int:
+def cmd_snapshot(args: argparse.Namespace) -> int:
     from gclens._output import write_text_atomic
     from gclens.snapshot import capture, capture_every, dumps, sysctl_text
 
@@ -114,7 +116,7 @@ def _append(path: str) -> Any:
         raise UsageError(f"{path}: cannot write ({exc.strerror})") from None
 
 
-def _cmd_schema(args: argparse.Namespace) -> int:
+def cmd_schema(args: argparse.Namespace) -> int:
     from gclens._schemas import ALL_SCHEMAS
 
     unknown = [name for name in args.tables if name not in ALL_SCHEMAS]
