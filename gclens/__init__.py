@@ -18,13 +18,14 @@ if _TYPE_CHECKING:
     from gclens._output import write_tables
     from gclens._parse import parse_runtime_line
     from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
-    from gclens._trace import Trace, read_trace
+    from gclens._trace import read_trace
+    from gclens._trace_type import Trace
     from gclens.analysis.guide_claims import rules
 
 _LAZY = {
     "write_tables": "gclens._output", "parse_runtime_line": "gclens._parse",
     "SCHEMA_VERSION": "gclens._schemas", "SCHEMAS": "gclens._schemas",
-    "TABLE_NAMES": "gclens._schemas", "Trace": "gclens._trace", "read_trace": "gclens._trace",
+    "TABLE_NAMES": "gclens._schemas", "Trace": "gclens._trace_type", "read_trace": "gclens._trace",
     "rules": "gclens.analysis.guide_claims",
 }
 

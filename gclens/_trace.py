@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -17,39 +16,9 @@ from gclens._parse import ENGINES
 from gclens._pipeline import Batch, Options, stream
 from gclens._schemas import TABLE_NAMES, rows_to_arrow
 from gclens._sources import SourceLike
+from gclens._trace_type import Trace
 
-
-@dataclass(frozen=True)
-class Trace:
-    """Every table parsed from one or more sources, as Arrow tables and Polars frames.
-
-    Attribute access gives a Polars DataFrame (``trace.gc``, ``trace.sched_g``, ...);
-    ``trace.arrow(name)`` gives the Arrow table with its schema metadata.
-    """
-
-    tables: dict[str, pa.Table]
-
-    def arrow(self, name: str) -> pa.Table:
-        """The Arrow table ``name`` (one of TABLE_NAMES)."""
-        return self.tables[name]
-
-    def frame(self, name: str) -> pl.DataFrame:
-        """The table ``name`` as a Polars DataFrame."""
-        frame = pl.from_arrow(self.tables[name])
-        assert isinstance(frame, pl.DataFrame)
-        return frame
-
-    def __getattr__(self, name: str) -> pl.DataFrame:
-        if name in TABLE_NAMES:
-            return self.frame(name)
-        raise AttributeError(name)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(TABLE_NAMES)
-
-    def row_counts(self) -> dict[str, int]:
-        """Rows per table, in table order."""
-        return {name: self.tables[name].num_rows for name in TABLE_NAMES}
+__all__ = ["Trace", "make_options", "read_trace", "trace_from"]  # Trace lives in the leaf _trace_type
 
 
 def read_trace(

@@ -26,6 +26,8 @@ from typing import Literal
 
 import polars as pl
 
+__all__ = ["INIT_SLACK_S", "PauseCpu", "gc_cpu_cum_bounds", "ms_quantum", "stw_bounds"]
+
 PauseCpu = Literal["stwprocs", "gomaxprocs", "either"]
 
 _CPU_NON_IDLE = ["cpu_sweep_term_ms", "cpu_scan_ms", "cpu_assist_ms", "cpu_background_ms",

@@ -30,6 +30,11 @@ import struct
 import sys
 from typing import Any
 
+__all__ = ["FORMAT_VERSION", "branch_type_table", "call_path_table", "call_return_table", "comm_table",
+           "comm_thread_table", "dso_table", "evsel_table", "machine_table", "perf_db_export_callchains",
+           "perf_db_export_calls", "perf_db_export_mode", "sample_table", "symbol_table", "thread_table",
+           "trace_begin", "trace_end"]
+
 perf_db_export_mode = True
 perf_db_export_calls = False
 perf_db_export_callchains = True

@@ -15,6 +15,9 @@ from gclens.analysis.findings import RULES
 if TYPE_CHECKING:
     from gclens.align import Aligned
 
+__all__ = ["CONTEXT_KEYS", "Heuristic", "alignment_text", "context_text", "diff_json", "diff_text", "findings_json",
+           "findings_junit", "findings_text", "summary_text", "verdict_text", "whatif_json", "whatif_text"]
+
 _SUMMARY_KPIS = [
     ("cycles", "GC cycles counted", "{:.0f}"), ("gc_per_s", "GC cycles per second", "{:.2f}"),
     ("stw_p50_ms", "STW pause p50 (ms)", "{:.3f}"), ("stw_p99_ms", "STW pause p99 (ms)", "{:.3f}"),

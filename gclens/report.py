@@ -24,15 +24,19 @@ from matplotlib.figure import Figure
 
 from gclens import plot
 from gclens._schemas import SCHEMA_VERSION
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.align import Aligned
-from gclens.analysis import Limits, evaluate, kpis_under, verdict
+from gclens.analysis import Limits, verdict
+from gclens.analysis._finding import SEVERITY_ORDER  # noqa: F401  (was defined here; kept importable)
 from gclens.analysis.findings import trend_span_is_enough
-from gclens.analysis.pressure import VMSCAN_EVENT, pressure_findings
+from gclens.analysis.judge import check
+from gclens.analysis.pressure import VMSCAN_EVENT
 from gclens.analysis.segments import kpis_by_snapshot
-from gclens.analysis.settings_rules import settings_findings
 from gclens.render import verdict_text
 from gclens.settings import settings_changes
+
+__all__ = ["KPI_COLUMNS", "MAX_REJECTS", "MAX_RUN_FIGURES", "VERDICT_WORDS", "go_version", "render_report",
+           "report_with_findings"]
 
 MAX_RUN_FIGURES = 6
 MAX_REJECTS = 50
@@ -45,7 +49,6 @@ KPI_COLUMNS = [
 ]
 
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 VERDICT_WORDS = {"pass": "pass", "limit": "fail", "no-evidence": "no evidence"}
 
 
@@ -59,13 +62,8 @@ def report_with_findings(trace: Trace, *, limits: Limits | None = None, title: s
                          aligned: Aligned | None = None) -> tuple[str, pl.DataFrame]:
     """The report and the findings it shows: ``gclens report`` exits by them as check does."""
     limits = limits or Limits()
-    kpis = kpis_under(trace, limits)
-    findings = evaluate(trace, limits, kpis=kpis)
-    if aligned is not None and (aligned.settings.height or aligned.perf_samples.height):
-        extra = pl.concat([settings_findings(trace, aligned.settings, aligned.gc_settings, limits),
-                           pressure_findings(trace.gc, aligned.perf_samples, limits)])
-        findings = pl.concat([findings, extra]).sort(pl.col("severity").replace_strict(SEVERITY_ORDER),
-                                                     "source", "run_id", maintain_order=True)
+    checked = check(trace, limits, aligned=aligned)  # as `gclens check` judges: one verdict
+    findings, kpis = checked.findings, checked.kpis
     env = jinja2.Environment(loader=jinja2.PackageLoader("gclens", "templates"),
                              autoescape=True, undefined=jinja2.StrictUndefined)
     sources = trace.frame("sources")

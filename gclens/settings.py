@@ -31,6 +31,9 @@ from gclens._errors import InputError
 from gclens._schemas import SETTINGS
 from gclens.snapshot import read_proc_sys
 
+__all__ = ["COUNTER_PATTERN", "HEADER", "Row", "parse_bytes", "read_settings", "settings_changes", "settings_wide",
+           "snapshot_rows", "sysctl_text_rows"]
+
 Row = tuple[str, str, str | None, str | None]  # origin, key, value, error
 
 COUNTER_PATTERN = re.compile(

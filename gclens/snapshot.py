@@ -25,6 +25,9 @@ from typing import Any
 
 from gclens._errors import InputError
 
+__all__ = ["CGROUP_V1_FILES", "CGROUP_V2_FILES", "FORMAT", "MAX_VALUE_BYTES", "THP_FILES", "capture", "capture_every",
+           "dumps", "proc_sys_key", "read_cgroup", "read_proc_sys", "sysctl_text"]
+
 FORMAT = 1
 """Version of the snapshot JSON layout (the ``gclens_snapshot`` key)."""
 

@@ -32,6 +32,8 @@ from gclens._pipeline import Options
 from gclens._schemas import SCHEMAS, TABLE_NAMES
 from gclens.dataset import parse_lines
 
+__all__ = ["ORDER_COLUMNS", "TABLE_COLUMN", "parse_dataframe", "read_text", "source_name"]
+
 DataFrame = Any
 """pyspark.sql.DataFrame (pyspark is optional, so the annotations stay loose)."""
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+import gclens
 from gclens import InputError, UsageError
 from gclens._schemas import PERF_SAMPLES
 from gclens.perf import EXPORT_SCRIPT, ExecEvent, PerfCapture, read_perf
@@ -396,7 +397,7 @@ def test_exec_precedes_the_samples_of_its_process() -> None:
 
 def test_export_script_is_shipped_and_stdlib_only() -> None:
     script = Path(EXPORT_SCRIPT)
-    assert script.is_file() and script.parent.name == "gclens"
+    assert script.is_file() and script.is_relative_to(Path(gclens.__file__).parent)  # inside the package
     tree = ast.parse(script.read_text())
     imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
     imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}

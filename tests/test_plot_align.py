@@ -20,7 +20,7 @@ from independent import Cycle, cycles, nearest_rank
 
 from conftest import ARTIFACTS, CHROMIUM, SAMPLES, chromium
 from gclens import plot, read_trace
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.align import Aligned, align
 from gclens.analysis.segments import kpis_by_snapshot
 from gclens.perf import read_perf

@@ -10,6 +10,7 @@ from gclens.analysis.findings import RULES, Rule, evaluate, kpis_under
 from gclens.analysis.gccpu import gc_cpu_per_cycle, gc_cpu_stats, gc_cpu_windows
 from gclens.analysis.guide_claims import rules_catalogue
 from gclens.analysis.heap import death_spiral, heap_per_cycle, heap_stats, pacer_stats
+from gclens.analysis.judge import Checked, check
 from gclens.analysis.kpis import run_kpis
 from gclens.analysis.limits import Limits
 from gclens.analysis.pauses import pause_histogram, pause_stats, pauses_over
@@ -20,8 +21,10 @@ from gclens.analysis.whatif_validate import cross_validate
 
 __all__ = [
     "RULES",
+    "Checked",
     "Limits",
     "Rule",
+    "check",
     "cross_validate",
     "death_spiral",
     "diff_kpis",

@@ -7,9 +7,11 @@ from typing import Any
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._common import cycles
 from gclens.analysis.gccpu import gc_cpu_per_cycle
+
+__all__ = ["KPIS", "diff_kpis", "trace_kpis"]
 
 # KPI name → (unit, smallest change that counts, whatever the percentage)
 KPIS: dict[str, tuple[str, float]] = {

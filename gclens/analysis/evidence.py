@@ -15,8 +15,10 @@ from typing import Any, Literal
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._finding import finding
+
+__all__ = ["NO_GC_LINES", "TRUNCATED", "UNTERMINATED", "Verdict", "input_findings", "no_gc_message", "verdict"]
 
 NO_GC_LINES = "no-gc-lines"
 TRUNCATED = "truncated-log"

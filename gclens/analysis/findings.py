@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis._finding import FINDINGS_SCHEMA, SEVERITY_ORDER, Severity
 from gclens.analysis._finding import finding as _finding

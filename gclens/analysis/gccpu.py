@@ -19,6 +19,8 @@ import polars as pl
 
 from gclens.analysis._common import CYCLE_CPU_COLS, RUN, cycle_end_s
 
+__all__ = ["gc_cpu_per_cycle", "gc_cpu_stats", "gc_cpu_windows"]
+
 
 def gc_cpu_per_cycle(gc: pl.DataFrame, *, cpu_quota: float | None = None,
                      exclude_forced: bool = False) -> pl.DataFrame:

@@ -22,6 +22,8 @@ import polars as pl
 
 from gclens.analysis.heap import heap_stats
 
+__all__ = ["CAVEATS", "GUIDE", "GuideGogc", "guide_gogc", "live_growth_per_s"]
+
 GUIDE = "the tuning guide, §3 (adaptive GOGC)"
 CAVEATS = (
     "the guide says RT 50 ms adds +20 to GOGC; its formula gives +13.9 (RT 200 ms: +32.2, as it says)",

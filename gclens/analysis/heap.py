@@ -12,6 +12,8 @@ import polars as pl
 
 from gclens.analysis._common import RUN, cycle_end_s
 
+__all__ = ["death_spiral", "heap_per_cycle", "heap_stats", "pacer_stats"]
+
 
 def heap_per_cycle(gc: pl.DataFrame) -> pl.DataFrame:
     """One row per cycle: MiB allocated since the previous cycle ended, the gap, and overshoot."""

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis.gccpu import gc_cpu_stats
 from gclens.analysis.heap import heap_stats, pacer_stats
 from gclens.analysis.pauses import pause_stats
 from gclens.analysis.scheduler import sched_stats
 from gclens.consistency import gc_cpu_cum_bounds
+
+__all__ = ["run_kpis"]
 
 
 def run_kpis(trace: Trace, *, max_stw_ms: float = 1.0, window_s: float = 60.0,

@@ -15,6 +15,8 @@ from typing import Any
 from gclens import _validate as v
 from gclens._errors import UsageError
 
+__all__ = ["CHECKS", "REMOVED", "Limits"]
+
 REMOVED = {
     "include_forced": "include_forced was removed: forced cycles count by default, as in the runtime's "
                       "own GCCPUFraction; set exclude_forced = true for background cycles only",

@@ -14,6 +14,8 @@ import polars as pl
 
 from gclens.analysis._common import RUN, cycles
 
+__all__ = ["QUANTILES", "nearest_rank", "pause_histogram", "pause_stats", "pauses_over"]
+
 QUANTILES = (0.5, 0.9, 0.99, 0.999)
 
 

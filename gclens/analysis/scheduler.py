@@ -6,6 +6,8 @@ import polars as pl
 
 from gclens.analysis._common import RUN
 
+__all__ = ["sched_stats"]
+
 
 def sched_stats(sched: pl.DataFrame) -> pl.DataFrame:
     """One row per run: global and local run-queue pressure, idle Ps, threads, GOMAXPROCS changes.

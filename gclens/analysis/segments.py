@@ -19,6 +19,8 @@ from gclens.analysis.gccpu import gc_cpu_per_cycle
 from gclens.analysis.pauses import nearest_rank
 from gclens.settings import COUNTER_PATTERN, settings_changes
 
+__all__ = ["SEGMENTS_SCHEMA", "kpis_by_snapshot"]
+
 SEGMENTS_SCHEMA: dict[str, pl.DataType] = {
     "source": pl.String(), "run_id": pl.Int32(), "segment": pl.UInt32(), "snapshot_id": pl.String(),
     "snapshots": pl.UInt32(), "snapshot_t_s": pl.Float64(), "first_gc": pl.Int64(), "last_gc": pl.Int64(),

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from gclens._trace import Trace
+from gclens._trace_type import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis._finding import FINDINGS_SCHEMA
 from gclens.analysis._finding import finding as _finding
@@ -22,6 +22,8 @@ from gclens.analysis._settings_base import Finding, RunContext, SettingsRule, Sn
 from gclens.analysis.guide_settings_rules import GUIDE_RULES
 from gclens.analysis.limits import Limits
 from gclens.settings import parse_bytes
+
+__all__ = ["KERNEL_DOCS", "RULES", "cpu_quota", "memory_limit", "rule_ids", "settings_findings"]
 
 KERNEL_DOCS = "https://docs.kernel.org/admin-guide/cgroup-v2.html"
 _TOO_CLOSE = 0.9

@@ -7,18 +7,10 @@ import sys
 from typing import Any
 
 from gclens import _validate as v
+from gclens._cli_args import add_command, add_input_options, add_limits, typed
+from gclens._cli_common import EXIT_OK, gate, limits_from, options_from
+from gclens._cli_tables import render_summary
 from gclens._formats import FORMATS
-from gclens.cli import (
-    EXIT_OK,
-    _add_input_options,
-    _add_limits,
-    _command,
-    _gate,
-    _limits,
-    _options,
-    _typed,
-    render_summary,
-)
 
 __all__ = ["add_commands"]
 
@@ -28,26 +20,26 @@ SCHEDTRACE = v.integer(low=1, what="milliseconds")
 
 
 def add_commands(sub: Any) -> None:
-    run = _command(sub, "run", "start a program with GODEBUG tracing, watch it live, write the tables at the end",
-                   "gclens run --schedtrace 1000 -o out/ --metrics-port 9464 -- ./svc -flag")
-    run.add_argument("--gctrace", type=_typed(GCTRACE), default=1, metavar="N",
+    run = add_command(sub, "run", "start a program with GODEBUG tracing, watch it live, write the tables at the end",
+                      "gclens run --schedtrace 1000 -o out/ --metrics-port 9464 -- ./svc -flag")
+    run.add_argument("--gctrace", type=typed(GCTRACE), default=1, metavar="N",
                      help="add gctrace=N to GODEBUG unless it is set there (default 1; 0: add nothing)")
-    run.add_argument("--schedtrace", type=_typed(SCHEDTRACE), metavar="MS",
+    run.add_argument("--schedtrace", type=typed(SCHEDTRACE), metavar="MS",
                      help="add schedtrace=MS to GODEBUG unless it is set there (run queues in the view)")
     run.add_argument("--name", help="the source's name in the tables (default: the program's file name)")
     run.add_argument("--check", action="store_true",
                      help="judge the run at the end as `gclens check` does and exit with its code, "
                           "not the program's (keeps the tables in memory)")
     _common(run, envelope="auto")
-    _add_limits(run)
+    add_limits(run)
     run.add_argument("command", nargs=argparse.REMAINDER, metavar="-- CMD ARGS",
                      help="the program and its arguments, after --")
     run.set_defaults(run=cmd_run)
-    follow = _command(sub, "follow", "follow a growing log (tail -F) or stdin, live; write the tables when stopped",
-                      "kubectl logs -f pod/svc | gclens follow - -o out/")
+    follow = add_command(sub, "follow", "follow a growing log (tail -F) or stdin, live; write the tables when stopped",
+                         "kubectl logs -f pod/svc | gclens follow - -o out/")
     follow.add_argument("file", metavar="FILE", help="log file (followed from its start, through rotation) or -")
     _common(follow, envelope="auto")
-    _add_limits(follow)
+    add_limits(follow)
     follow.set_defaults(run=cmd_follow)
 
 
@@ -58,21 +50,21 @@ def _common(parser: argparse.ArgumentParser, envelope: str) -> None:
     group.add_argument("--view", choices=("auto", "live", "text", "none"), default="auto",
                        help="live: a panel (needs a terminal); text: a status line every --every seconds; "
                             "auto: live on a terminal, else text")
-    group.add_argument("--every", type=_typed(v.SECONDS), default=5.0, metavar="SECONDS",
+    group.add_argument("--every", type=typed(v.SECONDS), default=5.0, metavar="SECONDS",
                        help="seconds between status lines with --view text (default 5)")
-    group.add_argument("--metrics-port", type=_typed(PORT), metavar="N",
+    group.add_argument("--metrics-port", type=typed(PORT), metavar="N",
                        help="serve OpenMetrics/Prometheus metrics on http://ADDR:N/metrics")
     group.add_argument("--metrics-addr", default="127.0.0.1", metavar="ADDR",
                        help="address the metrics listen on (default 127.0.0.1)")
-    _add_input_options(parser, envelope)
+    add_input_options(parser, envelope)
 
 
 def _setup(args: argparse.Namespace, title: str) -> tuple[Any, Any, Any, Any]:
     from gclens.live import Metrics
     from gclens.live._view import make_view
 
-    limits = _limits(args)
-    _, options = _options(args)
+    limits = limits_from(args)
+    _, options = options_from(args)
     metrics = Metrics(windows_s=(limits.short_window_s, limits.window_s)) if args.metrics_port is not None else None
     view = make_view(args.view, limits, title=title, every_s=args.every)
     if metrics is not None:
@@ -137,13 +129,12 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
 
 def _check(result: Any, limits: Any) -> int:
-    from gclens.analysis import evaluate, kpis_under
+    from gclens.analysis import check
     from gclens.render import findings_text
 
-    kpis = kpis_under(result.trace, limits)
-    findings = evaluate(result.trace, limits, kpis=kpis)
+    findings = check(result.trace, limits).findings  # as `gclens check` judges
     print(findings_text(findings))
-    return _gate(findings)
+    return gate(findings)
 
 
 
