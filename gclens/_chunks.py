@@ -10,11 +10,14 @@ exist once, over frames.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from gclens._schemas import polars_types
+
+if TYPE_CHECKING:
+    from gclens._records import Record
 
 __all__ = ["ANCHOR_COLUMNS", "Chunk", "chunk_frame", "joined", "record_frames"]
 
@@ -37,14 +40,14 @@ class Chunk:
     tables: dict[str, pl.DataFrame]
 
 
-def record_frames(records: list[Any]) -> list[pl.DataFrame]:
-    """Rows parsed line by line (``_parse.Record``), as frames like ``_columnar.served_frames``.
+def record_frames(records: list[Record]) -> list[pl.DataFrame]:
+    """Rows parsed line by line (``Record``), as frames like ``_columnar.served_frames``.
 
     A rejoined torn line can give two rows with one line number: ``_order`` keeps them apart.
     Envelope times ride along in the anchor columns of gc and SCHED rows.
     """
     seen: dict[int, int] = {}
-    by_table: dict[str, list[tuple[Any, int]]] = {}
+    by_table: dict[str, list[tuple[Record, int]]] = {}
     for rec in records:
         seen[rec.line_no] = seen.get(rec.line_no, -1) + 1
         by_table.setdefault(rec.table, []).append((rec, rec.line_no * 4 + seen[rec.line_no]))

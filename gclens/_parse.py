@@ -21,22 +21,12 @@ from gclens._grammar import parse_line
 from gclens._markers import torn_start_regex
 from gclens._ranges import may_overflow, out_of_range
 from gclens._recognize import Prefix
+from gclens._records import Record
 from gclens._sources import MAX_LINE_BYTES, Block, Line, LineReader, Source
 from gclens._torn import Ambiguous, Continued, rejoin
 from gclens._transformers import Legacy
 
 _REJECT_TEXT_CHARS = 4096
-
-
-@dataclass
-class Record:
-    """A parsed runtime line before run assembly."""
-
-    line_no: int
-    table: str
-    row: dict[str, Any]
-    text: str
-    meta: Meta = NO_META
 
 
 @dataclass
