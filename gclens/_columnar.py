@@ -33,6 +33,7 @@ from gclens._markers import family_prefixes
 from gclens._parse import LineTaker, Opened, SourceResult, count_skipped, physical_lines
 from gclens._readahead import Prefetched
 from gclens._schemas import polars_types
+from gclens._slices import Layout, Runs, digit_runs, token_offsets
 from gclens._sources import KEPT_AFTER, Block, Line
 from gclens._transformers import Legacy
 from gclens._values import Column
@@ -62,21 +63,38 @@ def parse_column(engine: FastEngine, texts: pl.Series, seq: pl.Series) -> Parsed
         pl.col("_family").is_not_null()
         & ~pl.col("_rt").str.contains("[\x00\ufffd]|[0-9]{39}")  # 39 digits may not fit Int128: see _plan
     ).collect()
-    frame = frame.with_columns(_shape=line_shapes(frame["_rt"]))
+    runs = digit_runs(frame["_rt"])
+    frame = frame.with_columns(_shape=runs.shapes, _row=pl.int_range(pl.len(), dtype=pl.Int64))
     plans: list[Plan] = []
+    layouts: list[list[Layout]] = []  # per plan, the layouts of its shapes in this batch
     index: dict[int, int] = {}
-    shapes: dict[str, int] = {}
+    shapes: dict[str, tuple[int, int]] = {}  # shape -> (plan, its layout among the plan's, or -1: the regex way)
     for family, shape, text in frame.group_by("_family", "_shape").agg(pl.col("_rt").first()).iter_rows():
-        plan = _plan_for(engine, family, shape, text)
-        if plan is not None:
-            shapes[shape] = index.setdefault(id(plan), len(plans))
-            if shapes[shape] == len(plans):
-                plans.append(plan)
-    frame = frame.select("_seq", "_rt", _plan=pl.col("_shape").replace_strict(
-        list(shapes), list(shapes.values()), default=None, return_dtype=pl.Int32))
+        shaped = _shaped_for(engine, family, shape, text)
+        if shaped is not None:
+            number = index.setdefault(id(shaped[0]), len(plans))
+            if number == len(plans):
+                plans.append(shaped[0])
+                layouts.append([])
+            if shaped[1] is not None:
+                layouts[number].append(shaped[1])
+            shapes[shape] = (number, len(layouts[number]) - 1 if shaped[1] is not None else -1)
+    frame = frame.select("_seq", "_rt", "_row", *[pl.col("_shape").replace_strict(
+        list(shapes), [v[i] for v in shapes.values()], default=None, return_dtype=pl.Int32).alias(name)
+        for i, name in enumerate(("_plan", "_layout"))])
     by_table: dict[str, list[pl.LazyFrame]] = {}
     for (number,), group in frame.filter(pl.col("_plan").is_not_null()).partition_by("_plan", as_dict=True).items():
         plan = plans[int(number)]
+        rows, which = group["_row"].to_numpy(), group["_layout"].to_numpy()
+        sliced = (which >= 0) & ~runs.wide[rows]
+        if sliced.all():
+            by_table.setdefault(plan.table, []).append(plan.cut(group, runs, rows, which, layouts[int(number)]))
+            continue
+        if sliced.any():
+            keep = pl.Series(sliced)
+            by_table.setdefault(plan.table, []).append(
+                plan.cut(group.filter(keep), runs, rows[sliced], which[sliced], layouts[int(number)]))
+            group = group.filter(~keep)
         by_table.setdefault(plan.table, []).append(plan.apply(group.lazy()))
     served = [(table, rows) for table, rows in _collect(by_table) if rows.height]
     taken = pl.concat([rows["_seq"] for _, rows in served]) if served else pl.Series("_seq", [], dtype=seq.dtype)
@@ -114,12 +132,19 @@ def _line_shapes(texts: pl.Series) -> pl.Series:
     return result if not texts.null_count() else pl.select(pl.when(texts.is_not_null()).then(result)).to_series()
 
 
+_OPTIMIZATIONS = pl.QueryOptFlags.none()
+"""The plans' queries are already minimal (a select over cut or extracted tokens): Polars'
+optimiser passes cost more than they save, about 1 ms per plan per batch (8-15 % of parsing a
+runtime log's batches)."""
+
+
 def _collect(by_table: dict[str, list[pl.LazyFrame]]) -> list[tuple[str, pl.DataFrame]]:
     """All shapes' rows, a frame per table, in one parallel run (a shape whose values surprise
     Polars is dropped here, so its lines take the slow path)."""
     tables = list(by_table)
     try:
-        frames = pl.collect_all([pl.concat(by_table[t], how="diagonal_relaxed") for t in tables])
+        queries = [pl.concat(by_table[t], how="diagonal_relaxed") for t in tables]
+        frames = pl.collect_all(queries, optimizations=_OPTIMIZATIONS)
         return list(zip(tables, frames, strict=True))
     except pl.exceptions.PolarsError:  # pragma: no cover - a value no check foresaw
         out = []
@@ -140,14 +165,43 @@ _FAMILY_REGEX = "^(?:" + "|".join(f"(?P<{f}>{p})" for f, p in _FAMILY_PREFIXES.i
 
 
 @dataclass(frozen=True)
+class Sliced:
+    """A plan's tokens cut from the digit runs (``_slices``): which template slots are cut, which
+    of them are one digit run (read as numbers), and the columns computed from them."""
+
+    slots: tuple[int, ...]
+    numbers: tuple[int, ...]
+    checked: tuple[int, ...]  # slots some line of the shape might not fill with its terminal
+    check: pl.Expr | None
+    columns: tuple[pl.Expr, ...]
+    needed: frozenset[str]  # the token columns (``_t{k}`` texts, ``_v{k}`` values) the columns read
+
+    def layout(self, template: Template) -> Layout | None:
+        """Where this shape's tokens lie; None when its lines cannot be cut as the plan expects
+        (a token read as a number is not one digit run here, or needs a check the plan lacks)."""
+        slots = [template.slots[k] for k in self.slots]
+        if any(s.check is not None and k not in self.checked for k, s in zip(self.slots, slots, strict=True)):
+            return None
+        if any(not _one_run(template.slots[k]) for k in self.numbers):
+            return None
+        return Layout(*(tuple(getattr(s, f) for s in slots) for f in ("first", "last", "head", "tail")))
+
+
+def _one_run(slot: Any) -> bool:
+    return bool(slot.first == slot.last and slot.first % 2 and slot.check is None)
+
+
+@dataclass(frozen=True)
 class Plan:
     """How to turn lines into rows: a regular expression giving each varying token, and the
-    transformer's columns over those tokens. Learnt once, applied to every batch."""
+    transformer's columns over those tokens. Learnt once, applied to every batch. ``sliced``:
+    the same columns over tokens cut at offsets from the digit runs (no regex over the lines)."""
 
     table: str
     regex: str
     check: pl.Expr | None  # the lines the plan serves (the others take the slow path)
     columns: tuple[pl.Expr, ...]
+    sliced: Sliced | None = None
 
     def apply(self, lines: pl.LazyFrame) -> pl.LazyFrame:
         lines = lines.with_columns(_tokens=pl.col("_rt").str.extract_groups(self.regex))
@@ -155,21 +209,41 @@ class Plan:
             lines = lines.filter(self.check)
         return lines.select("_seq", *self.columns)
 
+    def cut(self, group: pl.DataFrame, runs: Runs, rows: Any, which: Any, layouts: list[Layout]) -> pl.LazyFrame:
+        """The rows of ``group``'s lines (batch rows ``rows``; ``layouts[which[i]]`` is where the
+        tokens of ``rows[i]`` lie) from cut tokens."""
+        assert self.sliced is not None
+        sliced = self.sliced
+        offsets = token_offsets(runs, rows, layouts, which, sliced.slots, sliced.numbers, sliced.needed)
+        lines = pl.DataFrame({"_seq": group["_seq"], "_rt": group["_rt"], **offsets}).lazy()
+        lines = lines.with_columns(*[pl.col("_rt").str.slice(pl.col(f"_s{k}"), pl.col(f"_n{k}")).alias(f"_t{k}")
+                                     for k in sliced.slots if f"_t{k}" in sliced.needed])
+        if sliced.check is not None:
+            lines = lines.filter(sliced.check)
+        return lines.select("_seq", *sliced.columns)
 
-def _plan_for(engine: FastEngine, family: str, shape: str, text: str) -> Plan | None:
-    """The plan for the lines of one shape (cached; shapes whose tokens line up share one)."""
+
+def _shaped_for(engine: FastEngine, family: str, shape: str, text: str) -> tuple[Plan, Layout | None] | None:
+    """The plan for the lines of one shape, and where their cut tokens lie (cached; shapes whose
+    tokens line up share one plan)."""
     if shape not in engine.plans:
         with engine.learning:
             if len(engine.plans) >= MAX_TEMPLATES:
                 return None
             if shape not in engine.plans:
                 engine.plans[shape] = _plan(engine, family, text)
-    plan = engine.plans[shape]
-    assert plan is None or isinstance(plan, Plan)
-    return plan
+    shaped = engine.plans[shape]
+    assert shaped is None or isinstance(shaped, tuple)
+    return shaped
 
 
-def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
+def _plan_for(engine: FastEngine, family: str, shape: str, text: str) -> Plan | None:
+    """The plan for the lines of one shape (see ``_shaped_for``)."""
+    shaped = _shaped_for(engine, family, shape, text)
+    return None if shaped is None else shaped[0]
+
+
+def _plan(engine: FastEngine, family: str, text: str) -> tuple[Plan, Layout | None] | None:
     """A plan from the template Lark gave for ``text``'s shape; None: the slow path.
 
     Shapes differ by how many digit runs a token has (`0.012` or `12` for one DUR), so many
@@ -178,6 +252,8 @@ def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
     terminal's pattern from the grammar, and each token without digits as its text. It is
     checked against the template on ``text`` itself; when it cannot be built (a terminal with a
     lookaround) or disagrees, the plan covers this one shape, with a group per digit run.
+    With the plan comes this shape's ``Layout``: where its tokens lie among its digit runs, so
+    its lines are cut (``Plan.cut``) rather than matched; None: they take the regex.
     """
     template = engine.template(family, text)
     if template is None or not _vectorisable(template):
@@ -186,13 +262,13 @@ def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
     rule = _rule_regex(family, template, text, parts)
     if rule is not None:
         regex, tokens = rule
-        if regex in engine.plans:
-            return engine.plans[regex]  # type: ignore[no-any-return]
-        first = next((t for t in tokens if isinstance(t, Column)), None)
-        check = [] if first is None else [first.expr.is_not_null()]
-        plan = _evaluate(template, tokens, regex, check)
-        engine.plans[regex] = plan
-        return plan
+        if regex not in engine.plans:
+            engine.plans[regex] = _rule_plan(template, tokens, regex)
+        plan = engine.plans[regex]
+        if plan is None:
+            return None
+        assert isinstance(plan, Plan)
+        return plan, None if plan.sliced is None else plan.sliced.layout(template)
     tokens, check = [], []
     digits = pl.col("_tokens")
     for slot in template.slots:
@@ -203,7 +279,36 @@ def _plan(engine: FastEngine, family: str, text: str) -> Plan | None:
         tokens.append(Column(slot.type, expr))
         if slot.check is not None:
             check.append(expr.str.contains(f"^(?:{slot.check.pattern})$"))
-    return _evaluate(template, tokens, _shape_regex(parts), check)
+    program = _evaluate(template, tokens, check)
+    return None if program is None else (Plan(program[0], _shape_regex(parts), *program[1:]), None)
+
+
+def _rule_plan(template: Template, tokens: list[Any], regex: str) -> Plan | None:
+    """The plan of a rule regex, with its tokens also cut from the digit runs where they can be."""
+    first = next((t for t in tokens if isinstance(t, Column)), None)
+    program = _evaluate(template, tokens, [] if first is None else [first.expr.is_not_null()])
+    if program is None:
+        return None
+    slots = tuple(k for k, t in enumerate(tokens) if isinstance(t, Column))
+    numbers = tuple(k for k in slots if _one_run(template.slots[k]))
+    checked = tuple(k for k in slots if template.slots[k].check is not None)
+    cut_tokens = [Column(t.type, pl.col(f"_t{k}"), pl.col(f"_v{k}") if k in numbers else None)
+                  if isinstance(t, Column) else t for k, t in enumerate(tokens)]
+    cut_check = [pl.col(f"_t{k}").str.contains(f"^(?:{_check(template, k)})$") for k in checked]
+    cut_program = _evaluate(template, cut_tokens, cut_check)
+    sliced = None
+    if cut_program is not None and cut_program[0] == program[0]:
+        _, check, columns = cut_program
+        needed = frozenset(name for expr in (*columns, *([] if check is None else [check]))
+                           for name in expr.meta.root_names())
+        sliced = Sliced(slots, numbers, checked, check, columns, needed)
+    return Plan(program[0], regex, *program[1:], sliced=sliced)
+
+
+def _check(template: Template, k: int) -> str:
+    check = template.slots[k].check
+    assert check is not None
+    return check.pattern
 
 
 def _rule_regex(family: str, template: Template, text: str, parts: list[str]) -> tuple[str, list[Any]] | None:
@@ -251,8 +356,10 @@ def _non_capturing(pattern: str) -> str:
     return plain if re.compile(plain).groups == 0 else pattern
 
 
-def _evaluate(template: Template, tokens: list[Any], regex: str, check: list[pl.Expr]) -> Plan | None:
-    """Run the template's transformer program once over the tokens (Columns give expressions)."""
+def _evaluate(template: Template, tokens: list[Any], check: list[pl.Expr],
+              ) -> tuple[str, pl.Expr | None, tuple[pl.Expr, ...]] | None:
+    """Run the template's transformer program once over the tokens (Columns give expressions):
+    the table, the check of the lines served, and the columns."""
     try:
         result = template.evaluate(tokens)
     except (TypeError, AttributeError, ValueError, KeyError, IndexError, pl.exceptions.PolarsError):
@@ -264,7 +371,7 @@ def _evaluate(template: Template, tokens: list[Any], regex: str, check: list[pl.
     check = check + [_fits(value, schema[name]) for name, value in row.items()
                      if isinstance(value, pl.Expr) and name in schema and schema[name].is_integer()]
     columns = tuple(_typed(name, value, schema) for name, value in row.items() if name in schema)
-    return Plan(table, regex, pl.all_horizontal(check) if check else None, columns)
+    return table, pl.all_horizontal(check) if check else None, columns
 
 
 _INT_BITS: dict[type[pl.DataType], int] = {pl.Int8: 8, pl.Int16: 16, pl.Int32: 32, pl.Int64: 64}
@@ -363,8 +470,8 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
     for no, text in opened.head:
         taker.take(no, text, NO_META)
     opened.reader.candidates, opened.reader.blocks = CANDIDATES, True
-    blocks = Prefetched(opened.items, "gclens-reader", limit=2 * BATCH_LINES, weight=_lines)
-    batches = Prefetched(_batches(_gathered(blocks), engine), "gclens-parser", limit=BATCH_LINES, weight=_lines)
+    blocks = Prefetched(opened.items, "gclens-reader", limit=2 * QUEUE_LINES, weight=_lines)
+    batches = Prefetched(_batches(_gathered(blocks), engine), "gclens-parser", limit=QUEUE_LINES, weight=_lines)
     chunk: Chunk | None = None
     rejects: list[dict[str, Any]] = []
     for item in batches:
@@ -449,17 +556,23 @@ def _lines(item: Any) -> int:
 def _cuts(marked: Any, limit: int) -> list[tuple[int, int]]:
     """[start, stop) ranges of kept lines, each with at most ``limit`` marked lines (memory and
     work follow the marked lines: in a mixed log, about half the kept lines are application
-    output kept only as a possible torn line's rest)."""
+    output kept only as a possible torn line's rest), as even as can be: a batch costs the same
+    few dozen Polars calls whatever its size, so no small remainder batch."""
     counts = np.cumsum(marked)
     total = int(counts[-1]) if len(counts) else 0
-    stops = np.searchsorted(counts, np.arange(limit + 1, total + 1, limit), side="left").tolist()
+    size = -(-total // max(1, -(-total // limit))) if total else limit  # ceil(total / number of batches)
+    stops = np.searchsorted(counts, np.arange(size + 1, total + 1, size), side="left").tolist()
     return [(a, b) for a, b in itertools.pairwise([0, *stops, len(marked)]) if b > a]
 
 
 BATCH_LINES = 24_576
-"""Marked lines parsed as columns at once (blocks already read are joined up to this, and this
-many kept lines may wait between two threads): larger batches cost fewer Polars calls per
-line, smaller ones less memory (on a 2 GB mixed log: about 370 MiB peak at 24k, 400 at 48k)."""
+"""Marked lines parsed as columns at once (blocks already read are joined up to this): each
+batch costs about 1 ms of Polars calls per line shape it holds (~50 in a runtime log), so
+larger batches cost less per line."""
+QUEUE_LINES = 24_576
+"""Kept lines that may wait between two threads (twice this between reader and parser): the
+bound on memory held ahead of the stage that consumes it (on a 2 GB mixed log: about 370 MiB
+peak with 24k for both limits, 400 with 48k)."""
 
 
 def _take_lines(result: SourceResult, taker: LineTaker, batch: Batch) -> None:
