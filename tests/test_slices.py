@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gclens import _columnar
+from gclens import _plans
 from gclens._classify import classify
 from gclens._columnar import parse_column
 from gclens._errors import LineError
@@ -78,8 +78,8 @@ def test_widened_digits_and_non_ascii_lines_give_the_reference_rows(run: str, mo
         else:
             texts[i] = re.sub("[0-9]+", lambda _: str(rng.randrange(1, 10)) + "7" * rng.randrange(25), texts[i])
     cut = []
-    original = _columnar.Plan.cut
-    monkeypatch.setattr(_columnar.Plan, "cut", lambda self, group, *a: cut.append(group.height) or
+    original = _plans.Plan.cut
+    monkeypatch.setattr(_plans.Plan, "cut", lambda self, group, *a: cut.append(group.height) or
                         original(self, group, *a))
     parsed = parse_column(FastEngine(), pl.Series(texts, dtype=pl.String),
                           pl.Series("_seq", range(len(texts)), dtype=pl.Int64))
