@@ -18,15 +18,13 @@ if TYPE_CHECKING:
 
 
 class Column:
-    """The text of one token slot across the lines of a template: a Polars string expression,
-    and, for a token that is one digit run, its value read from the bytes (``_slices``)."""
+    """The text of one token slot across the lines of a template: a Polars string expression."""
 
-    __slots__ = ("expr", "number", "type")
+    __slots__ = ("expr", "type")
 
-    def __init__(self, type_: str, expr: pl.Expr, number: pl.Expr | None = None) -> None:
+    def __init__(self, type_: str, expr: pl.Expr) -> None:
         self.type = type_
         self.expr = expr
-        self.number = number  # an Int64 expression: the same value as the text, already parsed
 
 
 Value = Any
@@ -43,8 +41,6 @@ def _pl() -> Any:
 def num(tok: Any) -> Value:
     """An integer token (INT, SIGNED_INT, a digit run)."""
     if isinstance(tok, Column):
-        if tok.number is not None:
-            return tok.number.cast(_pl().Int128)
         return tok.expr.cast(_pl().Int128, strict=False)  # wide enough for every check in _columnar
     return int(tok)
 
@@ -52,8 +48,6 @@ def num(tok: Any) -> Value:
 def real(tok: Any) -> Value:
     """A FLOAT or DUR token (Polars parses every rendering of common.lark as Python does)."""
     if isinstance(tok, Column):
-        if tok.number is not None:  # at most 18 digits: int64 to float64 rounds as float() of the text
-            return tok.number.cast(_pl().Float64)
         return tok.expr.cast(_pl().Float64)
     return float(tok)
 
