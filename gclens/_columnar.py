@@ -114,20 +114,12 @@ def _line_shapes(texts: pl.Series) -> pl.Series:
     return result if not texts.null_count() else pl.select(pl.when(texts.is_not_null()).then(result)).to_series()
 
 
-_OPTIMIZATIONS = pl.QueryOptFlags.none()
-"""A plan's query is already minimal (extract the tokens, filter, select the columns): Polars'
-optimiser passes cost more than they save, about 0.1-0.3 ms of a plan's ~1 ms per batch
-(parse_column over a runtime log in 4k-line batches: 8-15 % less CPU; within the noise of a
-whole run)."""
-
-
 def _collect(by_table: dict[str, list[pl.LazyFrame]]) -> list[tuple[str, pl.DataFrame]]:
     """All shapes' rows, a frame per table, in one parallel run (a shape whose values surprise
     Polars is dropped here, so its lines take the slow path)."""
     tables = list(by_table)
     try:
-        queries = [pl.concat(by_table[t], how="diagonal_relaxed") for t in tables]
-        frames = pl.collect_all(queries, optimizations=_OPTIMIZATIONS)
+        frames = pl.collect_all([pl.concat(by_table[t], how="diagonal_relaxed") for t in tables])
         return list(zip(tables, frames, strict=True))
     except pl.exceptions.PolarsError:  # pragma: no cover - a value no check foresaw
         out = []
