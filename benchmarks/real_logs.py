@@ -15,7 +15,10 @@ Each round times `grep -E` (the runtime markers, output to a file) and `gclens p
 (Parquet) on each input, interleaved, so that a busy moment of a shared machine hits both; the
 table gives the medians and min-max of ``--repeat`` rounds, and gclens ÷ grep as the median (and
 min-max) of each round's own ratio, beside what the Go parsers measured on such logs (issue #18;
-gcscope and tebeka/gctrace are not installed here, so their ratios are quoted, not re-measured).
+gcscope and tebeka/gctrace are not installed here, so their ratios are quoted, not re-measured),
+gclens's peak RSS (the largest of the rounds; issue #18 asks for at most 400 MB on 2 GB) and
+its CPU time (user + system): on a shared machine CPU time moves far less than wall time, so
+``--compare`` gives both ratios.
 
     python benchmarks/real_logs.py [--mixed-mib 100] [--runtime-mib 30] [--gc-lines 200000]
                                    [--repeat 5] [--inputs mixed,cri_mixed,runtime_only,gc_only]
@@ -135,16 +138,19 @@ def build_inputs(workdir: Path, sizes: dict[str, int], seed: int = 1) -> dict[st
     return out
 
 
-def _run(cmd: list[str], sink: Path, checkout: Path = ROOT) -> float:
-    """Wall time of one run; output to a real file (GNU grep stops at the first match when its
-    output is /dev/null). ``python -m gclens`` runs the gclens of ``checkout`` (its directory)."""
+def _run(cmd: list[str], sink: Path, checkout: Path = ROOT) -> tuple[float, float, float]:
+    """Wall time, CPU time (user + system, s: steadier than wall time on a busy machine) and peak
+    RSS (MiB) of one run; output to a real file (GNU grep stops at the first match when its
+    output is /dev/null). ``python -m gclens`` runs the gclens of ``checkout``."""
     start = time.perf_counter()
     with sink.open("wb") as fh:
-        code = subprocess.run(cmd, stdout=fh, stderr=subprocess.DEVNULL, cwd=checkout, check=False).returncode
+        proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.DEVNULL, cwd=checkout)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
     elapsed = time.perf_counter() - start
-    if code not in (0, 1):  # grep exits 1 when nothing matched
-        raise SystemExit(f"{' '.join(cmd)} failed with exit code {code}")
-    return elapsed
+    if proc.returncode not in (0, 1):  # grep exits 1 when nothing matched
+        raise SystemExit(f"{' '.join(cmd)} failed with exit code {proc.returncode}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024  # Linux: KiB
 
 
 def _spread(values: list[float], fmt: str) -> str:
@@ -171,18 +177,22 @@ def main() -> None:
         inputs = build_inputs(work, sizes)
         os.sync()  # the kernel writing the new files back while a tool runs would time the disk too
         times: dict[tuple[str, str], list[float]] = {}
+        cpu: dict[tuple[str, str], list[float]] = {}
+        rss: dict[tuple[str, str], list[float]] = {}
         for _ in range(args.repeat):  # rounds: every tool on every input, interleaved
             for name, path in inputs.items():
-                times.setdefault((name, "grep"), []).append(
-                    _run(["grep", "-E", GREP, str(path)], work / "grep.out"))
-                times.setdefault((name, "gclens"), []).append(
-                    _run([*gclens, str(path), "-o", str(work / f"out-{name}")], work / "gclens.out"))
+                runs = {"grep": (["grep", "-E", GREP, str(path)], ROOT),
+                        "gclens": ([*gclens, str(path), "-o", str(work / f"out-{name}")], ROOT)}
                 if args.compare:
-                    times.setdefault((name, "other"), []).append(
-                        _run([*gclens, str(path), "-o", str(work / f"other-{name}")], work / "other.out", args.compare))
+                    runs["other"] = ([*gclens, str(path), "-o", str(work / f"other-{name}")], args.compare)
+                for tool, (cmd, checkout) in runs.items():
+                    elapsed, used, peak = _run(cmd, work / f"{tool}.out", checkout)
+                    times.setdefault((name, tool), []).append(elapsed)
+                    cpu.setdefault((name, tool), []).append(used)
+                    rss.setdefault((name, tool), []).append(peak)
         print(f"{args.repeat} rounds; median (min-max); gclens x grep is the median (min-max) of each round's ratio")
         print(f"{'input':<13} {'MiB':>5} {'lines':>10} {'grep -E s':>17} {'gclens s':>17} {'gclens x grep':>17} "
-              f"{'gcscope x':>9} {'tebeka x':>8}")
+              f"{'gcscope x':>9} {'tebeka x':>8} {'gclens RSS MiB':>14} {'gclens CPU s':>17}")
         for name, path in inputs.items():
             grep, ours = times[(name, "grep")], times[(name, "gclens")]
             ratios = [g / r for g, r in zip(ours, grep, strict=True)]
@@ -190,12 +200,16 @@ def main() -> None:
             with path.open("rb") as fh:
                 lines = sum(1 for _ in fh)
             print(f"{name:<13} {path.stat().st_size / 2**20:>5.0f} {lines:>10,} {_spread(grep, '.2f'):>17} "
-                  f"{_spread(ours, '.2f'):>17} {_spread(ratios, '.1f'):>17} {gcscope or '-':>9} {tebeka or '-':>8}")
+                  f"{_spread(ours, '.2f'):>17} {_spread(ratios, '.1f'):>17} {gcscope or '-':>9} {tebeka or '-':>8} "
+                  f"{max(rss[(name, 'gclens')]):>14.0f} {_spread(cpu[(name, 'gclens')], '.2f'):>17}")
             if args.compare:
                 other = times[(name, "other")]
-                print(f"{'':<13} {args.compare}: {_spread(other, '.2f')} s, "
+                cpu_ratio = [t / o for t, o in zip(cpu[(name, "gclens")], cpu[(name, "other")], strict=True)]
+                print(f"{'':<13} {args.compare}: {_spread(other, '.2f')} s, peak {max(rss[(name, 'other')]):.0f} MiB, "
                       f"{_spread([o / g for o, g in zip(other, grep, strict=True)], '.1f')} x grep, this checkout "
-                      f"{_spread([t / o for t, o in zip(ours, other, strict=True)], '.2f')} x it")
+                      f"{_spread([t / o for t, o in zip(ours, other, strict=True)], '.2f')} x it; CPU "
+                      f"{_spread(cpu[(name, 'other')], '.2f')} s, this checkout "
+                      f"{_spread(cpu_ratio, '.2f')} x it")
 
 
 if __name__ == "__main__":
