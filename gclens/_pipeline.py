@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from gclens import _parse
 from gclens._anchor import Anchorer
 from gclens._envelopes import Clock
 from gclens._parse import CHUNK_LINES, Opened, SourceResult, open_source, parse_chunks
@@ -55,11 +56,18 @@ def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
                          max_input_bytes=options.max_input_bytes, engine=options.engine, progress=options.progress)
     if options.block_bytes is not None:
         opened.reader.block_bytes = options.block_bytes
-    if options.engine == "fast" and result.envelope == "raw":
+    if options.engine == "fast" and result.envelope == "raw" and not _small(opened, options):
         yield from _frames_of(result, opened, options)
     else:
         yield from _rows_of(result, opened, options)
     yield "sources", [result.stats()]
+
+
+def _small(opened: Opened, options: Options) -> bool:
+    """Did the source end within the lines read to detect its envelope? Then it goes line by
+    line: the columnar stages pay off over blocks, and need Polars, 0.18 s to import."""
+    asked: int = _parse.DETECT_LINES  # type: ignore[attr-defined]  # looked up here: tests lower it
+    return options.envelope == "auto" and len(opened.head) < asked
 
 
 def _frames_of(result: SourceResult, opened: Opened, options: Options) -> Iterator[Batch]:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
 import pyarrow as pa
 
 from gclens import _validate
@@ -17,6 +16,9 @@ from gclens._parse import ENGINES
 from gclens._pipeline import Batch, Options, stream
 from gclens._schemas import TABLE_NAMES, rows_to_arrow
 from gclens._sources import SourceLike
+
+if TYPE_CHECKING:
+    import polars as pl
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,8 @@ class Trace:
 
     def frame(self, name: str) -> pl.DataFrame:
         """The table ``name`` as a Polars DataFrame."""
+        import polars as pl
+
         frame = pl.from_arrow(self.tables[name])
         assert isinstance(frame, pl.DataFrame)
         return frame
@@ -109,6 +113,8 @@ def _in_line_order(rejects: pa.Table) -> pa.Table:
     """Rejects by source (in reading order) and line: the splice guard finds some a chunk late."""
     if rejects.num_rows < 2:
         return rejects
+    import polars as pl
+
     frame = pl.from_arrow(rejects)
     assert isinstance(frame, pl.DataFrame)
     sources = frame["source"].unique(maintain_order=True)
