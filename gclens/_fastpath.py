@@ -24,7 +24,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from gclens._grammar import FAMILIES, cache_file
 from gclens._paths import grammar_dir
@@ -112,21 +112,25 @@ class Template:
 class FastEngine:
     """Parse runtime lines by template, learning a template from Lark on each new shape.
 
-    ``store``: where templates are kept between runs, by default in the user's cache directory
-    (``TemplateStore.default``); None learns every shape anew from Lark.
+    ``store``: where templates are kept between runs (``kept()`` uses the user's cache
+    directory); None learns every shape anew from Lark.
     """
 
-    def __init__(self, store: TemplateStore | Literal["user"] | None = "user") -> None:
+    def __init__(self, store: TemplateStore | None = None) -> None:
         self._templates: dict[tuple[str, tuple[str, ...]], Template] = {}
         self._failures: dict[tuple[str, tuple[str, ...]], int] = {}
         self._transformers = {name: cls() for name, cls in FAMILIES.items()}
-        self.store = TemplateStore.default(MAX_TEMPLATES) if store == "user" else store
-        self._stored: dict[tuple[str, tuple[str, ...]], Recipe] = (
-            self.store.load(set(FAMILIES)) if self.store is not None else {})
+        self.store = store
         self.plans: dict[str, Any] = {}  # per shape and per rule regex, for whole columns (see _columnar)
         self.learning = threading.RLock()  # held to learn: a block is parsed as columns in another thread
         self.hits = 0
         self.misses = 0
+
+    @classmethod
+    def kept(cls) -> FastEngine:
+        """An engine whose templates are kept in the user's cache directory: a later run serves
+        the shapes this one learnt without Lark."""
+        return cls(TemplateStore.default(MAX_TEMPLATES))
 
     def parse(self, family: str, text: str) -> Any:
         """The row (or Legacy) the grammar gives for ``text``, or None: use the Lark path."""
@@ -167,7 +171,7 @@ class FastEngine:
             return self._templates[key]  # another thread learnt it meanwhile
         if self._failures.get(key, 0) >= _RETRIES or len(self._templates) >= MAX_TEMPLATES:
             return None
-        recipe = self._stored.pop(key, None)
+        recipe = None if self.store is None else self.store.get(key, FAMILIES)
         template = self._build(recipe) if recipe is not None else None
         if template is None:
             recipe = self._recipe(family, text, parts)

@@ -4,10 +4,12 @@ One file per version of what a template depends on: its name holds a digest of t
 files, of the code that makes and runs templates (``_fastpath``, ``_transformers``, this
 module) and of Lark's version, so any change starts a new file (older ones are removed). The
 file lives in the user's own cache directory (``_paths.user_cache_dir``) and holds JSON, never
-pickles. Each line is one template with a checksum; a line that fails its checksum or does not
-describe a well-formed template (a torn write, a damaged disk, an edit) is ignored, and the file
-is rewritten without it, so its shape is learnt from Lark again. Lines are appended with one
-``write`` each, so processes that learn at the same time do not tear each other's lines.
+pickles. Each line is one template, with a checksum and the hash of its shape: loading only
+indexes the lines (a store of thousands of shapes costs a parse a few milliseconds), and a line
+is decoded when its shape is met. A line that fails its checksum or does not describe a
+well-formed template (a torn write, a damaged disk, an edit) is ignored and the file rewritten
+without it, so its shape is learnt from Lark again. Lines are appended with one ``write`` each,
+so processes that learn at the same time do not tear each other's lines.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +52,13 @@ class Recipe:
 
 
 class TemplateStore:
-    """The template file of this gclens, grammar set and Lark: loaded once, appended to as shapes
+    """The template file of this gclens, grammar set and Lark: indexed once (by a hash of each
+    line's shape; a line is read and checked only when its shape is met), appended to as shapes
     are learnt, up to ``limit`` templates."""
 
     def __init__(self, path: Path, limit: int) -> None:
-        self.path, self.limit, self.count = path, limit, 0
+        self.path, self.limit = path, limit
+        self._index: dict[bytes, bytes] | None = None
 
     @classmethod
     def default(cls, limit: int) -> TemplateStore | None:
@@ -68,42 +72,61 @@ class TemplateStore:
         except OSError:
             return None
 
-    def load(self, families: Collection[str]) -> dict[Key, Recipe]:
-        """Every well-formed template in the file (a later line of a shape wins); a file with
-        bad lines is rewritten without them, a missing one starts afresh."""
+    @property
+    def count(self) -> int:
+        """Templates in the file (one per shape)."""
+        return len(self._lines())
+
+    def get(self, key: Key, families: Collection[str]) -> Recipe | None:
+        """The kept template of a shape, if its line is intact and describes a well-formed
+        template; a bad line is dropped from the file (its shape is then learnt again)."""
+        lines = self._lines()
+        line = lines.get(_key_hash(key))
+        if line is None:
+            return None
+        recipe = _decode(line, families)
+        if recipe is None or recipe.key != key:
+            del lines[_key_hash(key)]
+            self._rewrite(lines.values())
+            return None
+        return recipe
+
+    def add(self, recipe: Recipe) -> None:
+        """Append one template (nothing once the file holds ``limit``, or when it cannot be written)."""
+        lines = self._lines()
+        if len(lines) >= self.limit:
+            return
+        line = encode(recipe)
+        lines[_key_hash(recipe.key)] = line
+        with contextlib.suppress(OSError):
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, line)
+            finally:
+                os.close(fd)
+
+    def _lines(self) -> dict[bytes, bytes]:
+        """Each shape's line (the last one of a shape wins); a file with lines not even shaped
+        like ours is rewritten without them, a missing one starts afresh."""
+        if self._index is not None:
+            return self._index
+        self._index = {}
         try:
             data = self.path.read_bytes()
         except FileNotFoundError:
             self._remove_stale()
-            return {}
+            return self._index
         except OSError:
-            return {}
-        recipes: dict[Key, Recipe] = {}
-        good: list[bytes] = []
+            return self._index
         lines = data.splitlines(keepends=True)
-        for line in lines[:self.limit]:
-            recipe = _decode(line, families)
-            if recipe is not None:
-                recipes[recipe.key] = recipe
-                good.append(line)
-        self.count = len(good)
-        if len(good) != len(lines):
-            self._rewrite(good)
-        return recipes
+        for line in lines:
+            if _LINE.match(line):
+                self._index[line[17:33]] = line
+        if len(self._index) != len(lines):  # torn, foreign or repeated lines
+            self._rewrite(self._index.values())
+        return self._index
 
-    def add(self, recipe: Recipe) -> None:
-        """Append one template (nothing once the file holds ``limit``, or when it cannot be written)."""
-        if self.count >= self.limit:
-            return
-        self.count += 1
-        with contextlib.suppress(OSError):
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-            try:
-                os.write(fd, encode(recipe))
-            finally:
-                os.close(fd)
-
-    def _rewrite(self, lines: list[bytes]) -> None:
+    def _rewrite(self, lines: Iterable[bytes]) -> None:
         with contextlib.suppress(OSError):
             fd, name = tempfile.mkstemp(prefix=".templates-", dir=self.path.parent)
             with os.fdopen(fd, "wb") as fh:
@@ -118,10 +141,18 @@ class TemplateStore:
                     old.unlink()
 
 
+_LINE = re.compile(rb"[0-9a-f]{16} [0-9a-f]{16} \[.*\]\n\Z", re.S)
+"""A line: the checksum of what follows it, the hash of its shape, its JSON."""
+
+
+def _key_hash(key: Key) -> bytes:
+    return hashlib.sha256(json.dumps(key, ensure_ascii=True).encode()).hexdigest()[:16].encode()
+
+
 def encode(recipe: Recipe) -> bytes:
-    """One line of the file: a checksum of the JSON, then the JSON."""
-    body = json.dumps([recipe.family, recipe.shape, recipe.slots, recipe.ops], separators=(",", ":"),
-                      ensure_ascii=True).encode()
+    """One line of the file: a checksum of the rest, the hash of the shape, the JSON."""
+    body = _key_hash(recipe.key) + b" " + json.dumps(
+        [recipe.family, recipe.shape, recipe.slots, recipe.ops], separators=(",", ":"), ensure_ascii=True).encode()
     return hashlib.sha256(body).hexdigest()[:16].encode() + b" " + body + b"\n"
 
 
@@ -131,7 +162,7 @@ def _decode(line: bytes, families: Collection[str]) -> Recipe | None:
     if hashlib.sha256(body).hexdigest()[:16].encode() != checksum:
         return None
     try:
-        family, shape, slots, ops = json.loads(body)
+        family, shape, slots, ops = json.loads(body[17:])
         recipe = Recipe(family, tuple(shape), tuple(_slot(s) for s in slots),
                         tuple((arg, rule) for arg, rule in ops))
     except (ValueError, TypeError):
