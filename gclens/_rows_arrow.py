@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from gclens._schemas import ALL_SCHEMAS, NS_EXACT, rows_to_arrow, storage_schema, storage_table
 
-__all__ = ["stored_table"]
+__all__ = ["arrow_table", "stored_table"]
 
 
 class _NotPlain(Exception):
@@ -36,16 +36,27 @@ def stored_table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
         return storage_table(rows_to_arrow(name, rows))
 
 
+def arrow_table(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """``rows`` as table ``name`` in memory (``_schemas.rows_to_arrow``'s result, nanosecond times)."""
+    try:
+        return _laid_out(name, rows, stored=False)
+    except _NotPlain:
+        return rows_to_arrow(name, rows)
+
+
 @functools.cache
 def _stored_schema(name: str) -> pa.Schema:
     return storage_schema(ALL_SCHEMAS[name])
 
 
-def _laid_out(name: str, rows: list[dict[str, Any]]) -> pa.Table:
+def _laid_out(name: str, rows: list[dict[str, Any]], *, stored: bool = True) -> pa.Table:
     columns: list[pa.Array] = []
     for field in ALL_SCHEMAS[name]:
         values = [row.get(field.name) for row in rows]
-        if pa.types.is_timestamp(field.type):
+        if pa.types.is_timestamp(field.type) and not stored:
+            _check_ints(values, 64)
+            columns.append(_fixed(field.type, "q", values))
+        elif pa.types.is_timestamp(field.type):
             if field.type.unit != "ns":
                 raise _NotPlain
             _check_ints(values, 64)
@@ -55,7 +66,7 @@ def _laid_out(name: str, rows: list[dict[str, Any]]) -> pa.Table:
                 columns.append(_fixed(pa.int64(), "q", values))
         else:
             columns.append(_array(field.type, values))
-    return pa.Table.from_arrays(columns, schema=_stored_schema(name))
+    return pa.Table.from_arrays(columns, schema=_stored_schema(name) if stored else ALL_SCHEMAS[name])
 
 
 def _array(type_: pa.DataType, values: list[Any]) -> pa.Array:

@@ -14,7 +14,8 @@ from gclens._envelopes import Clock, iso_ns
 from gclens._errors import UsageError
 from gclens._parse import ENGINES
 from gclens._pipeline import Batch, Options, stream
-from gclens._schemas import TABLE_NAMES, rows_to_arrow
+from gclens._rows_arrow import arrow_table
+from gclens._schemas import TABLE_NAMES
 from gclens._sources import SourceLike
 
 if TYPE_CHECKING:
@@ -152,4 +153,6 @@ def _start_ns(start: datetime | str) -> int:
 
 
 def _to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
-    return rows_to_arrow(name, rows)
+    """Laid out by pyarrow alone (``_rows_arrow``): a small trace's tables import no Polars or
+    pandas until a frame is asked for."""
+    return arrow_table(name, rows)

@@ -149,7 +149,7 @@ def test_a_small_source_gives_the_columnar_routes_tables(monkeypatch: pytest.Mon
                                             ("go1.25/churn-full", "cri"), ("go1.21/churn-full", "journald-json")])
 def test_rows_laid_out_as_buffers_equal_the_polars_tables(name: str, envelope: str | None) -> None:
     """Every table of real runs (lists, nulls, NaN, rejects, collector timestamps with their
-    nanoseconds) laid out without Polars equals the Polars-built table in Parquet form."""
+    nanoseconds) laid out without Polars equals the Polars-built table, in memory and in Parquet form."""
     raw = (SAMPLES / f"{name}.stderr").read_text()
     if envelope:
         raw = wrap(raw, json.loads((SAMPLES / f"{name}.truth.json").read_text()), envelope)
@@ -159,6 +159,8 @@ def test_rows_laid_out_as_buffers_equal_the_polars_tables(name: str, envelope: s
         expected = storage_table(rows_to_arrow(table, rows))
         laid_out = _laid_out(table, rows)  # raises if any value had to go the Polars way
         assert laid_out.equals(expected) and laid_out.schema.equals(expected.schema, check_metadata=True), table
+        in_memory, reference = _laid_out(table, rows, stored=False), rows_to_arrow(table, rows)
+        assert in_memory.equals(reference) and in_memory.schema.equals(reference.schema, check_metadata=True), table
     assert trace.tables["gc"].column("log_ts").null_count == (0 if envelope else trace.tables["gc"].num_rows)
 
 
