@@ -8,7 +8,6 @@ Lark is imported only when a line needs it (the fast engine serves known line sh
 from __future__ import annotations
 
 import functools
-import hashlib
 from typing import TYPE_CHECKING, Any
 
 from gclens._errors import LineError
@@ -67,6 +66,8 @@ def cache_file(name: str, kind: str) -> str | bool:
     temp directory Lark defaults to, since the file is unpickled; keyed by the grammar files'
     contents. False (no cache) when that directory cannot be written.
     """
+    import hashlib
+
     import lark
 
     base = user_cache_dir()

@@ -4,23 +4,23 @@ One file per version of what a template depends on: its name holds a digest of t
 files, of the code that makes and runs templates (``_fastpath``, ``_transformers``, this
 module) and of Lark's version, so any change starts a new file (older ones are removed). The
 file lives in the user's own cache directory (``_paths.user_cache_dir``) and holds JSON, never
-pickles. Each line is one template, with a checksum and the hash of its shape: loading only
-indexes the lines (a store of thousands of shapes costs a parse a few milliseconds), and a line
-is decoded when its shape is met. A line that fails its checksum or does not describe a
-well-formed template (a torn write, a damaged disk, an edit) is ignored and the file rewritten
-without it, so its shape is learnt from Lark again. Lines are appended with one ``write`` each,
-so processes that learn at the same time do not tear each other's lines.
+pickles. Each line is one template: a checksum (CRC-32), its family and shape, its slots and
+program. Loading only indexes the lines by shape (thousands of shapes cost a start a few
+milliseconds); a line is decoded when its shape is met. A line that fails its checksum or does
+not describe a well-formed template (a torn write, a damaged disk, an edit) is ignored and the
+file rewritten without it, so its shape is learnt from Lark again. Lines are appended with one
+``write`` each, so processes that learn at the same time do not tear each other's lines.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import importlib.util
 import json
 import os
 import re
 import tempfile
+import zlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +52,9 @@ class Recipe:
 
 
 class TemplateStore:
-    """The template file of this gclens, grammar set and Lark: indexed once (by a hash of each
-    line's shape; a line is read and checked only when its shape is met), appended to as shapes
-    are learnt, up to ``limit`` templates."""
+    """The template file of this gclens, grammar set and Lark: indexed once by shape (a line is
+    decoded and checked only when its shape is met), appended to as shapes are learnt, up to
+    ``limit`` templates."""
 
     def __init__(self, path: Path, limit: int) -> None:
         self.path, self.limit = path, limit
@@ -81,12 +81,12 @@ class TemplateStore:
         """The kept template of a shape, if its line is intact and describes a well-formed
         template; a bad line is dropped from the file (its shape is then learnt again)."""
         lines = self._lines()
-        line = lines.get(_key_hash(key))
+        line = lines.get(_key_bytes(key))
         if line is None:
             return None
         recipe = _decode(line, families)
         if recipe is None or recipe.key != key:
-            del lines[_key_hash(key)]
+            del lines[_key_bytes(key)]
             self._rewrite(lines.values())
             return None
         return recipe
@@ -97,7 +97,7 @@ class TemplateStore:
         if len(lines) >= self.limit:
             return
         line = encode(recipe)
-        lines[_key_hash(recipe.key)] = line
+        lines[_key_bytes(recipe.key)] = line
         with contextlib.suppress(OSError):
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -121,7 +121,7 @@ class TemplateStore:
         lines = data.splitlines(keepends=True)
         for line in lines:
             if _LINE.match(line):
-                self._index[line[17:33]] = line
+                self._index[line[9:line.index(b"\t")]] = line
         if len(self._index) != len(lines):  # torn, foreign or repeated lines
             self._rewrite(self._index.values())
         return self._index
@@ -141,28 +141,30 @@ class TemplateStore:
                     old.unlink()
 
 
-_LINE = re.compile(rb"[0-9a-f]{16} [0-9a-f]{16} \[.*\]\n\Z", re.S)
-"""A line: the checksum of what follows it, the hash of its shape, its JSON."""
+_LINE = re.compile(rb"[0-9a-f]{8} \[[^\t\n]*\]\t\[.*\]\n\Z", re.S)
+"""A line: the checksum of what follows it, ``[family, shape]``, a tab, ``[slots, program]``."""
 
 
-def _key_hash(key: Key) -> bytes:
-    return hashlib.sha256(json.dumps(key, ensure_ascii=True).encode()).hexdigest()[:16].encode()
+def _key_bytes(key: Key) -> bytes:
+    """A shape as its line spells it (JSON escapes every tab and newline)."""
+    return json.dumps([key[0], list(key[1])], separators=(",", ":"), ensure_ascii=True).encode()
 
 
 def encode(recipe: Recipe) -> bytes:
-    """One line of the file: a checksum of the rest, the hash of the shape, the JSON."""
-    body = _key_hash(recipe.key) + b" " + json.dumps(
-        [recipe.family, recipe.shape, recipe.slots, recipe.ops], separators=(",", ":"), ensure_ascii=True).encode()
-    return hashlib.sha256(body).hexdigest()[:16].encode() + b" " + body + b"\n"
+    """One line of the file: a checksum of the rest, the shape, the template."""
+    body = _key_bytes(recipe.key) + b"\t" + json.dumps([recipe.slots, recipe.ops], separators=(",", ":"),
+                                                        ensure_ascii=True).encode()
+    return b"%08x " % zlib.crc32(body) + body + b"\n"
 
 
 def _decode(line: bytes, families: Collection[str]) -> Recipe | None:
     """The recipe of a line; None unless its checksum holds and it describes a well-formed template."""
     checksum, _, body = line.rstrip(b"\n").partition(b" ")
-    if hashlib.sha256(body).hexdigest()[:16].encode() != checksum:
+    if b"%08x" % zlib.crc32(body) != checksum:
         return None
+    key, _, template = body.partition(b"\t")
     try:
-        family, shape, slots, ops = json.loads(body[17:])
+        (family, shape), (slots, ops) = json.loads(key), json.loads(template)
         recipe = Recipe(family, tuple(shape), tuple(_slot(s) for s in slots),
                         tuple((arg, rule) for arg, rule in ops))
     except (ValueError, TypeError):
@@ -211,12 +213,11 @@ def _well_formed(recipe: Recipe, families: Collection[str]) -> bool:
 def _digest() -> str:
     """What a template depends on: the grammars, the code that makes and runs it, Lark's version."""
     here = Path(__file__).parent
-    h = hashlib.sha256()
-    for path in [*sorted(grammar_dir().glob("*.lark")),
-                 *(here / name for name in ("_fastpath.py", "_transformers.py", "_template_store.py"))]:
-        h.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
-    h.update(_lark_version().encode())
-    return h.hexdigest()[:16]
+    data = b"".join(path.name.encode() + b"\0" + path.read_bytes() + b"\0" for path in [
+        *sorted(grammar_dir().glob("*.lark")),
+        *(here / name for name in ("_fastpath.py", "_transformers.py", "_template_store.py"))])
+    data += _lark_version().encode()
+    return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"  # zlib is loaded already, hashlib (OpenSSL) is not
 
 
 def _lark_version() -> str:

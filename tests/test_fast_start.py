@@ -96,8 +96,8 @@ def test_a_damaged_store_is_ignored_relearnt_and_cleaned(tmp_path: Path) -> None
     lines = sorted(store.read_bytes().splitlines(keepends=True), key=lambda line: b'",1,1,0,0' not in line)
     flipped = lines[0].replace(b'",1,1,0,0', b'",3,3,0,0', 1)  # a slot moved: its checksum no longer holds
     assert flipped != lines[0]
-    body = lines[1].rstrip(b"\n").split(b" ", 2)[2]
-    family, shape, slots, ops = json.loads(body)
+    key, template = lines[1].rstrip(b"\n").partition(b" ")[2].split(b"\t")
+    (family, shape), (slots, ops) = json.loads(key), json.loads(template)
     bad_program = encode(_recipe(family, shape, slots, [*ops, [0, None]]))  # checksum fine, two values left
     store.write_bytes(flipped + bad_program + b"garbage\n" + b"".join(lines[2:]) + lines[1][:20])
     heavy = _parse(src, tmp_path / "damaged", cache)
