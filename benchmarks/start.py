@@ -8,7 +8,9 @@ whether Lark, Polars, pandas or ``pyarrow.compute`` were imported.
 The input is the first 50 lines of a real go1.25 run (gc, pacer, SCHED and scav lines). Runs
 write bytecode (``PYTHONDONTWRITEBYTECODE`` is dropped), as an installed package has it.
 
-    python benchmarks/start.py [--lines 50] [--repeat 11]
+    python benchmarks/start.py [--lines 50] [--repeat 11] [--compare ../other-checkout]
+
+``--compare`` adds the same parse by another checkout (e.g. ``main`` before a change) to the rounds.
 """
 
 from __future__ import annotations
@@ -29,15 +31,17 @@ TARGET_S = 0.3
 HEAVY = ("lark", "polars", "pandas", "pyarrow.compute", "matplotlib", "jinja2", "rich")
 
 
-def _env(**extra: str) -> dict[str, str]:
+def _env(root: Path = ROOT, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(root), env.get("PYTHONPATH")) if p)
     return {**env, **extra}
 
 
-def _wall(cmd: list[str], env: dict[str, str]) -> float:
+def _wall(cmd: list[str], env: dict[str, str] | None = None, root: Path = ROOT) -> float:
+    """Seconds one run takes, from ``root`` (``python -m`` puts the working directory first on the path)."""
     start = time.perf_counter()
-    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT, env=env, check=True)
+    subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root, env=env or _env(root),
+                   check=True)
     return time.perf_counter() - start
 
 
@@ -51,6 +55,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lines", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=11)
+    parser.add_argument("--compare", type=Path, help="another checkout whose parse joins the rounds")
     args = parser.parse_args()
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,18 +73,21 @@ def main() -> None:
             f"gclens parse ({args.lines} lines) -o dir": parse,
             "python -c 'gclens.read_trace(...)'": read,
         }
-        env = _env()
-        _wall(parse, env)  # the first run writes the caches (templates, Lark's tables) and bytecode
-        _wall(read, env)
+        roots = {name: ROOT for name in commands}
+        if args.compare:
+            commands[f"gclens parse by {args.compare}"] = parse
+            roots[f"gclens parse by {args.compare}"] = args.compare.resolve()
+        for name in commands:  # the first runs write the caches (templates, Lark's tables) and bytecode
+            _wall(commands[name], root=roots[name])
         times: dict[str, list[float]] = {name: [] for name in commands}
         for _ in range(args.repeat):
             for name, cmd in commands.items():
-                times[name].append(_wall(cmd, env))
+                times[name].append(_wall(cmd, root=roots[name]))
         cold = [_wall(parse, _env(XDG_CACHE_HOME=tempfile.mkdtemp(dir=tmp))) for _ in range(3)]
         trace = subprocess.run([py, "-X", "importtime", *parse[1:]], capture_output=True, text=True,
-                               cwd=ROOT, env=env, check=True).stderr
+                               cwd=ROOT, env=_env(), check=True).stderr
     base = statistics.median(times["import polars, pyarrow.parquet"])
-    print(f"{args.repeat} interleaved rounds, median (min-max) wall seconds, x: ratio to "
+    print(f"{len(commands)} commands in {args.repeat} interleaved rounds, median (min-max) wall seconds, x: ratio to "
           f"`import polars, pyarrow.parquet` ({base:.3f} s)")
     for name, values in times.items():
         print(_line(name, values, base))
