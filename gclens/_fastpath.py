@@ -174,10 +174,10 @@ class FastEngine:
         recipe = None if self.store is None else self.store.get(key, FAMILIES)
         template = self._build(recipe) if recipe is not None else None
         if template is None:
-            recipe = self._recipe(family, text, parts)
-            template = None if recipe is None else self._build(recipe)
-            if template is not None and self.store is not None:
-                self.store.add(recipe)  # type: ignore[arg-type]
+            learnt = self._recipe(family, text, parts)
+            template = None if learnt is None else self._build(learnt)
+            if template is not None and learnt is not None and self.store is not None:
+                self.store.add(learnt)
         if template is None:
             if len(self._failures) < MAX_TEMPLATES:
                 self._failures[key] = self._failures.get(key, 0) + 1
