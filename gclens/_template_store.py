@@ -1,15 +1,15 @@
 """The fast engine's templates kept on disk, so a known line shape needs no Lark in a later run.
 
 One file per version of what a template depends on: its name holds a digest of the grammar
-files, of the code that makes and runs templates (``_fastpath``, ``_transformers``, this
-module) and of Lark's version, so any change starts a new file (older ones are removed). The
-file lives in the user's own cache directory (``_paths.user_cache_dir``) and holds JSON, never
-pickles. Each line is one template: a checksum (CRC-32), its family and shape, its slots and
-program. Loading only indexes the lines by shape (thousands of shapes cost a start a few
-milliseconds); a line is decoded when its shape is met. A line that fails its checksum or does
-not describe a well-formed template (a torn write, a damaged disk, an edit) is ignored and the
-file rewritten without it, so its shape is learnt from Lark again. Lines are appended with one
-``write`` each, so processes that learn at the same time do not tear each other's lines.
+files, of the code that makes and runs templates (``_fastpath``, ``_transformers``, this module)
+and of Lark's version, so any change starts a new file (other files not written for a week are
+removed). The file lives in the user's own cache directory (``_paths.user_cache_dir``) and holds
+JSON, never pickles. Each line is one template: a checksum (CRC-32), its family and shape, its
+slots and program. Loading only indexes the lines by shape (thousands of shapes cost a start a
+few milliseconds); a line is decoded when its shape is met. A line that fails its checksum or
+does not describe a well-formed template (a torn write, a damaged disk, an edit) is ignored and
+the file rewritten without it, so its shape is learnt from Lark again. Lines are appended with
+one ``write`` each, so processes that learn at the same time do not tear each other's lines.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import json
 import os
 import re
 import tempfile
+import time
 import zlib
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
@@ -134,10 +135,12 @@ class TemplateStore:
             os.replace(name, self.path)
 
     def _remove_stale(self) -> None:
-        """Template files of other digests: made by another gclens, grammar set or Lark."""
+        """Template files of other digests (another gclens, grammar set or Lark) not written for
+        a week: two installed versions in use do not remove each other's."""
+        week_ago = time.time() - 7 * 86400
         for old in self.path.parent.glob("templates-*.jsonl"):
-            if old != self.path:
-                with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):
+                if old != self.path and old.stat().st_mtime < week_ago:
                     old.unlink()
 
 
