@@ -10,6 +10,10 @@ the grammar, and the same transformer callbacks run on the new tokens — no lex
 automaton. A line whose token fails its check, or a shape Lark rejects, takes the Lark path,
 which also gives the exact reject message. Changing a `.lark` file changes both engines: there
 is no second copy of any format.
+
+Templates learnt are kept on disk (``_template_store``), so a later run serves the shapes it
+has seen before without importing Lark at all: Lark (0.06 s to import, more to load its tables)
+is imported only for a new shape, a line a template does not take, or ``--engine lark``.
 """
 
 from __future__ import annotations
@@ -20,14 +24,15 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
-
-from lark import Lark, Token, Transformer, Tree
-from lark.exceptions import LarkError
+from typing import TYPE_CHECKING, Any
 
 from gclens._grammar import FAMILIES, cache_file
 from gclens._paths import grammar_dir
 from gclens._recognize import Prefix
+from gclens._template_store import Recipe, TemplateStore
+
+if TYPE_CHECKING:
+    from lark import Lark, Token, Tree
 
 _DIGITS = re.compile(r"([0-9]+)")
 MAX_TEMPLATES = 4096
@@ -58,9 +63,17 @@ Op = tuple[int, Call | None]
 """(slot index, None) pushes that token; (arity, callback) pops arity values and calls the rule's callback."""
 
 
-def make_token(type_: str, value: str) -> Token:
-    """A Token without Lark's slow constructor: the transformers read only its text and type."""
-    token = str.__new__(Token, value)
+class FastToken(str):
+    """A token of a line a template serves: its text, with its terminal in ``type`` (what the
+    transformers read of Lark's ``Token``), built without Lark or Lark's slow constructor."""
+
+    type: str
+    value: str
+
+
+def make_token(type_: str, value: str) -> FastToken:
+    """A token of terminal ``type_`` and text ``value``."""
+    token = str.__new__(FastToken, value)
     token.type, token.value = type_, value
     return token
 
@@ -97,16 +110,27 @@ class Template:
 
 
 class FastEngine:
-    """Parse runtime lines by template, learning a template from Lark on each new shape."""
+    """Parse runtime lines by template, learning a template from Lark on each new shape.
 
-    def __init__(self) -> None:
+    ``store``: where templates are kept between runs (``kept()`` uses the user's cache
+    directory); None learns every shape anew from Lark.
+    """
+
+    def __init__(self, store: TemplateStore | None = None) -> None:
         self._templates: dict[tuple[str, tuple[str, ...]], Template] = {}
         self._failures: dict[tuple[str, tuple[str, ...]], int] = {}
         self._transformers = {name: cls() for name, cls in FAMILIES.items()}
+        self.store = store
         self.plans: dict[str, Any] = {}  # per shape and per rule regex, for whole columns (see _columnar)
         self.learning = threading.RLock()  # held to learn: a block is parsed as columns in another thread
         self.hits = 0
         self.misses = 0
+
+    @classmethod
+    def kept(cls) -> FastEngine:
+        """An engine whose templates are kept in the user's cache directory: a later run serves
+        the shapes this one learnt without Lark."""
+        return cls(TemplateStore.default(MAX_TEMPLATES))
 
     def parse(self, family: str, text: str) -> Any:
         """The row (or Legacy) the grammar gives for ``text``, or None: use the Lark path."""
@@ -132,7 +156,8 @@ class FastEngine:
         return self._templates.get(key) or self._learn(family, text, parts, key)
 
     def _learn(self, family: str, text: str, parts: list[str], key: tuple[str, tuple[str, ...]]) -> Template | None:
-        """A template for this shape, from Lark's parse of ``text``; None when Lark rejects it.
+        """A template for this shape: kept from an earlier run, else from Lark's parse of
+        ``text``; None when Lark rejects it.
 
         A shape whose lines Lark keeps rejecting (or that cannot be templated) stops being
         retried after a few lines, and the cache stops growing at MAX_TEMPLATES shapes.
@@ -146,12 +171,13 @@ class FastEngine:
             return self._templates[key]  # another thread learnt it meanwhile
         if self._failures.get(key, 0) >= _RETRIES or len(self._templates) >= MAX_TEMPLATES:
             return None
-        try:  # the automaton alone first: most texts that fail here are torn lines, each its own shape
-            parses = Prefix(family, text).accepts(len(text), "")
-            template = _template(family, _tree_parser(family).parse(text), parts,
-                                 self._transformers[family]) if parses else None
-        except LarkError:
-            template = None
+        recipe = None if self.store is None else self.store.get(key, FAMILIES)
+        template = self._build(recipe) if recipe is not None else None
+        if template is None:
+            learnt = self._recipe(family, text, parts)
+            template = None if learnt is None else self._build(learnt)
+            if template is not None and learnt is not None and self.store is not None:
+                self.store.add(learnt)
         if template is None:
             if len(self._failures) < MAX_TEMPLATES:
                 self._failures[key] = self._failures.get(key, 0) + 1
@@ -159,13 +185,46 @@ class FastEngine:
         self._templates[key] = template
         return template
 
+    @staticmethod
+    def _recipe(family: str, text: str, parts: list[str]) -> Recipe | None:
+        from lark.exceptions import LarkError
+
+        try:  # the automaton alone first: most texts that fail here are torn lines, each its own shape
+            if not Prefix(family, text).accepts(len(text), ""):
+                return None
+            return _recipe(family, _tree_parser(family).parse(text), parts)
+        except LarkError:
+            return None
+
+    def _build(self, recipe: Recipe) -> Template | None:
+        """The template a recipe describes, its callbacks this engine's transformer's methods;
+        None when the recipe does not fit the grammar and transformers (a stale store entry)."""
+        try:
+            slots = tuple(_Slot(type_, first, last, head, tail, None if check is None else _compiled(check),
+                                callable(getattr(FAMILIES[recipe.family], type_, None)))
+                          for type_, first, last, head, tail, check in recipe.slots)
+        except re.error:
+            return None
+        if any(slot.callback for slot in slots):
+            return None
+        transformer = self._transformers[recipe.family]
+        program = tuple((arg, None if rule is None else _callback(transformer, rule)) for arg, rule in recipe.ops)
+        return Template(slots, program)
+
 
 _RETRIES = 3
 
 
 @functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+@functools.cache
 def _tree_parser(family: str) -> Lark:
     """The same grammar as the reference parser, building a tree so tokens keep their positions."""
+    from lark import Lark
+
     return Lark.open(str(grammar_dir() / f"{family}.lark"), parser="lalr", lexer="contextual",
                      cache=cache_file(family, "tree"))
 
@@ -176,14 +235,16 @@ def terminal_patterns(family: str) -> dict[str, re.Pattern[str]]:
     return {t.name: re.compile(t.pattern.to_regexp()) for t in _tree_parser(family).terminals}  # flags inline
 
 
-def _template(family: str, tree: Tree[Token] | Token, parts: list[str],
-              transformer: Transformer[Token, Any]) -> Template | None:
+def _recipe(family: str, tree: Tree[Token] | Token, parts: list[str]) -> Recipe | None:
+    """The template of a line's parse tree: its tokens' places in the shape and the tree in post-order."""
+    from lark import Token
+
     starts, index = [], 0
     for part in parts:
         starts.append(index)
         index += len(part)
     slots: list[_Slot] = []
-    program: list[Op] = []
+    ops: list[tuple[int, str | None]] = []
 
     def visit(node: Tree[Token] | Token) -> bool:
         if isinstance(node, Token):
@@ -192,25 +253,33 @@ def _template(family: str, tree: Tree[Token] | Token, parts: list[str],
                 return False
             if slot.callback:
                 return False  # a terminal callback runs while lexing: leave such lines to Lark
-            program.append((len(slots), None))
+            ops.append((len(slots), None))
             slots.append(slot)
             return True
         if not all(visit(child) for child in node.children):  # type: ignore[arg-type]
             return False
-        program.append((len(node.children), _callback(transformer, str(node.data))))
+        ops.append((len(node.children), str(node.data)))
         return True
 
     if not visit(tree):
         return None
-    return Template(tuple(slots), tuple(program))
+    return Recipe(family, tuple(parts[0::2]),
+                  tuple((s.type, s.first, s.last, s.head, s.tail, None if s.check is None else s.check.pattern)
+                        for s in slots), tuple(ops))
 
 
-def _callback(transformer: Transformer[Token, Any], rule: str) -> Call:
-    """The transformer's method for a rule, as Lark would call it (``__default__`` builds a Tree)."""
+def _callback(transformer: Any, rule: str) -> Call:
+    """The transformer's method for a rule, as Lark would call it (a rule without one builds a Tree)."""
     method = getattr(transformer, rule, None)
-    if method is None or getattr(method, "visit_wrapper", None) is not None:
-        return lambda children: transformer._call_userfunc(Tree(rule, children))  # type: ignore[no-untyped-call]
+    if method is None:
+        return functools.partial(_tree, rule)
     return method  # type: ignore[no-any-return]
+
+
+def _tree(rule: str, children: list[Any]) -> Any:
+    from lark import Tree
+
+    return Tree(rule, children)
 
 
 def _slot(family: str, token: Token, starts: list[int], parts: list[str]) -> _Slot | None:

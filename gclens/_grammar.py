@@ -2,17 +2,13 @@
 
 The grammars are the single source of truth for every line format. They ship inside the wheel
 as ``gclens/grammars``; an editable install falls back to the repository's ``grammars/``.
+Lark is imported only when a line needs it (the fast engine serves known line shapes without it).
 """
 
 from __future__ import annotations
 
 import functools
-import hashlib
-from typing import Any
-
-import lark
-from lark import Lark, Transformer
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from typing import TYPE_CHECKING, Any
 
 from gclens._errors import LineError
 from gclens._paths import grammar_dir, user_cache_dir
@@ -26,7 +22,11 @@ from gclens._transformers import (
     SchedTransformer,
 )
 
-FAMILIES: dict[str, type[Transformer[Any, Any]]] = {
+if TYPE_CHECKING:
+    from lark import Lark
+    from lark.exceptions import UnexpectedInput
+
+FAMILIES: dict[str, type[Any]] = {
     "gctrace": GctraceTransformer,
     "pacer": PacerTransformer,
     "sched": SchedTransformer,
@@ -36,6 +36,14 @@ FAMILIES: dict[str, type[Transformer[Any, Any]]] = {
 """Grammar file stem → the transformer that turns its parse into rows."""
 
 
+def lark_transformer(name: str) -> Any:
+    """A family's transformer with Lark's ``Transformer`` mixed in, as Lark's parser wants it."""
+    from lark import Transformer
+
+    cls = FAMILIES[name]
+    return type(cls.__name__, (cls, Transformer), {})()
+
+
 @functools.cache
 def load_grammar(name: str, *, strict: bool = False) -> Lark:
     """Build the LALR parser of ``grammars/<name>.lark``, tree-less with its transformer.
@@ -43,9 +51,11 @@ def load_grammar(name: str, *, strict: bool = False) -> Lark:
     ``strict=True`` (used by the tests) turns shift/reduce conflicts and terminal collisions
     into build errors; it needs the ``interegular`` package.
     """
+    from lark import Lark
+
     return Lark.open(
         str(grammar_dir() / f"{name}.lark"), parser="lalr", lexer="contextual",
-        transformer=FAMILIES[name](), strict=strict, cache=False if strict else cache_file(name, "reference"),
+        transformer=lark_transformer(name), strict=strict, cache=False if strict else cache_file(name, "reference"),
     )
 
 
@@ -56,6 +66,10 @@ def cache_file(name: str, kind: str) -> str | bool:
     temp directory Lark defaults to, since the file is unpickled; keyed by the grammar files'
     contents. False (no cache) when that directory cannot be written.
     """
+    import hashlib
+
+    import lark
+
     base = user_cache_dir()
     if base is None:
         return False
@@ -69,6 +83,8 @@ def parse_line(family: str, text: str) -> Row | Legacy:
 
     Raises LineError, never a Lark exception, naming the column and what was expected there.
     """
+    from lark.exceptions import UnexpectedInput
+
     parser = load_grammar(family)
     try:
         result: Row | Legacy = parser.parse(text)  # type: ignore[assignment]
@@ -78,6 +94,8 @@ def parse_line(family: str, text: str) -> Row | Legacy:
 
 
 def _describe(parser: Lark, exc: UnexpectedInput, text: str) -> str:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedToken
+
     if isinstance(exc, UnexpectedEOF) or exc.column > len(text):
         return f"line ends early: expected {_expected(parser, exc)}"
     if isinstance(exc, (UnexpectedToken, UnexpectedCharacters)):

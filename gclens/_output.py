@@ -4,6 +4,8 @@ Every table is written (empty ones keep their schema) into a temporary directory
 target, then moved into place, so an interrupted run never leaves a half-written file. Files and
 directories get the process umask's modes, as any other tool's output. Parquet files hold
 ``gclens._schemas.storage_schema`` (microsecond timestamps); CSV and JSONL keep nanoseconds.
+Rows become Parquet through pyarrow alone (``_rows_arrow``): Polars, which CSV and JSONL are
+written with, is imported only for those.
 """
 
 from __future__ import annotations
@@ -19,18 +21,19 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-import polars as pl
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from gclens._errors import OutputError
 from gclens._formats import FORMATS, Format
 from gclens._pipeline import Batch, Options, Summary, stream
+from gclens._rows_arrow import stored_table
 from gclens._schemas import SCHEMAS, TABLE_NAMES, python_rows, rows_to_arrow, storage_table
 from gclens._sources import SourceLike
-from gclens._trace import Trace
 
 if TYPE_CHECKING:
+    import pyarrow.parquet as pq
+
+    from gclens._trace import Trace
     from gclens.align import Aligned
 
 
@@ -170,10 +173,10 @@ class _TableFiles:
         """Append rows (dicts from the pipeline, or an Arrow table already built) to a table's file."""
         if not len(rows) and not force:
             return
-        table = rows if isinstance(rows, pa.Table) else rows_to_arrow(name, rows)
         first = name not in self.started
         self.started.add(name)
         if self.fmt == "parquet":
+            table = storage_table(rows) if isinstance(rows, pa.Table) else stored_table(name, rows)
             self.held.setdefault(name, []).append(table)
             self.held_rows[name] = self.held_rows.get(name, 0) + table.num_rows
             self.held_bytes[name] = self.held_bytes.get(name, 0) + table.get_total_buffer_size()
@@ -182,7 +185,9 @@ class _TableFiles:
             elif sum(self.held_bytes.values()) >= ROW_GROUP_BYTES:
                 self._flush(max(self.held_bytes, key=self.held_bytes.__getitem__))
             return
-        frame = pl.from_arrow(table)
+        import polars as pl
+
+        frame = pl.from_arrow(rows if isinstance(rows, pa.Table) else rows_to_arrow(name, rows))
         assert isinstance(frame, pl.DataFrame)
         path = self.directory / f"{name}.{self.fmt}"
         with path.open("a" if not first else "w", encoding="utf-8") as fh:
@@ -195,8 +200,10 @@ class _TableFiles:
                 frame.write_csv(fh, include_header=first)
 
     def _flush(self, name: str) -> None:
-        """Write a table's held rows as one row group."""
-        held = storage_table(pa.concat_tables(self.held.pop(name)))
+        """Write a table's held rows (in their Parquet form already) as one row group."""
+        import pyarrow.parquet as pq
+
+        held = pa.concat_tables(self.held.pop(name))
         del self.held_rows[name], self.held_bytes[name]
         if name not in self.parquet:
             self.parquet[name] = pq.ParquetWriter(self.directory / f"{name}.parquet", held.schema,

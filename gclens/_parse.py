@@ -115,8 +115,8 @@ ENGINES = ("fast", "lark")
 
 @functools.cache
 def shared_engine() -> FastEngine:
-    """One template cache per process: shapes learnt on one file serve the next."""
-    return FastEngine()
+    """One template cache per process: shapes learnt on one file serve the next, and the next run."""
+    return FastEngine.kept()
 
 
 def open_source(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,

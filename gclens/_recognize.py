@@ -6,7 +6,8 @@ the row as it goes and raises an exception per failure, about 40 µs even for a 
 at once. Here the prefix is lexed and parsed once with Lark's own tables (its contextual
 lexer's per-state scanners and its LALR parse table), keeping the state stack after each token,
 and each joined text resumes from a kept stack: a failure costs a few microseconds. Only a text
-that parses is then parsed by Lark for its row, so every row is still Lark's.
+that parses is then parsed by Lark for its row, so every row is still Lark's. Lark is imported
+on the first such question (lines of known shapes never ask it).
 """
 
 from __future__ import annotations
@@ -16,12 +17,12 @@ import functools
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
-
-from lark import Lark, Token
-from lark.parsers.lalr_analysis import Shift
+from typing import TYPE_CHECKING, Any
 
 from gclens._grammar import load_grammar
+
+if TYPE_CHECKING:
+    from lark import Lark
 
 _SIMPLE = re.compile(r"(?:\\\.|[-\[\]0-9A-Za-z+?*(){}|,:])*")
 """A terminal pattern that only matches [0-9A-Za-z.+-] (no look-around, no '.', no '[^', no space)."""
@@ -37,16 +38,21 @@ class _Tables:
     lexers: dict[int, Any]
     lookahead: dict[int, int | None]  # per state: the longest literal its lexer tries, None: unbounded
     patterns: frozenset[str]  # terminals that are regular expressions, not literals
+    shift: Any  # Lark's Shift action
+    token: Any  # Lark's Token class
 
 
 @functools.cache
 def _tables(family: str) -> _Tables:
+    from lark import Token
+    from lark.parsers.lalr_analysis import Shift
+
     grammar: Lark = load_grammar(family)
     frontend: Any = grammar.parser
     table = frontend.parser.parser.parse_table
     return _Tables(table.states, table.start_states["start"], table.end_states["start"], frontend.lexer.lexers,
                    _lookahead(frontend.lexer.lexers),
-                   frozenset(t.name for t in grammar.terminals if t.pattern.type == "re"))
+                   frozenset(t.name for t in grammar.terminals if t.pattern.type == "re"), Shift, Token)
 
 
 def _lookahead(lexers: dict[int, Any]) -> dict[int, int | None]:
@@ -171,7 +177,7 @@ def _lex(tables: _Tables, state: int, text: str, pos: int) -> tuple[str, str] | 
                 return None
             callback = callbacks.get(terminal)
             if callback is not None:  # a literal that a pattern also matches takes the literal's name
-                terminal = callback(Token(terminal, value)).type
+                terminal = callback(tables.token(terminal, value)).type
             return value, terminal
     return None
 
@@ -184,13 +190,13 @@ def _scanner(tables: _Tables, state: int) -> tuple[list[re.Pattern[str]], dict[s
 
 def _feed(tables: _Tables, stack: list[int], terminal: str) -> bool:
     """Lark's ``ParserState.feed_token`` over states only: False where the parser would raise."""
-    states = tables.states
+    states, shift = tables.states, tables.shift
     while True:
         action = states[stack[-1]].get(terminal)
         if action is None:
             return False
         kind, arg = action
-        if kind is Shift:
+        if kind is shift:
             stack.append(arg)
             return True
         size = len(arg.expansion)

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
 __all__ = ["Stages"]
 
 Batch = tuple[str, Any]
+_AS_ROWS = 2_000
+"""Up to this many rows a table's batch goes out as rows (dicts), which the sinks lay out in
+Arrow themselves (``_rows_arrow``): Polars' Arrow types need a cast, and a cast imports
+``pyarrow.compute`` (40 ms), more than a small log takes to parse."""
 _DECIDED = ("run_id", "gc_num", "t_s", "sched_line_no", "ts")
 """Columns the stages decide (the rest of a row is as parsed)."""
 
@@ -91,7 +95,11 @@ class Stages:
             rows = rows.with_columns(**extra)
             columns = [pl.col(c).cast(dtype) if c in rows.columns else pl.lit(None, dtype=dtype).alias(c)
                        for c, dtype in schema.items()]
-            yield name, rows.select(columns).to_arrow().cast(SCHEMAS[name])
+            rows = rows.select(columns)
+            if rows.height <= _AS_ROWS:  # the sinks lay them out (``_rows_arrow``): no pyarrow.compute
+                yield name, rows.to_dicts()
+            else:
+                yield name, rows.to_arrow().cast(SCHEMAS[name])
 
 
 def _settled_rows(stored: pl.DataFrame, decided: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame | None]:

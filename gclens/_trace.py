@@ -6,7 +6,6 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-import polars as pl
 import pyarrow as pa
 
 from gclens import _validate
@@ -14,7 +13,8 @@ from gclens._envelopes import Clock, iso_ns
 from gclens._errors import UsageError
 from gclens._parse import ENGINES
 from gclens._pipeline import Batch, Options, stream
-from gclens._schemas import TABLE_NAMES, rows_to_arrow
+from gclens._rows_arrow import arrow_table
+from gclens._schemas import TABLE_NAMES
 from gclens._sources import SourceLike
 from gclens._trace_type import Trace
 
@@ -78,6 +78,8 @@ def _in_line_order(rejects: pa.Table) -> pa.Table:
     """Rejects by source (in reading order) and line: the splice guard finds some a chunk late."""
     if rejects.num_rows < 2:
         return rejects
+    import polars as pl
+
     frame = pl.from_arrow(rejects)
     assert isinstance(frame, pl.DataFrame)
     sources = frame["source"].unique(maintain_order=True)
@@ -115,4 +117,6 @@ def _start_ns(start: datetime | str) -> int:
 
 
 def _to_arrow(name: str, rows: list[dict[str, Any]]) -> pa.Table:
-    return rows_to_arrow(name, rows)
+    """Laid out by pyarrow alone (``_rows_arrow``): a small trace's tables import no Polars or
+    pandas until a frame is asked for."""
+    return arrow_table(name, rows)

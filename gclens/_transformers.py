@@ -1,16 +1,18 @@
-"""Lark transformers: turn each grammar's parse into one row (a table name and its columns).
+"""Transformers: turn each grammar's parse into one row (a table name and its columns).
 
 One transformer per grammar file; a method per grammar rule, named after the rule. Parsing is
 tree-less (LALR with the transformer applied during the parse), so each method receives the
-already-transformed children: numbers as Lark tokens, sub-rules as whatever their method returned.
+already-transformed children: numbers as tokens, sub-rules as whatever their method returned.
+
+A token is any ``str`` with a ``type`` (Lark's ``Token``, or the fast engine's own, see
+``_fastpath``). The classes do not derive from Lark's ``Transformer``: ``_grammar`` mixes it in
+when Lark parses, so the fast engine runs them without importing Lark.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-
-from lark import Token, Transformer
 
 from gclens._values import (
     Column,
@@ -64,7 +66,7 @@ def _id_era(ids: tuple[Any, ...], before_nil: str, unknown: str) -> Any:
 
 
 def _tokens(children: list[Any]) -> list[Any]:
-    return [c for c in children if isinstance(c, (Token, Column))]
+    return [c for c in children if isinstance(c, Column) or (isinstance(c, str) and hasattr(c, "type"))]
 
 
 class _Marker:
@@ -82,7 +84,7 @@ def _values(children: list[Any]) -> list[Any]:
     return [c for c in children if not isinstance(c, _Marker)]
 
 
-class GctraceTransformer(Transformer[Token, Any]):
+class GctraceTransformer:
     """gctrace.lark → rows of `gc` and `gc_scan`, or Legacy."""
 
     def start(self, c: list[Any]) -> Any:
@@ -94,23 +96,23 @@ class GctraceTransformer(Transformer[Token, Any]):
     def forced(self, c: list[Any]) -> _Marker:
         return _Marker("forced")
 
-    def clock5(self, c: list[Token]) -> dict[str, float]:
+    def clock5(self, c: list[Any]) -> dict[str, float]:
         names = ["sweep_term", "scan", "install_wb", "mark", "mark_term"]
         return {f"clock_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
-    def clock3(self, c: list[Token]) -> dict[str, float]:
+    def clock3(self, c: list[Any]) -> dict[str, float]:
         names = ["sweep_term", "mark", "mark_term"]
         return {f"clock_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
-    def cpu7(self, c: list[Token]) -> dict[str, float]:
+    def cpu7(self, c: list[Any]) -> dict[str, float]:
         names = ["sweep_term", "scan", "install_wb", "assist", "background", "idle", "mark_term"]
         return {f"cpu_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
-    def cpu5(self, c: list[Token]) -> dict[str, float]:
+    def cpu5(self, c: list[Any]) -> dict[str, float]:
         names = ["sweep_term", "assist", "background", "idle", "mark_term"]
         return {f"cpu_{n}_ms": real(v) for n, v in zip(names, c, strict=True)}
 
-    def heap(self, c: list[Token]) -> dict[str, int]:
+    def heap(self, c: list[Any]) -> dict[str, int]:
         return {"heap_start_mib": num(c[0]), "heap_end_mib": num(c[1]), "heap_live_mib": num(c[2])}
 
     def _body(self, layout: str, c: list[Any]) -> dict[str, Any]:
@@ -139,17 +141,17 @@ class GctraceTransformer(Transformer[Token, Any]):
         row["wall_ms"] = sum(val for key, val in row.items() if key.startswith("clock_"))
         return "gc", row
 
-    def scan_total(self, c: list[Token]) -> dict[str, Any]:
+    def scan_total(self, c: list[Any]) -> dict[str, Any]:
         return {"size_class": "total"}
 
-    def scan_class(self, c: list[Token]) -> dict[str, Any]:
+    def scan_class(self, c: list[Any]) -> dict[str, Any]:
         size = c[0]
         return {"size_class": text(size), "object_size_bytes": None if size == "L" else num(strip(size, suffix="B"))}
 
-    def scan_classic(self, c: list[Token]) -> dict[str, Any]:
+    def scan_classic(self, c: list[Any]) -> dict[str, Any]:
         return {"layout": "classic", "objs": num(c[0])}
 
-    def scan_greentea(self, c: list[Token]) -> dict[str, Any]:
+    def scan_greentea(self, c: list[Any]) -> dict[str, Any]:
         keys = ["objs_sparse", "objs_span_sparse", "objs_span_dense", "objs",
                 "spans_sparse", "spans_dense", "spans"]
         return {"layout": "greentea", **{k: num(v) for k, v in zip(keys, c, strict=True)}}
@@ -157,17 +159,17 @@ class GctraceTransformer(Transformer[Token, Any]):
     def scan_line(self, c: list[dict[str, Any]]) -> Row:
         return "gc_scan", {**c[0], **c[1]}
 
-    def legacy_gc_line(self, c: list[Token]) -> Legacy:
+    def legacy_gc_line(self, c: list[Any]) -> Legacy:
         return Legacy("legacy gctrace line of go1.4 or older (gcN(P): ...); not parsed")
 
 
-class PacerTransformer(Transformer[Token, Any]):
+class PacerTransformer:
     """pacer.lark → rows of `pacer`."""
 
     def start(self, c: list[Row]) -> Row:
         return c[0]
 
-    def assist_ratio(self, c: list[Token]) -> Row:
+    def assist_ratio(self, c: list[Any]) -> Row:
         ratio, scan, start, goal, dedicated, fractional = c
         layout = case((_new_float(ratio), "go1.26+"), (_old_float(fractional), "go1.10-1.25"),
                       default="go1.5-1.9")
@@ -177,7 +179,7 @@ class PacerTransformer(Transformer[Token, Any]):
             "workers_dedicated": num(dedicated), "workers_fractional": real(fractional),
         }
 
-    def old_pacer(self, c: list[Token]) -> Row:
+    def old_pacer(self, c: list[Any]) -> Row:
         keys = [("heap_marked_prev_bytes", num), ("trigger_ratio", real), ("trigger_bytes", num),
                 ("growth_actual_ratio", real), ("heap_live_bytes", num),
                 ("growth_goal_ratio", real), ("heap_goal_bytes", num), ("util_actual", real),
@@ -187,7 +189,7 @@ class PacerTransformer(Transformer[Token, Any]):
         row.update({k: conv(v) for (k, conv), v in zip(keys, c, strict=True)})
         return "pacer", row
 
-    def controller_reset(self, c: list[Token]) -> _Marker:
+    def controller_reset(self, c: list[Any]) -> _Marker:
         return _Marker("reset")
 
     def cpu_pacer(self, c: list[Any]) -> Row:
@@ -201,10 +203,10 @@ class PacerTransformer(Transformer[Token, Any]):
         row["layout"] = case((_new_float(v[-1]), "go1.26+"), default="go1.18-1.25")
         return "pacer", row
 
-    def alloc_kind(self, c: list[Token]) -> str:
-        return c[0].type
+    def alloc_kind(self, c: list[Any]) -> str:
+        return str(c[0].type)
 
-    def sweep_rate(self, c: list[Token]) -> Token:
+    def sweep_rate(self, c: list[Any]) -> Any:
         return c[0]
 
     def sweep_done(self, c: list[Any]) -> Row:
@@ -220,13 +222,13 @@ class PacerTransformer(Transformer[Token, Any]):
         }
 
 
-class SchedTransformer(Transformer[Token, Any]):
+class SchedTransformer:
     """sched.lark → rows of `sched`, `sched_p`, `sched_m`, `sched_g`, or Legacy."""
 
     def start(self, c: list[Any]) -> Any:
         return c[0]
 
-    def needspinning(self, c: list[Token]) -> dict[str, int]:
+    def needspinning(self, c: list[Any]) -> dict[str, int]:
         return {"needspinning": num(c[0])}
 
     def sched_counts(self, c: list[Any]) -> dict[str, Any]:
@@ -235,16 +237,16 @@ class SchedTransformer(Transformer[Token, Any]):
         keys = ["gomaxprocs", "idleprocs", "threads", "spinningthreads", "idlethreads", "runqueue"]
         return {**{k: num(x) for k, x in zip(keys, v, strict=True)}, **extra}
 
-    def queues_go15(self, c: list[Token]) -> dict[str, Any]:
+    def queues_go15(self, c: list[Any]) -> dict[str, Any]:
         return {"local_runqueues": int_list(c)}
 
-    def schedticks(self, c: list[Token]) -> Any:
+    def schedticks(self, c: list[Any]) -> Any:
         return int_list(c)
 
     def queues_go125(self, c: list[Any]) -> dict[str, Any]:
         return {"local_runqueues": int_list(c[:-1]), "schedticks": c[-1], "go125": True}
 
-    def detail_header(self, c: list[Token]) -> dict[str, Any]:
+    def detail_header(self, c: list[Any]) -> dict[str, Any]:
         return {"detail": True, "gcwaiting": flag(c[0]), "nmidlelocked": num(c[1]),
                 "stopwait": num(c[2]), "sysmonwait": flag(c[3])}
 
@@ -260,7 +262,7 @@ class SchedTransformer(Transformer[Token, Any]):
             row["layout"] = "go1.20-1.24" if modern else "go1.5-1.19"
         return "sched", row
 
-    def timerslen(self, c: list[Token]) -> Any:
+    def timerslen(self, c: list[Any]) -> Any:
         return num(c[0])
 
     def p_line(self, c: list[Any]) -> Row:
@@ -273,7 +275,7 @@ class SchedTransformer(Transformer[Token, Any]):
             "gfreecnt": num(gfree), "timerslen": timers[0] if timers else None,
         }
 
-    def helpgc(self, c: list[Token]) -> dict[str, int]:
+    def helpgc(self, c: list[Any]) -> dict[str, int]:
         return {"helpgc": num(c[0])}
 
     def m_modern(self, c: list[Any]) -> dict[str, Any]:
@@ -285,7 +287,7 @@ class SchedTransformer(Transformer[Token, Any]):
                 "spinning": flag(spinning), "blocked": flag(blocked), "lockedg": opt_id(lockedg),
                 "lockedg_raw": lockedg}
 
-    def m_legacy(self, c: list[Token]) -> Legacy:
+    def m_legacy(self, c: list[Any]) -> Legacy:
         return Legacy("legacy scheddetail M line of go1.4 or older (gcing=); not parsed")
 
     def m_line(self, c: list[Any]) -> Row | Legacy:
@@ -299,7 +301,7 @@ class SchedTransformer(Transformer[Token, Any]):
             "mallocing": num(mallocing), "throwing": num(throwing), **rest,
         }
 
-    def g_line(self, c: list[Token]) -> Row:
+    def g_line(self, c: list[Any]) -> Row:
         goid, status, *reason, m, lockedm = c
         code = num(status)
         base = code & ~0x1000
@@ -312,7 +314,7 @@ class SchedTransformer(Transformer[Token, Any]):
         }
 
 
-class ScavengerTransformer(Transformer[Token, Any]):
+class ScavengerTransformer:
     """scavenger.lark → rows of `scav` (both the old scvg and the scavtrace lines)."""
 
     def start(self, c: list[Row]) -> Row:
@@ -329,30 +331,30 @@ class ScavengerTransformer(Transformer[Token, Any]):
             return {"layout": "go1.5-1.12", "scvg_pass": int(digits), "forced": digits == "-1"}
         return {"layout": "go1.13", "scvg_pass": None, "forced": tag.startswith("forced ")}
 
-    def scvg_released(self, c: list[Token]) -> Row:
+    def scvg_released(self, c: list[Any]) -> Row:
         return "scav", {"kind": "scvg_released", **self._tag(c[0]), "released_mib": num(c[1])}
 
-    def scvg_stats(self, c: list[Token]) -> Row:
+    def scvg_stats(self, c: list[Any]) -> Row:
         keys = ["inuse_mib", "idle_mib", "sys_mib", "released_total_mib", "consumed_mib"]
         return "scav", {"kind": "scvg_stats", **self._tag(c[0]),
                         **{k: num(v) for k, v in zip(keys, c[1:], strict=True)}}
 
-    def scav_go114(self, c: list[Token]) -> dict[str, Any]:
+    def scav_go114(self, c: list[Any]) -> dict[str, Any]:
         return {"layout": "go1.14,go1.19-1.20", "work_kib": num(c[0]), "released_kib": num(c[1]),
                 "util_pct": num(c[2])}
 
-    def scav_go115(self, c: list[Token]) -> dict[str, Any]:
+    def scav_go115(self, c: list[Any]) -> dict[str, Any]:
         return {"layout": "go1.15-1.18", "gen": num(c[0]), "work_kib": num(c[1]),
                 "released_kib": num(c[2]), "util_pct": num(c[3])}
 
-    def scav_go121(self, c: list[Token]) -> dict[str, Any]:
+    def scav_go121(self, c: list[Any]) -> dict[str, Any]:
         return {"layout": "go1.21+", "work_bg_kib": num(c[0]), "work_eager_kib": num(c[1]),
                 "released_kib": num(c[2]), "util_pct": num(c[3])}
 
-    def scav_forced(self, c: list[Token]) -> _Marker:
+    def scav_forced(self, c: list[Any]) -> _Marker:
         return _Marker("forced")
 
-    def scav_reset(self, c: list[Token]) -> _Marker:
+    def scav_reset(self, c: list[Any]) -> _Marker:
         return _Marker("reset")
 
     def scav_line(self, c: list[Any]) -> Row:
@@ -372,39 +374,39 @@ def _category(message: str) -> str | None:
     return next((cat for key, cat in _FATAL_CATEGORIES if key in message), None)
 
 
-class EventsTransformer(Transformer[Token, Any]):
+class EventsTransformer:
     """events.lark → rows of `events`."""
 
     def start(self, c: list[Row]) -> Row:
         return c[0]
 
-    def gc_forced(self, c: list[Token]) -> Row:
+    def gc_forced(self, c: list[Any]) -> Row:
         return "events", {"kind": "gc_forced", "category": "periodic_gc", "message": "GC forced"}
 
-    def fatal_error(self, c: list[Token]) -> Row:
+    def fatal_error(self, c: list[Any]) -> Row:
         return "events", {"kind": "fatal_error", "category": _category(c[0]), "message": str(c[0])}
 
-    def thread_create_failed(self, c: list[Token]) -> dict[str, Any]:
+    def thread_create_failed(self, c: list[Any]) -> dict[str, Any]:
         return {"category": "thread_create_failed", "count": int(c[1]), "errno": int(c[2])}
 
-    def thread_limit(self, c: list[Token]) -> dict[str, Any]:
+    def thread_limit(self, c: list[Any]) -> dict[str, Any]:
         return {"category": "thread_exhaustion", "count": int(c[1])}
 
-    def stack_limit(self, c: list[Token]) -> dict[str, Any]:
+    def stack_limit(self, c: list[Any]) -> dict[str, Any]:
         return {"category": "stack_overflow", "size_bytes": int(c[1])}
 
-    def alloc_failed(self, c: list[Token]) -> dict[str, Any]:
+    def alloc_failed(self, c: list[Any]) -> dict[str, Any]:
         return {"category": "out_of_memory", "size_bytes": int(c[1])}
 
     def runtime_message(self, c: list[Any]) -> Row:
         detail = c[0] if isinstance(c[0], dict) else {"category": _category(c[0])}
         return "events", {"kind": "runtime_message", "message": "", **detail}
 
-    def panic_line(self, c: list[Token]) -> Row:
+    def panic_line(self, c: list[Any]) -> Row:
         return "events", {"kind": "panic", "category": "panic", "message": str(c[0])}
 
-    def goroutine_header(self, c: list[Token]) -> Row:
+    def goroutine_header(self, c: list[Any]) -> Row:
         return "events", {"kind": "goroutine", "count": int(c[0]), "message": str(c[1])}
 
-    def signal_line(self, c: list[Token]) -> Row:
+    def signal_line(self, c: list[Any]) -> Row:
         return "events", {"kind": "signal", "category": str(c[0]), "message": str(c[1])}
