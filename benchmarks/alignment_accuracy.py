@@ -18,9 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gclens import read_trace  # noqa: E402
-from gclens.align import align, gc_cpu_compare  # noqa: E402
-from gclens.perf import read_perf  # noqa: E402
-from gclens.settings import read_settings  # noqa: E402
+from gclens.context.align import align, gc_cpu_compare  # noqa: E402
+from gclens.context.perf import read_perf  # noqa: E402
+from gclens.context.settings import read_settings  # noqa: E402
 
 PERF = ROOT / "sample_traces" / "perf"
 

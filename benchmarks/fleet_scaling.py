@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import gclens  # noqa: E402
-from gclens.dataset import ingest  # noqa: E402
+from gclens.store.dataset import ingest  # noqa: E402
 
 
 def build(workdir: Path, hosts: int) -> list[Path]:
@@ -67,7 +67,7 @@ def spark_runs(files: list[Path]) -> None:
     os.environ["PYSPARK_PYTHON"] = sys.executable
     from pyspark.sql import SparkSession
 
-    from gclens.spark import parse_dataframe, read_text
+    from gclens.store.spark import parse_dataframe, read_text
 
     for cores in (1, 2):
         start = time.perf_counter()

@@ -33,10 +33,10 @@ import pyarrow.parquet as pq
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from parse_throughput import build_inputs
 
-from gclens import _columnar
-from gclens._classify import CANDIDATES
-from gclens._fastpath import FastEngine
-from gclens._sources import Block, LineReader, expand
+from gclens.grammar.templates import FastEngine
+from gclens.pipeline import columnar as _columnar
+from gclens.read.classify import CANDIDATES
+from gclens.read.sources import Block, LineReader, expand
 
 BATCH = 50_000
 

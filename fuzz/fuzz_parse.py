@@ -24,18 +24,18 @@ import pyarrow  # noqa: F401
 
 with atheris.instrument_imports():  # gclens imports lazily: name every module to instrument it
     import gclens
-    import gclens._anchor
-    import gclens._classify
-    import gclens._envelopes
-    import gclens._grammar
-    import gclens._parse
-    import gclens._recognize
-    import gclens._runs
-    import gclens._sequence
-    import gclens._sources
-    import gclens._torn
-    import gclens._trace
-    import gclens._transformers
+    import gclens.grammar.loader
+    import gclens.grammar.recognize
+    import gclens.grammar.transformers
+    import gclens.pipeline.anchor
+    import gclens.pipeline.parse
+    import gclens.pipeline.reader
+    import gclens.pipeline.runs
+    import gclens.pipeline.sequence
+    import gclens.pipeline.torn
+    import gclens.read.classify
+    import gclens.read.envelopes
+    import gclens.read.sources
     from gclens import GclensError
 
 

@@ -15,17 +15,17 @@ from typing import Any as _Any
 from gclens._errors import GclensError, InputError, LineError, OutputError, UsageError
 
 if _TYPE_CHECKING:
-    from gclens._output import write_tables
-    from gclens._parse import parse_runtime_line
-    from gclens._schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
-    from gclens._trace import read_trace
-    from gclens._trace_type import Trace
     from gclens.analysis.guide_claims import rules
+    from gclens.pipeline.parse import parse_runtime_line
+    from gclens.pipeline.reader import read_trace
+    from gclens.pipeline.trace import Trace
+    from gclens.store.output import write_tables
+    from gclens.store.schemas import SCHEMA_VERSION, SCHEMAS, TABLE_NAMES
 
 _LAZY = {
-    "write_tables": "gclens._output", "parse_runtime_line": "gclens._parse",
-    "SCHEMA_VERSION": "gclens._schemas", "SCHEMAS": "gclens._schemas",
-    "TABLE_NAMES": "gclens._schemas", "Trace": "gclens._trace_type", "read_trace": "gclens._trace",
+    "write_tables": "gclens.store.output", "parse_runtime_line": "gclens.pipeline.parse",
+    "SCHEMA_VERSION": "gclens.store.schemas", "SCHEMAS": "gclens.store.schemas",
+    "TABLE_NAMES": "gclens.store.schemas", "Trace": "gclens.pipeline.trace", "read_trace": "gclens.pipeline.reader",
     "rules": "gclens.analysis.guide_claims",
 }
 

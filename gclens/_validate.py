@@ -115,7 +115,7 @@ def time_zone(value: Any) -> str:
 
 def rfc3339(value: Any) -> str:
     """An RFC 3339 time (``2026-11-27T04:44:54.123Z``) or a date (``2026-11-27``, midnight UTC)."""
-    from gclens._envelopes import iso_ns
+    from gclens.read.envelopes import iso_ns
 
     text = str(value)
     try:

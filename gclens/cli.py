@@ -10,10 +10,10 @@ SIGPIPE would) · 143 terminated (SIGTERM) · run: the program's own status (126
 be started; see ``gclens.live._cli``). Output files are written under temporary names and
 renamed, so an interruption never leaves a partial file.
 
-Where things are: the arguments of every command in ``gclens._cli_args``; the commands that
-write tables (parse, schema, snapshot) in ``gclens._cli_tables``; those that judge or explain a
-trace (check, summary, diff, whatif, report, align, rules) in ``gclens._cli_judge``; what they
-share (exit codes, options, limits) in ``gclens._cli_common``. Nothing heavy is imported before a
+Where things are: the arguments of every command in ``gclens.commands.args``; the commands that
+write tables (parse, schema, snapshot) in ``gclens.commands.tables``; those that judge or explain a
+trace (check, summary, diff, whatif, report, align, rules) in ``gclens.commands.judge``; what they
+share (exit codes, options, limits) in ``gclens.commands.common``. Nothing heavy is imported before a
 command runs, and a command imports only what it needs: ``gclens parse`` loads no matplotlib,
 jinja2, rich, prometheus_client or analysis (tests/test_layout.py checks it).
 """
@@ -26,8 +26,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from gclens._cli_args import build_parser
-from gclens._cli_common import (
+from gclens._errors import GclensError
+from gclens.commands.args import build_parser
+from gclens.commands.common import (
     EXIT_INTERRUPTED,
     EXIT_LIMIT,
     EXIT_NO_EVIDENCE,
@@ -38,8 +39,7 @@ from gclens._cli_common import (
     EXIT_TERMINATED,
     EXIT_USAGE,
 )
-from gclens._cli_tables import render_summary
-from gclens._errors import GclensError
+from gclens.commands.tables import render_summary
 
 __all__ = ["EXIT_INTERRUPTED", "EXIT_LIMIT", "EXIT_NOT_ALIGNED", "EXIT_NO_EVIDENCE", "EXIT_OK", "EXIT_PIPE",
            "EXIT_REJECTS", "EXIT_TERMINATED", "EXIT_USAGE", "build_parser", "main", "render_summary", "run"]

@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from gclens import read_trace
-from gclens.align import Aligned, align, folded_stacks, gc_cpu_compare, top_functions
-from gclens.perf import read_perf
-from gclens.settings import read_settings, settings_changes
+from gclens.context.align import Aligned, align, folded_stacks, gc_cpu_compare, top_functions
+from gclens.context.perf import read_perf
+from gclens.context.settings import read_settings, settings_changes
 
 PERF = Path(__file__).parent.parent / "sample_traces" / "perf"
 MANIFEST: list[dict[str, Any]] = json.loads((PERF / "manifest.json").read_text())["captures"]

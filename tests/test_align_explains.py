@@ -21,11 +21,11 @@ import polars as pl
 import pytest
 
 from gclens import read_trace
-from gclens.align import align
 from gclens.cli import EXIT_NOT_ALIGNED, main
-from gclens.perf import read_perf
-from gclens.settings import read_settings, settings_changes, sysctl_text_rows
-from gclens.snapshot import sysctl_text
+from gclens.context.align import align
+from gclens.context.perf import read_perf
+from gclens.context.settings import read_settings, settings_changes, sysctl_text_rows
+from gclens.context.snapshot import sysctl_text
 
 PERF = Path(__file__).parent.parent / "sample_traces" / "perf"
 CAPTURES = {c["dir"]: c for c in json.loads((PERF / "manifest.json").read_text())["captures"]}
@@ -294,8 +294,8 @@ def test_check_text_shows_the_added_sections_and_json_stays_clean(capsys: pytest
 
 def test_a_tiny_margin_is_ambiguous_and_printed_as_a_warning(tmp_path: Path) -> None:
     """Before: a fit with margin 0.019 printed like any other. The verdict rule, then the real output."""
-    from gclens.align import fit_verdict
-    from gclens.render import alignment_text
+    from gclens.context.align import fit_verdict
+    from gclens.present.render import alignment_text
 
     assert fit_verdict(0.62, 0.019, 400, anchored=False)[0] == "ambiguous"
     assert "margin 0.019 < 0.1" in fit_verdict(0.62, 0.019, 400, anchored=False)[1]

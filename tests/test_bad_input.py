@@ -12,7 +12,7 @@ import pytest
 
 import gclens
 from conftest import SAMPLES, run
-from gclens import _output
+from gclens.store import output as _output
 
 SAMPLE = SAMPLES / "go1.21" / "churn-full.stderr"
 GC_LINE = ("gc 1 @0.012s 1%: 0.022+0.16+0.058 ms clock, 0.044+0.070/0.046/0.021+0.11 ms cpu, "

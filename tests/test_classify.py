@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from gclens._classify import classify, could_end, is_fragment, torn_head
 from gclens._errors import LineError
-from gclens._parse import parse_runtime_line
+from gclens.pipeline.parse import parse_runtime_line
+from gclens.read.classify import classify, could_end, is_fragment, torn_head
 
 ROOT = Path(__file__).parent.parent
 FILES = sorted((ROOT / "sample_traces").glob("go1.*/*.stderr")) + sorted((ROOT / "tests" / "corpus").glob("*.txt"))

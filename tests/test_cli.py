@@ -15,7 +15,7 @@ import zstandard
 
 import gclens
 from conftest import SAMPLES, run
-from gclens._schemas import storage_schema
+from gclens.store.schemas import storage_schema
 
 SAMPLE = SAMPLES / "go1.21" / "churn-full.stderr"
 
@@ -135,9 +135,9 @@ def test_parse_loads_only_what_parsing_needs(tmp_path: Path) -> None:
     log = tmp_path / "small.log"
     log.write_text("".join(SAMPLE.read_text().splitlines(keepends=True)[:50]))
     heavy = ("matplotlib", "jinja2", "pyarrow.dataset", "pandas", "tqdm", "rich", "prometheus_client",
-             "gclens.analysis", "gclens.render", "gclens.report", "gclens.plot",
-             "gclens.align", "gclens.perf", "gclens.settings", "gclens.snapshot",
-             "gclens.dataset")
+             "gclens.analysis", "gclens.present.render", "gclens.present.report", "gclens.present.plot",
+             "gclens.context.align", "gclens.context.perf", "gclens.context.settings", "gclens.context.snapshot",
+             "gclens.store.dataset")
     argv = ["parse", str(log), "-o", str(tmp_path / "out")]
     code = (f"import sys\nfrom gclens.cli import main\ncode = main({argv!r})\n"
             f"print(code, sorted(m for m in sys.modules if m.startswith({heavy!r})))")

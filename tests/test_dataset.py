@@ -21,8 +21,8 @@ from envelope_variants import wrap
 import gclens
 from conftest import SAMPLES
 from gclens import InputError, OutputError, UsageError
-from gclens._trace import make_options
-from gclens.dataset import MANIFEST, IngestResult, ingest, open_table, parse_lines, read_manifest
+from gclens.pipeline.reader import make_options
+from gclens.store.dataset import MANIFEST, IngestResult, ingest, open_table, parse_lines, read_manifest
 
 CHURN = SAMPLES / "go1.25" / "churn-full.stderr"
 DETAIL = SAMPLES / "go1.25" / "goroutines-detail.stderr"
@@ -275,7 +275,7 @@ def test_parallel_equals_serial(tmp_path: Path) -> None:
 
 
 def test_interrupted_ingest_adds_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import gclens._ingest_parse as parse
+    import gclens.store.ingest_parse as parse
 
     root = tmp_path / "ds"
     ingest([_copy(CHURN, tmp_path / "first.log")], root)
@@ -299,7 +299,7 @@ def test_interrupted_ingest_adds_nothing(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_ingest_interrupted_while_committing_is_completed_next_time(tmp_path: Path,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    import gclens.dataset as dataset
+    import gclens.store.dataset as dataset
 
     files = [_copy(p, tmp_path / f"{i}.log") for i, p in enumerate(MIXED)]
     root, clean = tmp_path / "ds", tmp_path / "clean"

@@ -21,14 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gclens import read_trace
-from gclens._columnar import line_shapes, parse_column
 from gclens._errors import LineError
-from gclens._fastpath import FastEngine, _tree_parser
-from gclens._grammar import FAMILIES, parse_line
-from gclens._pipeline import stream
-from gclens._ranges import out_of_range
-from gclens._schemas import polars_types
-from gclens._trace import make_options, trace_from
+from gclens.grammar.loader import FAMILIES, parse_line
+from gclens.grammar.ranges import out_of_range
+from gclens.grammar.templates import FastEngine, _tree_parser
+from gclens.pipeline.columnar import line_shapes, parse_column
+from gclens.pipeline.reader import make_options, trace_from
+from gclens.pipeline.stream import stream
+from gclens.store.schemas import polars_types
 
 ROOT = Path(__file__).parent.parent
 FILES = sorted(p for p in [*(ROOT / "sample_traces").glob("go*/*.stderr"),
@@ -59,9 +59,9 @@ def test_every_file_parsed_a_small_block_at_a_time_gives_the_reference_tables(
     tables still equal those of Lark's line-by-line parse in its own chunks. Cut into
     batches of 7 lines, each handed on alone; or with every block already read joined to the
     next up to 64 lines, and every ready batch joined into one chunk for the stages."""
-    monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)
-    monkeypatch.setattr("gclens._columnar.BATCH_LINES", batch)
-    monkeypatch.setattr("gclens._readahead.Prefetched.ready", lambda self: joined)
+    monkeypatch.setattr("gclens.pipeline.parse.DETECT_LINES", 3)
+    monkeypatch.setattr("gclens.pipeline.columnar.BATCH_LINES", batch)
+    monkeypatch.setattr("gclens.read.readahead.Prefetched.ready", lambda self: joined)
     blocks = trace_from(stream(path, replace(make_options(engine="fast"), block_bytes=2048)))
     lark = read_trace(path, engine="lark")
     for name in lark.tables:
@@ -73,8 +73,8 @@ def test_every_file_parsed_a_small_block_at_a_time_gives_the_reference_tables(
 def test_a_given_start_time_stamps_rows_alike_on_both_routes(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """With ``--start``, the columnar route stamps every row (lines that wait for their gc line
     take its time) exactly as the line-by-line anchorer does."""
-    monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)
-    monkeypatch.setattr("gclens._columnar.BATCH_LINES", 7)
+    monkeypatch.setattr("gclens.pipeline.parse.DETECT_LINES", 3)
+    monkeypatch.setattr("gclens.pipeline.columnar.BATCH_LINES", 7)
     path = ROOT / "sample_traces" / f"{name}.stderr"
     start = "2026-11-27T04:44:54.123Z"
     blocks = trace_from(stream(path, replace(make_options(engine="fast", start=start), block_bytes=2048)))
@@ -193,7 +193,7 @@ def test_generated_sentences_parsed_as_columns_give_the_reference_rows(family: s
 
 def test_templates_serve_almost_every_line_of_a_real_trace() -> None:
     engine = FastEngine()
-    from gclens._classify import classify
+    from gclens.read.classify import classify
 
     lines = (ROOT / "sample_traces" / "go1.25" / "churn-full.stderr").read_text().splitlines()
     hits = [(h.family, line[h.start:]) for line in lines if (h := classify(line))]

@@ -15,7 +15,7 @@ from envelope_variants import BOOT_ID, MONO_AT_EPOCH_NS, VARIANTS, wrap
 
 import gclens
 from conftest import CORPUS, SAMPLES, run
-from gclens._parse import LineTaker
+from gclens.pipeline.parse import LineTaker
 
 RUNS = ["go1.21/churn-full", "go1.25/churn-full", "go1.27/goroutines-detail"]
 ENVELOPE_COLUMNS = ["source", "ts", "log_ts", "stream", "host", "unit", "container", "pid"]
@@ -119,7 +119,7 @@ def test_corpus_envelopes(name: str, envelope: str, anchored: bool) -> None:
      {"log_ts_ns": 1795751465123456789, "log_ts_res_ns": 1, "stream": "stderr"}),
 ])
 def test_decoders_read_each_documented_layout(line: str, envelope: str, text: str, fields: dict[str, Any]) -> None:
-    from gclens._envelopes import ENVELOPES, Clock
+    from gclens.read.envelopes import ENVELOPES, Clock
 
     piece = ENVELOPES[envelope](line, Clock(year=2026))
     assert piece is not None and piece.text == text
@@ -144,7 +144,7 @@ def test_docker_split_lines_are_joined() -> None:
     ("/srv/app.log", None),
 ])
 def test_container_from_the_log_path(tmp_path: Path, path: str, container: str | None) -> None:
-    from gclens._envelopes import container_from_path
+    from gclens.read.envelopes import container_from_path
 
     assert container_from_path(path) == container
     if container and path.startswith("/var/log/pods/"):

@@ -26,12 +26,12 @@ from envelope_variants import wrap
 
 import gclens
 from conftest import ROOT, SAMPLES
-from gclens._classify import classify
-from gclens._fastpath import FastEngine
-from gclens._grammar import FAMILIES
-from gclens._rows_arrow import _laid_out, _NotPlain, stored_table
-from gclens._schemas import SCHEMAS, python_rows, rows_to_arrow, storage_schema, storage_table
-from gclens._template_store import TemplateStore, _decode, encode
+from gclens.grammar.loader import FAMILIES
+from gclens.grammar.template_store import TemplateStore, _decode, encode
+from gclens.grammar.templates import FastEngine
+from gclens.read.classify import classify
+from gclens.store.rows_arrow import _laid_out, _NotPlain, stored_table
+from gclens.store.schemas import SCHEMAS, python_rows, rows_to_arrow, storage_schema, storage_table
 
 HEAVY = ("lark", "pandas", "pyarrow.compute", "matplotlib", "jinja2")
 _PARSE = f"""
@@ -113,7 +113,7 @@ def test_a_damaged_store_is_ignored_relearnt_and_cleaned(tmp_path: Path) -> None
 
 
 def _recipe(family: str, shape: list[str], slots: list[Any], ops: list[Any]) -> Any:
-    from gclens._template_store import Recipe
+    from gclens.grammar.template_store import Recipe
 
     return Recipe(family, tuple(shape), tuple(tuple(s) for s in slots), tuple(tuple(o) for o in ops))
 
@@ -140,7 +140,7 @@ def test_a_small_source_gives_the_columnar_routes_tables(monkeypatch: pytest.Mon
     path = SAMPLES / "go1.25" / "goroutines-detail.stderr"
     text = "".join(path.read_text().splitlines(keepends=True)[:150])
     small = gclens.read_trace(io.BytesIO(text.encode()))
-    monkeypatch.setattr("gclens._parse.DETECT_LINES", 3)
+    monkeypatch.setattr("gclens.pipeline.parse.DETECT_LINES", 3)
     columnar = gclens.read_trace(io.BytesIO(text.encode()))
     assert small.tables["sched_g"].num_rows > 0
     for name in SCHEMAS:

@@ -46,7 +46,7 @@ import pytest
 import gclens
 from conftest import SAMPLES, run_in_process, sample_runs
 from gclens.analysis import gc_cpu_per_cycle, gc_cpu_stats
-from gclens.consistency import gc_cpu_cum_bounds, ms_quantum, stw_bounds
+from gclens.analysis.consistency import gc_cpu_cum_bounds, ms_quantum, stw_bounds
 
 RUNS = [r for r in sample_runs() if r.get("truth") and r["program"] != "spliced"]
 IDS = [r["file"] for r in RUNS]

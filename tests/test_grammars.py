@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from lark import Lark
 
-from gclens._grammar import FAMILIES, load_grammar
 from gclens._paths import grammar_dir
+from gclens.grammar.loader import FAMILIES, load_grammar
 
 
 def test_every_grammar_file_is_a_family() -> None:

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 from guide_rows import guide_rows
 
-from gclens._schemas import SCHEMAS
 from gclens.analysis.findings import RULES as TRACE_RULES
 from gclens.analysis.guide_claims import CLAIMS, KINDS, VERDICTS, rules_catalogue
 from gclens.analysis.pressure import RULE as PRESSURE_RULE
 from gclens.analysis.settings_rules import rule_ids
 from gclens.cli import main
-from gclens.rules_doc import catalogue_markdown
+from gclens.present.rules_doc import catalogue_markdown
+from gclens.store.schemas import SCHEMAS
 
 ROOT = Path(__file__).parent.parent
 ROWS = guide_rows()

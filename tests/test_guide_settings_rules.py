@@ -18,7 +18,7 @@ import pytest
 
 from gclens import read_trace
 from gclens.analysis.settings_rules import settings_findings
-from gclens.settings import read_settings
+from gclens.context.settings import read_settings
 
 ROOT = Path(__file__).parent.parent
 SYSCTL = ROOT / "tests" / "data" / "sysctl" / "01-sysctl-a-selected.decoded.txt"

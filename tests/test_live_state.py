@@ -116,9 +116,9 @@ def test_the_grafana_dashboard_queries_metrics_that_exist() -> None:
     from prometheus_client import generate_latest
 
     from conftest import ROOT
-    from gclens._pipeline import Options, stream
     from gclens.live import Metrics
     from gclens.live._metrics import METRIC_NAMES
+    from gclens.pipeline.stream import Options, stream
 
     metrics, state = Metrics(), LiveState(limits=Limits(max_stw_ms=0.05))
     state.on_cycles, state.on_sched, state.on_rejects = metrics.on_cycles, metrics.on_sched, metrics.on_rejects

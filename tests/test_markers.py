@@ -17,12 +17,12 @@ from hypothesis import strategies as st
 from test_engines import _sentences
 from test_prefilter import _lines
 
-from gclens import _markers
-from gclens._classify import CANDIDATES, classify
-from gclens._columnar import _FAMILY_REGEX
-from gclens._grammar import FAMILIES
-from gclens._scan import matching_lines
-from gclens._sources import _matching
+from gclens.grammar import markers as _markers
+from gclens.grammar.loader import FAMILIES
+from gclens.pipeline.columnar import _FAMILY_REGEX
+from gclens.read.classify import CANDIDATES, classify
+from gclens.read.scan import matching_lines
+from gclens.read.sources import _matching
 
 APP = ["2026/12/05 07:45:21.304404 applog: request done worker=1 seq=0 path=/api/users/936 dur_us=47",
        'time=2026-12-05T07:45:23.948Z level=INFO msg="request done" worker=0 seq=0 path=/api/items/704',

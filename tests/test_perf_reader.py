@@ -22,8 +22,8 @@ import pytest
 
 import gclens
 from gclens import InputError, UsageError
-from gclens._schemas import PERF_SAMPLES
-from gclens.perf import EXPORT_SCRIPT, ExecEvent, PerfCapture, read_perf
+from gclens.context.perf import EXPORT_SCRIPT, ExecEvent, PerfCapture, read_perf
+from gclens.store.schemas import PERF_SAMPLES
 
 EXAMPLES = Path(__file__).resolve().parent / "perf_examples"
 PERFMINI_TEXT = EXAMPLES / "perfmini.txt.gz"

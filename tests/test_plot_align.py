@@ -19,13 +19,14 @@ import pytest
 from independent import Cycle, cycles, nearest_rank
 
 from conftest import ARTIFACTS, CHROMIUM, SAMPLES, chromium
-from gclens import plot, read_trace
-from gclens._trace_type import Trace
-from gclens.align import Aligned, align
+from gclens import read_trace
 from gclens.analysis.segments import kpis_by_snapshot
-from gclens.perf import read_perf
-from gclens.report import render_report
-from gclens.settings import read_settings, settings_changes
+from gclens.context.align import Aligned, align
+from gclens.context.perf import read_perf
+from gclens.context.settings import read_settings, settings_changes
+from gclens.pipeline.trace import Trace
+from gclens.present import plot
+from gclens.present.report import render_report
 
 CHANGE = SAMPLES / "perf" / "go1.19-cgroup-change"
 QUOTA_LABEL = "cpu.cfs_quota_us: -1 -> 50000"

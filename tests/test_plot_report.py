@@ -16,9 +16,9 @@ from independent import cycles
 
 import gclens
 from conftest import ARTIFACTS, CHROMIUM, SAMPLES, chromium, chromium_layout, run
-from gclens import plot
 from gclens.analysis import Limits, evaluate, kpis_under
-from gclens.report import go_version, render_report
+from gclens.present import plot
+from gclens.present.report import go_version, render_report
 
 PAUSES = SAMPLES / "go1.25" / "pauses-long.stderr"
 CHURN = SAMPLES / "go1.25" / "churn-gogc10.stderr"
@@ -197,7 +197,7 @@ def test_report_reads_at_a_glance_on_desktop_and_phone(tmp_path: Path, width: in
 
 
 def test_short_run_shows_no_heap_trend_but_a_long_enough_one_does() -> None:
-    from gclens.report import _shown_trend
+    from gclens.present.report import _shown_trend
 
     kpis = kpis_under(gclens.read_trace(CHURN), Limits()).row(0, named=True)
     assert _shown_trend(kpis, Limits())["live_slope_mib_per_min"] == "n/a (3 s < 60 s)"

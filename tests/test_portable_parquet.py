@@ -26,10 +26,10 @@ import pytest
 from envelope_variants import wrap
 
 import gclens
-import gclens.dataset
+import gclens.store.dataset
 from conftest import SAMPLES
-from gclens._schemas import TABLE_NAMES, python_rows
-from gclens.dataset import MANIFEST, ingest, open_table
+from gclens.store.dataset import MANIFEST, ingest, open_table
+from gclens.store.schemas import TABLE_NAMES, python_rows
 
 CHURN = SAMPLES / "go1.25" / "churn-full.stderr"
 DETAIL = SAMPLES / "go1.25" / "goroutines-detail.stderr"
@@ -305,7 +305,7 @@ def test_one_bad_file_is_recorded_and_skipped(tmp_path: Path, monkeypatch: pytes
     late = logs / "late.log.gz"  # cut after it was fingerprinted: fails mid-parse, its rows taken back
     whole = gzip.compress(CHURN.read_bytes() * 40)  # 5.6 MB: rows are handed over before the cut
     late.write_bytes(whole)
-    real_plan = gclens.dataset.plan
+    real_plan = gclens.store.dataset.plan
 
     def plan_then_vanish(*args: Any, **kwargs: Any) -> Any:  # the file goes after it was fingerprinted
         planned = real_plan(*args, **kwargs)
@@ -313,7 +313,7 @@ def test_one_bad_file_is_recorded_and_skipped(tmp_path: Path, monkeypatch: pytes
         late.write_bytes(whole[:len(whole) * 3 // 4])
         return planned
 
-    monkeypatch.setattr(gclens.dataset, "plan", plan_then_vanish)
+    monkeypatch.setattr(gclens.store.dataset, "plan", plan_then_vanish)
     root = tmp_path / "ds"
     result = ingest([str(logs / "*")], root, labels={"cluster": "eu1"})
     monkeypatch.undo()
@@ -360,7 +360,7 @@ def test_cli_says_some_files_were_skipped(tmp_path: Path) -> None:
 
 def test_a_file_failing_mid_parse_leaves_no_rows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Rows of a file that fails after some were handed over (read error mid-file) are taken back."""
-    import gclens._ingest_parse as ingest_parse
+    import gclens.store.ingest_parse as ingest_parse
 
     logs, good, _ = _fleet(tmp_path)
     broken = logs / "broken.log"

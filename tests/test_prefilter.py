@@ -20,8 +20,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from gclens import read_trace
-from gclens._classify import CANDIDATES, ROUGH, TINY_TAIL_BYTES, classify, is_fragment
-from gclens._sources import MAX_LINE_BYTES
+from gclens.read.classify import CANDIDATES, ROUGH, TINY_TAIL_BYTES, classify, is_fragment
+from gclens.read.sources import MAX_LINE_BYTES
 
 ROOT = Path(__file__).parent.parent
 REAL = (ROOT / "sample_traces" / "go1.25" / "churn-full.stderr").read_bytes().splitlines(keepends=True)
@@ -37,7 +37,7 @@ def _same(data: bytes) -> None:
 
 @pytest.fixture(params=[64, 1000, 1 << 20], ids=["block64", "block1000", "block1M"])
 def block(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> int:
-    monkeypatch.setattr("gclens._sources.BLOCK_BYTES", request.param)
+    monkeypatch.setattr("gclens.read.sources.BLOCK_BYTES", request.param)
     return int(request.param)
 
 
@@ -132,9 +132,9 @@ def test_the_automaton_marks_what_line_by_line_matching_marks(envelope: str | No
     and in each envelope whose continued lines the scanner must keep as well."""
     from envelope_variants import wrap
 
-    from gclens._envelopes import CONTINUED
-    from gclens._scan import matching_lines
-    from gclens._sources import _matching
+    from gclens.read.envelopes import CONTINUED
+    from gclens.read.scan import matching_lines
+    from gclens.read.sources import _matching
 
     patterns = CANDIDATES if envelope not in CONTINUED else (*CANDIDATES, CONTINUED[envelope])
     marked = 0

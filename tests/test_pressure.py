@@ -20,11 +20,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from gclens import plot, read_trace
-from gclens.align import align
+from gclens import read_trace
 from gclens.analysis.pressure import pressure_before_cycles, pressure_findings, pressure_per_second
 from gclens.cli import main
-from gclens.perf import read_perf
+from gclens.context.align import align
+from gclens.context.perf import read_perf
+from gclens.present import plot
 
 CAPTURE = Path(__file__).parent.parent / "sample_traces" / "perf" / "vmscan"
 TRUTH = json.loads((CAPTURE / "truth.json").read_text())

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import gclens
 from conftest import SAMPLES
-from gclens._classify import classify
+from gclens.read.classify import classify
 
 BUDGET = settings(max_examples=120, deadline=None, derandomize=True,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -9,7 +9,7 @@ import polars as pl
 
 import gclens
 from conftest import SAMPLES
-from gclens._sources import rotation_order
+from gclens.read.sources import rotation_order
 
 PAUSES_127 = SAMPLES / "go1.27" / "pauses-long.stderr"
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gclens._classify import classify
 from gclens._errors import LineError
-from gclens._grammar import parse_line
-from gclens._recognize import Prefix
-from gclens._transformers import Legacy, Row
+from gclens.grammar.loader import parse_line
+from gclens.grammar.recognize import Prefix
+from gclens.grammar.transformers import Legacy, Row
+from gclens.read.classify import classify
 
 SAMPLES = Path(__file__).parent.parent / "sample_traces"
 INSERTED = ['{"level":"info","msg":"request served","path":"/api/v1"}', "app: request 17 took 3 ms",

@@ -26,7 +26,7 @@ import pytest
 
 import gclens
 from conftest import SAMPLES, sample_runs
-from gclens.consistency import gc_cpu_cum_bounds, stw_bounds
+from gclens.analysis.consistency import gc_cpu_cum_bounds, stw_bounds
 
 RUNS = sample_runs()
 IDS = [r["file"] for r in RUNS]

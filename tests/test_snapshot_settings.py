@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gclens import InputError
-from gclens.settings import parse_bytes, read_settings, settings_changes, settings_wide, sysctl_text_rows
-from gclens.snapshot import capture, dumps, proc_sys_key
+from gclens.context.settings import parse_bytes, read_settings, settings_changes, settings_wide, sysctl_text_rows
+from gclens.context.snapshot import capture, dumps, proc_sys_key
 
 DATA = Path(__file__).parent / "data" / "sysctl"
 

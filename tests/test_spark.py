@@ -67,7 +67,7 @@ def _expected(paths: list[Path]) -> dict[str, pa.Table]:
 
 
 def test_spark_equals_read_trace_table_by_table(spark: Any) -> None:
-    from gclens.spark import parse_dataframe, read_text
+    from gclens.store.spark import parse_dataframe, read_text
 
     paths = [p.resolve() for p in TRACES if p.exists()]
     assert len(paths) >= 4
@@ -83,7 +83,7 @@ def test_spark_equals_read_trace_table_by_table(spark: Any) -> None:
 
 def test_split_files_keep_line_order(spark: Any) -> None:
     """A file read in several splits (tiny maxPartitionBytes) still parses in line order."""
-    from gclens.spark import parse_dataframe, read_text
+    from gclens.store.spark import parse_dataframe, read_text
 
     path = (SAMPLES / "go1.25" / "goroutines-detail.stderr").resolve()
     spark.conf.set("spark.sql.files.maxPartitionBytes", "8192")
@@ -99,7 +99,7 @@ def test_split_files_keep_line_order(spark: Any) -> None:
 
 
 def test_wholetext_and_labels(spark: Any) -> None:
-    from gclens.spark import parse_dataframe, read_text
+    from gclens.store.spark import parse_dataframe, read_text
 
     path = (SAMPLES / "go1.25" / "churn-full.stderr").resolve()
     got = parse_dataframe(read_text(spark, str(path), wholetext=True), labels={"cluster": "eu1"}, persist=False)
@@ -111,7 +111,7 @@ def test_wholetext_and_labels(spark: Any) -> None:
 
 
 def test_unordered_lines_are_refused(spark: Any) -> None:
-    from gclens.spark import parse_dataframe
+    from gclens.store.spark import parse_dataframe
 
     rows = [("a.log", "gc 1 @0.1s 1%: x"), ("a.log", "gc 2 @0.2s 1%: x")]
     frame = spark.createDataFrame(rows, "path string, value string")

@@ -19,9 +19,9 @@ import pytest
 from envelope_variants import wrap
 
 from conftest import SAMPLES
-from gclens._envelopes import Clock
-from gclens._pipeline import Options, stream
-from gclens._schemas import SCHEMAS, TABLE_NAMES
+from gclens.pipeline.stream import Options, stream
+from gclens.read.envelopes import Clock
+from gclens.store.schemas import SCHEMAS, TABLE_NAMES
 
 FILES = ["go1.27/pauses-long", "go1.24/spliced", "go1.22/spliced", "go1.19/goroutines-detail",
          "go1.25/churn-gctrace2", "go1.22/crash-deadlock"]
@@ -59,8 +59,8 @@ def test_memory_does_not_grow_with_the_input(tmp_path: Path, monkeypatch: pytest
     """The pipeline holds a bounded number of rows: measured as rows alive between batches.
     Blocks already read are joined up to a parse batch, and ready batches up to a chunk: with
     both bounds at 2,000 lines, no batch may come near the input's 50 copies of a trace."""
-    monkeypatch.setattr("gclens._columnar.BATCH_LINES", 2_000)
-    monkeypatch.setattr("gclens._columnar.COALESCED_ROWS", 2_000)
+    monkeypatch.setattr("gclens.pipeline.columnar.BATCH_LINES", 2_000)
+    monkeypatch.setattr("gclens.pipeline.columnar.COALESCED_ROWS", 2_000)
     lines = (SAMPLES / "go1.21/churn-full.stderr").read_bytes()
     data = lines * 50
     waiting = []
@@ -80,7 +80,7 @@ def test_restarts_hand_their_runs_rows_over_as_they_end(envelope: str | None, mo
     table is the same as from one big chunk. (Blocks are parsed one by one here, not joined as
     they would be when the reader is ahead: then a 16 KiB block is a chunk.) In a CRI log each
     run's rows wait for its anchor, which must be decided when the run is handed over."""
-    monkeypatch.setattr("gclens._readahead.Prefetched.ready", lambda self: False)
+    monkeypatch.setattr("gclens.read.readahead.Prefetched.ready", lambda self: False)
     data = (SAMPLES / "go1.25" / "churn-full.stderr").read_bytes()
     if envelope:
         truth = json.loads((SAMPLES / "go1.25" / "churn-full.truth.json").read_text())
@@ -103,7 +103,7 @@ def test_read_ahead_keeps_order_raises_in_place_and_holds_at_most_its_limit() ->
     """The reader and parser threads hand items on through ``Prefetched``: in order, the worker's
     error raised where it happened, and never more than ``limit`` lines waiting (one item may
     always wait, however large)."""
-    from gclens._readahead import Prefetched
+    from gclens.read.readahead import Prefetched
 
     loads: list[int] = []
 
@@ -124,7 +124,7 @@ def test_read_ahead_keeps_order_raises_in_place_and_holds_at_most_its_limit() ->
 
 
 def test_read_ahead_stops_when_the_consumer_does() -> None:
-    from gclens._readahead import Prefetched
+    from gclens.read.readahead import Prefetched
 
     produced = []
 
@@ -147,10 +147,10 @@ def test_parquet_row_groups_gather_the_small_batches_of_a_stream(tmp_path: Path,
     written. Whatever the grouping, the files hold the same rows in the same order."""
     import pyarrow.parquet as pq
 
-    from gclens import _output
+    from gclens.store import output as _output
 
-    monkeypatch.setattr("gclens._columnar.BATCH_LINES", 200)
-    monkeypatch.setattr("gclens._readahead.Prefetched.ready", lambda self: False)  # same batches every run
+    monkeypatch.setattr("gclens.pipeline.columnar.BATCH_LINES", 200)
+    monkeypatch.setattr("gclens.read.readahead.Prefetched.ready", lambda self: False)  # same batches every run
     data = (SAMPLES / "go1.21" / "churn-full.stderr").read_bytes() * 6
     options = Options(chunk_lines=50, block_bytes=8 << 10)
     batches: dict[str, int] = {}

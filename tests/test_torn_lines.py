@@ -23,9 +23,9 @@ from independent import pause_cpu_explained
 import gclens
 from conftest import SAMPLES
 from gclens import parse_runtime_line
-from gclens._classify import classify
 from gclens._errors import LineError
-from gclens._recognize import Prefix
+from gclens.grammar.recognize import Prefix
+from gclens.read.classify import classify
 
 STYLES = {
     "stdlog": "2026/11/27 03:27:41.337545 applog: served request id=17 bytes=5120",

@@ -21,8 +21,8 @@ def test_pandas_is_blocked() -> None:
 
 
 def test_timestamps_become_python_values_without_pandas() -> None:
-    """What the library does instead of to_pylist(): gclens._schemas.python_rows, nanoseconds as ints."""
-    code = ("import pyarrow as pa; from gclens._schemas import python_rows\n"
+    """What the library does instead of to_pylist(): gclens.store.schemas.python_rows, nanoseconds as ints."""
+    code = ("import pyarrow as pa; from gclens.store.schemas import python_rows\n"
             "t = pa.table({'ts': pa.array([1796455274504810417, None], pa.timestamp('ns', tz='UTC')), 'n': [1, 2]})\n"
             "try:\n    t.to_pylist()\nexcept ValueError:\n    pass\nelse:\n    raise SystemExit('pandas was used')\n"
             "assert python_rows(t) == [{'ts': 1796455274504810417, 'n': 1}, {'ts': None, 'n': 2}]\n")

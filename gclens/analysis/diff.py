@@ -7,9 +7,9 @@ from typing import Any
 
 import polars as pl
 
-from gclens._trace_type import Trace
 from gclens.analysis._common import cycles
 from gclens.analysis.gccpu import gc_cpu_per_cycle
+from gclens.pipeline.trace import Trace
 
 __all__ = ["KPIS", "diff_kpis", "trace_kpis"]
 

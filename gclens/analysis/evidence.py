@@ -15,15 +15,15 @@ from typing import Any, Literal
 
 import polars as pl
 
-from gclens._trace_type import Trace
 from gclens.analysis._finding import finding
+from gclens.pipeline.trace import Trace
 
 __all__ = ["NO_GC_LINES", "TRUNCATED", "UNTERMINATED", "Verdict", "input_findings", "no_gc_message", "verdict"]
 
 NO_GC_LINES = "no-gc-lines"
 TRUNCATED = "truncated-log"
 UNTERMINATED = "unterminated last line"
-"""How the reader's reject reason for a cut-off last line starts (``gclens._parse``)."""
+"""How the reader's reject reason for a cut-off last line starts (``gclens.pipeline.parse``)."""
 Verdict = Literal["pass", "limit", "no-evidence"]
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import polars as pl
 
-from gclens._trace_type import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis._finding import FINDINGS_SCHEMA, SEVERITY_ORDER, Severity
 from gclens.analysis._finding import finding as _finding
@@ -21,6 +20,7 @@ from gclens.analysis.heap import death_spiral
 from gclens.analysis.kpis import run_kpis
 from gclens.analysis.limits import Limits
 from gclens.analysis.pauses import pauses_over
+from gclens.pipeline.trace import Trace
 
 __all__ = ["FINDINGS_SCHEMA", "RULES", "Limits", "Rule", "evaluate", "kpis_under", "trend_span_is_enough"]
 GC_GUIDE = "https://go.dev/doc/gc-guide"

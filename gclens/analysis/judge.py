@@ -25,8 +25,8 @@ from gclens.analysis.pressure import pressure_findings
 from gclens.analysis.settings_rules import settings_findings
 
 if TYPE_CHECKING:  # a type only: importing gclens.align would load the reader
-    from gclens._trace_type import Trace
-    from gclens.align import Aligned
+    from gclens.context.align import Aligned
+    from gclens.pipeline.trace import Trace
 
 __all__ = ["Checked", "check"]
 

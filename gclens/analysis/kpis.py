@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import polars as pl
 
-from gclens._trace_type import Trace
 from gclens.analysis._common import RUN
+from gclens.analysis.consistency import gc_cpu_cum_bounds
 from gclens.analysis.gccpu import gc_cpu_stats
 from gclens.analysis.heap import heap_stats, pacer_stats
 from gclens.analysis.pauses import pause_stats
 from gclens.analysis.scheduler import sched_stats
-from gclens.consistency import gc_cpu_cum_bounds
+from gclens.pipeline.trace import Trace
 
 __all__ = ["run_kpis"]
 

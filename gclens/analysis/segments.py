@@ -17,7 +17,7 @@ import polars as pl
 from gclens.analysis._common import RUN
 from gclens.analysis.gccpu import gc_cpu_per_cycle
 from gclens.analysis.pauses import nearest_rank
-from gclens.settings import COUNTER_PATTERN, settings_changes
+from gclens.context.settings import COUNTER_PATTERN, settings_changes
 
 __all__ = ["SEGMENTS_SCHEMA", "kpis_by_snapshot"]
 

@@ -14,14 +14,14 @@ from typing import Any
 
 import polars as pl
 
-from gclens._trace_type import Trace
 from gclens.analysis._common import RUN
 from gclens.analysis._finding import FINDINGS_SCHEMA
 from gclens.analysis._finding import finding as _finding
 from gclens.analysis._settings_base import Finding, RunContext, SettingsRule, Snapshot, _int, _rule
 from gclens.analysis.guide_settings_rules import GUIDE_RULES
 from gclens.analysis.limits import Limits
-from gclens.settings import parse_bytes
+from gclens.context.settings import parse_bytes
+from gclens.pipeline.trace import Trace
 
 __all__ = ["KERNEL_DOCS", "RULES", "cpu_quota", "memory_limit", "rule_ids", "settings_findings"]
 

@@ -11,8 +11,6 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
-from gclens._formats import Format
-from gclens._pipeline import Options
 from gclens.analysis.limits import Limits
 from gclens.live._child import FORWARDED, Child, CommandError, exit_status, extend_godebug
 from gclens.live._feed import Feed, drain, tail
@@ -20,6 +18,8 @@ from gclens.live._metrics import Metrics
 from gclens.live._session import LiveResult, Session
 from gclens.live._state import Finding, LiveState
 from gclens.live._view import PlainView
+from gclens.pipeline.stream import Options
+from gclens.store.formats import Format
 
 __all__ = ["Abandoned", "follow", "run_program"]
 
@@ -181,7 +181,7 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
 def _snapshot_soon(pid: int) -> tuple[threading.Thread, list[dict[str, Any]]]:
     """A ``gclens snapshot`` of the program just started (sysctl, cgroup, limits, its start time),
     taken in the background; empty if it was gone too soon."""
-    from gclens.snapshot import capture
+    from gclens.context.snapshot import capture
 
     taken: list[dict[str, Any]] = []
 
@@ -202,8 +202,8 @@ def _write_start(out_dir: str | os.PathLike[str], command: Sequence[str], child:
     import json
     from pathlib import Path
 
-    from gclens._output import write_text_atomic
-    from gclens.snapshot import dumps
+    from gclens.context.snapshot import dumps
+    from gclens.store.output import write_text_atomic
 
     taken: list[dict[str, Any]] = []
     if snapshot is not None:

@@ -7,10 +7,10 @@ import sys
 from typing import Any
 
 from gclens import _validate as v
-from gclens._cli_args import add_command, add_input_options, add_limits, typed
-from gclens._cli_common import EXIT_OK, gate, limits_from, options_from
-from gclens._cli_tables import render_summary
-from gclens._formats import FORMATS
+from gclens.commands.args import add_command, add_input_options, add_limits, typed
+from gclens.commands.common import EXIT_OK, gate, limits_from, options_from
+from gclens.commands.tables import render_summary
+from gclens.store.formats import FORMATS
 
 __all__ = ["add_commands"]
 
@@ -130,7 +130,7 @@ def cmd_follow(args: argparse.Namespace) -> int:
 
 def _check(result: Any, limits: Any) -> int:
     from gclens.analysis import check
-    from gclens.render import findings_text
+    from gclens.present.render import findings_text
 
     findings = check(result.trace, limits).findings  # as `gclens check` judges
     print(findings_text(findings))

@@ -1,6 +1,6 @@
 """Bytes from a live source to the parsing pipeline: a bounded hand-over and its producers.
 
-The pipeline reads a ``Feed`` like any stream (``gclens._sources`` reads a stream as it comes).
+The pipeline reads a ``Feed`` like any stream (``gclens.read.sources`` reads a stream as it comes).
 A producer thread puts what it reads; ``put`` blocks while the pipeline is behind, so a fast
 writer is slowed down (its pipe fills, its writes wait), never dropped. Producers: ``tail``
 (``tail -F`` over a growing file, rotated by rename or truncated) and ``drain`` (a pipe or

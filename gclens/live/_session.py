@@ -1,6 +1,6 @@
 """One live session: the parse pipeline over a Feed in its own thread, its batches shared out.
 
-The batches ``gclens._pipeline.stream`` yields go, in order, to the file writer (``-o DIR``,
+The batches ``gclens.pipeline.stream.stream`` yields go, in order, to the file writer (``-o DIR``,
 the same writer as ``gclens parse -o``), to the ``LiveState`` the view and the metrics read, and
 (for ``--check``) to an in-memory Trace. Stopping a session means ending its Feed: the pipeline
 then finishes exactly as at the end of a file, so the tables are those ``parse`` gives for the
@@ -17,12 +17,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from gclens._envelopes import DETECT_LINES, detect
-from gclens._formats import Format
-from gclens._pipeline import Batch, Options, Summary, stream
-from gclens._sources import Source
 from gclens.live._feed import Feed
 from gclens.live._state import Finding, LiveKpis, LiveState
+from gclens.pipeline.stream import Batch, Options, Summary, stream
+from gclens.read.envelopes import DETECT_LINES, detect
+from gclens.read.sources import Source
+from gclens.store.formats import Format
 
 __all__ = ["LiveResult", "Session"]
 
@@ -108,7 +108,7 @@ class Session:
     def _work(self) -> None:
         try:
             if self.out_dir is not None:
-                from gclens._output import write_batches
+                from gclens.store.output import write_batches
 
                 self.written = write_batches(self._batches(), self.out_dir, fmt=self.fmt)
             else:
@@ -129,7 +129,7 @@ class Session:
             raise self.error
         trace = None
         if self.keep_trace:
-            from gclens._trace import trace_from
+            from gclens.pipeline.reader import trace_from
 
             trace = trace_from(self.kept)
         return LiveResult(self.summary, self.state.kpis(), self.state.recent_findings(self.state.max_findings),

@@ -19,11 +19,11 @@ from typing import Any
 import polars as pl
 import pyarrow as pa
 
-from gclens._schemas import rows_to_arrow
 from gclens.analysis._common import CYCLE_CPU_COLS
 from gclens.analysis.gccpu import gc_cpu_per_cycle
 from gclens.analysis.limits import Limits
 from gclens.analysis.pauses import nearest_rank
+from gclens.store.schemas import rows_to_arrow
 
 __all__ = ["MAX_RECENT", "Finding", "LiveKpis", "LiveState", "live_kpis"]
 

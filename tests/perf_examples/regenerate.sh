@@ -1,6 +1,6 @@
 #!/bin/sh
 # Re-record perfmini.* and dd-default-clock-header.txt in this directory: one perf capture of perfmini/main.go, saved both as
-# `perf script` text and as the JSON Lines of gclens/perf_export.py, so that tests can check that
+# `perf script` text and as the JSON Lines of gclens/context/perf_export.py, so that tests can check that
 # the two readers agree sample for sample. Needs root (or perf_event_paranoid <= 1), perf with
 # libpython (Debian linux-perf), and Go 1.19 at /usr/lib/go-1.19. The samples differ run to run;
 # the tests only assert properties that hold for any run.

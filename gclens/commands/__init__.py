@@ -1,0 +1,8 @@
+"""The command line's parts: arguments, shared helpers, and the commands by kind.
+The entry point stays ``gclens.cli``.
+
+Modules are imported by their full path; this package imports nothing, so a leaf module in it
+stays a leaf. Users import gclens and its public modules at the package root (align, plot...).
+"""
+
+__all__: list[str] = []
