@@ -54,6 +54,8 @@ def test_envelope_gives_the_raw_rows_and_a_true_anchor(name: str, envelope: str)
         assert -5 < error_ms < 1
         return
     start_ns = int(wrapped.runs.select(pl.col("start_ts").dt.epoch("ns")).item())
+    offsets = wrapped.gc.select(pl.col("ts").dt.epoch("ns") - start_ns, (pl.col("t_s") * 1e9).round().cast(pl.Int64))
+    assert offsets.to_series(0).equals(offsets.to_series(1), check_names=False)  # to the nanosecond
     error_ms = (start_ns - truth["start_unix_ns"]) / 1e6
     # late by the collector delay and the truncated @ (both push it up); runtime start precedes main()
     assert -5 < error_ms < 1

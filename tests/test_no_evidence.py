@@ -1,5 +1,5 @@
 """No evidence is not a pass: a source without gc lines gets exit code 4 from `check` (every
-format) and `report`, with one line naming it; a log cut inside a runtime line is a finding with
+format), `summary` and `report`, with one line naming it; a log cut inside a runtime line is a finding with
 its line number and text."""
 
 from __future__ import annotations
@@ -72,6 +72,16 @@ def test_report_without_gc_lines_exits_4_and_still_writes(tmp_path: Path) -> Non
     assert code == 4 and err.endswith(_message(empty)) and "no gc lines in" in html.read_text()
     assert run_in_process("report", str(empty), "-o", str(html), "--allow-empty")[0] == 0
     assert run_in_process("report", str(CALM), "-o", str(html))[0] == 0
+
+
+def test_summary_without_gc_lines_exits_4_but_is_no_gate(tmp_path: Path) -> None:
+    """A summary of nothing must not pass in a pipeline; over limits it still exits 0 (``check`` gates)."""
+    empty = _no_gc_inputs(tmp_path)[0]
+    code, out, err = run_in_process("summary", str(empty))
+    assert code == 4 and err.endswith(_message(empty)) and out
+    assert run_in_process("summary", str(empty), "--allow-empty")[0] == 0
+    assert run_in_process("summary", str(CALM), "--max-stw-ms", "0.001")[0] == 0
+    assert run_in_process("check", str(CALM), "--max-stw-ms", "0.001")[0] == 1
 
 
 def test_one_empty_source_among_good_ones(tmp_path: Path) -> None:

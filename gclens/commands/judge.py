@@ -81,7 +81,8 @@ def cmd_summary(args: argparse.Namespace) -> int:
     print(summary_text(kpis, findings))
     if context:
         print(f"\n{context}")
-    return EXIT_OK
+    code = gate(findings)
+    return code if code == EXIT_NO_EVIDENCE else EXIT_OK  # a summary is not a gate, but has no evidence
 
 
 def cmd_diff(args: argparse.Namespace) -> int:

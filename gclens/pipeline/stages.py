@@ -97,7 +97,8 @@ class Stages:
                        for c, dtype in schema.items()]
             rows = rows.select(columns)
             if rows.height <= _AS_ROWS:  # the sinks lay them out (``_rows_arrow``): no pyarrow.compute
-                yield name, rows.to_dicts()
+                times = [c for c, dtype in schema.items() if dtype == pl.Datetime]  # as rows: ns since the epoch
+                yield name, rows.with_columns(pl.col(times).cast(pl.Int64)).to_dicts()
             else:
                 yield name, rows.to_arrow().cast(SCHEMAS[name])
 
