@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pyarrow as pa
@@ -171,3 +172,19 @@ def test_values_it_does_not_lay_out_go_the_polars_way() -> None:
     with pytest.raises(_NotPlain):
         _laid_out("gc", rows)
     assert stored_table("gc", rows).equals(storage_table(rows_to_arrow("gc", rows)))
+
+
+@pytest.mark.parametrize("name, envelope", [("go1.25/goroutines-detail", None), ("go1.25/churn-full", "cri")])
+def test_batches_handed_on_as_rows_give_the_arrow_tables(name: str, envelope: str | None,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Until ``pyarrow.compute`` is imported the stages hand small batches on as rows (times as
+    ns integers): the tables equal those of batches handed on as Arrow, to the nanosecond."""
+    text = (SAMPLES / f"{name}.stderr").read_text()
+    data = wrap(text, json.loads((SAMPLES / f"{name}.truth.json").read_text()), envelope) if envelope else text
+    options = {"year": 2026} if envelope else {"start": "2026-03-04T12:00:00.123456789Z"}
+    as_arrow = gclens.read_trace(io.BytesIO(data.encode()), **options)
+    monkeypatch.setattr("gclens.pipeline.stages.sys", SimpleNamespace(modules={}))
+    as_rows = gclens.read_trace(io.BytesIO(data.encode()), **options)
+    assert as_rows.gc["ts"].null_count() == 0
+    for table in SCHEMAS:
+        assert as_rows.tables[table].equals(as_arrow.tables[table]), table

@@ -15,6 +15,7 @@ chunk size, not by the input:
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -34,8 +35,9 @@ __all__ = ["Stages"]
 Batch = tuple[str, Any]
 _AS_ROWS = 2_000
 """Up to this many rows a table's batch goes out as rows (dicts), which the sinks lay out in
-Arrow themselves (``_rows_arrow``): Polars' Arrow types need a cast, and a cast imports
-``pyarrow.compute`` (40 ms), more than a small log takes to parse."""
+Arrow themselves (``_rows_arrow``), until ``pyarrow.compute`` is imported: Polars' Arrow types
+need a cast, and the cast's first use imports it (40 ms, more than a small log takes to parse);
+after that, casting costs less than laying out rows in Python."""
 _DECIDED = ("run_id", "gc_num", "t_s", "sched_line_no", "ts")
 """Columns the stages decide (the rest of a row is as parsed)."""
 
@@ -96,7 +98,7 @@ class Stages:
             columns = [pl.col(c).cast(dtype) if c in rows.columns else pl.lit(None, dtype=dtype).alias(c)
                        for c, dtype in schema.items()]
             rows = rows.select(columns)
-            if rows.height <= _AS_ROWS:  # the sinks lay them out (``_rows_arrow``): no pyarrow.compute
+            if rows.height <= _AS_ROWS and "pyarrow.compute" not in sys.modules:  # the sinks lay them out
                 times = [c for c, dtype in schema.items() if dtype == pl.Datetime]  # as rows: ns since the epoch
                 yield name, rows.with_columns(pl.col(times).cast(pl.Int64)).to_dicts()
             else:
