@@ -283,19 +283,20 @@ class Assembler:
         header = None if init is None else init.header  # before the placements below change it
         first = (None if init is None else init.run_id, None if header is None else header[0],
                  None if header is None else header[1])
-        rows = ready[clocked].select(pl.col("_table") == "gc", "line_no", pl.col("gc_num").fill_null(0), "t_s",
-                                     pl.col("detail").fill_null(False))
+        rows = ready.filter(pl.col("_table").is_in(_CLOCKED)).select(
+            pl.col("_table") == "gc", "line_no", pl.col("gc_num").fill_null(0), "t_s",
+            pl.col("detail").fill_null(False))
         is_gc, line_no, gc_num, t_s, detail = (series.to_numpy() for series in rows.get_columns())
         runs, hdr_no, hdr_t = splitter.place_all(is_gc, line_no, gc_num, t_s, detail, self._remember)
         index = np.searchsorted(clocked, np.arange(ready.height), side="right") - 1
-        before = pl.Series(index < 0)
+        before, at = index < 0, np.maximum(index, 0)
         picked = {}
-        for name, values, start, dtype in (("run_id", pl.Series(runs), first[0], pl.Int64),
-                                           ("_hdr_no", pl.Series(hdr_no).replace(-1, None), first[1], pl.Int64),
-                                           ("_hdr_t", pl.Series(hdr_t, nan_to_null=True), first[2], pl.Float64)):
-            spread = values.cast(dtype).gather(np.maximum(index, 0)) if len(values) \
-                else pl.Series([None] * ready.height, dtype=dtype)
-            picked[name] = pl.when(before).then(pl.lit(start, dtype=dtype)).otherwise(spread)
+        for name, values, start, missing, dtype in (("run_id", runs, first[0], -1, pl.Int64),
+                                                    ("_hdr_no", hdr_no, first[1], -1, pl.Int64),
+                                                    ("_hdr_t", hdr_t, first[2], np.nan, pl.Float64)):
+            spread = values[at] if len(values) else np.full(ready.height, missing, dtype=values.dtype)
+            spread[before] = missing if start is None else start
+            picked[name] = _series(spread, missing, dtype)
         return ready.with_columns(**picked)
 
     def _remember(self, run: _Run) -> None:
@@ -371,6 +372,20 @@ class Assembler:
                 run["gc_last"] = row["gc_last"]
             if row["t_last"] is not None:
                 run["t_last_s"] = max(run.get("t_last_s", 0.0), row["t_last"])
+
+
+def _series(values: Any, missing: float, dtype: Any) -> pl.Series:
+    """A numpy array as a Polars column, ``missing`` (-1 or NaN) as null. A short one goes
+    through a list: Polars' numpy route imports ``numpy.ma`` (7 ms, more than a small log's chunk
+    takes to place)."""
+    if len(values) > _SHORT:
+        series = pl.Series(values, nan_to_null=True)
+        return (series if missing != -1 else series.replace(-1, None)).cast(dtype)
+    items = values.tolist()
+    return pl.Series([None if v == missing or v != v else v for v in items], dtype=dtype)
+
+
+_SHORT = 4096
 
 
 def concat(frames: list[pl.DataFrame | None]) -> pl.DataFrame | None:
