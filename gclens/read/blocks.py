@@ -66,7 +66,6 @@ class Block:
         return Line(int(self.numbers[i]), _raw(raw), terminated, len(raw))
 
 
-
 def _tiny(data: Any, offsets: Any, newlines: int) -> Any:
     """Lines of 2 to TINY_TAIL_BYTES bytes that start with a space: perhaps the last pieces of a
     torn gc line (` P`), which no pattern can find without slowing the scan of every line."""
@@ -215,7 +214,6 @@ def _utf8(raw: bytes) -> str | None:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         return None
-
 
 
 def _raw(line: bytes) -> bytes:

@@ -93,7 +93,6 @@ def _binary(stream: IO[bytes] | IO[str]) -> IO[bytes]:
     return stream  # type: ignore[return-value]
 
 
-
 @contextlib.contextmanager
 def _patient(stream: IO[bytes]) -> Iterator[Callable[[int], bytes]]:
     """``read1`` for a stream that, on a quiet pipe, wakes every 0.2 s instead of blocking.
@@ -126,7 +125,6 @@ def _patient(stream: IO[bytes]) -> Iterator[Callable[[int], bytes]]:
         yield read
     finally:
         os.set_blocking(fd, True)
-
 
 
 def _decoded(source: Source, raw: IO[bytes]) -> IO[bytes]:
