@@ -1,86 +1,33 @@
 """Parse one source line by line: classify, parse with the family's grammar, account for all.
 
 Every line ends in exactly one place: a runtime table row, a reject (with line number, text
-and reason), or the count of other (application) lines.
+and reason), or the count of other (application) lines. ``SourceResult`` and the row and reject
+helpers are in ``result`` (re-exported here, where callers import it).
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gclens._errors import LineError
 from gclens.grammar.loader import parse_line
-from gclens.grammar.markers import torn_start_regex
 from gclens.grammar.ranges import may_overflow, out_of_range
 from gclens.grammar.recognize import Prefix
 from gclens.grammar.templates import FastEngine
 from gclens.grammar.transformers import Legacy
 from gclens.pipeline.records import Record
+from gclens.pipeline.result import SourceResult, _fragment_reason, _keep, _line_problem, _reject, _Why
 from gclens.pipeline.torn import Ambiguous, Continued, rejoin
 from gclens.read.classify import CANDIDATES, classify, could_end, cut_short, is_fragment, torn_head
-from gclens.read.envelopes import CONTINUED, DETECT_LINES, NO_META, Clock, Meta, container_from_path, detect, unwrap
-from gclens.read.sources import MAX_LINE_BYTES, Block, Line, LineReader, Source
+from gclens.read.envelopes import CONTINUED, DETECT_LINES, Clock, Meta, container_from_path, detect, unwrap
+from gclens.read.sources import MAX_LINE_BYTES, Block, Line, LineReader
 
 __all__ = ["CHUNK_LINES", "ENGINES", "HOLD_LINES", "LineTaker", "Opened", "SourceResult", "count_skipped",
            "open_source", "parse_chunks", "parse_runtime_line", "physical_lines", "shared_engine"]
-
-_REJECT_TEXT_CHARS = 4096
-
-
-@dataclass
-class SourceResult:
-    """What one source produced: rows in line order, rejects, and the line accounting."""
-
-    source: Source
-    records: list[Record] = field(default_factory=list)
-    rejects: list[dict[str, Any]] = field(default_factory=list)
-    lines_read: int = 0
-    other_lines: int = 0
-    spliced_lines: int = 0
-    rejoined_lines: int = 0
-    logical_lines: int = 0
-    envelope: str = "raw"
-    problems: dict[int, str] = field(default_factory=dict)
-    unterminated_line: int | None = None
-    container: str | None = None
-    engine: FastEngine | None = None
-
-    record_count: int = 0
-    reject_count: int = 0
-
-    def drain(self, *, holding: bool = False) -> tuple[list[Record], list[dict[str, Any]]]:
-        """Hand over the records and rejects parsed so far (the counters keep counting).
-
-        ``holding``: the last line was rejected and is held for its continuation, so its reject
-        stays (a rejoin takes it back).
-        """
-        records, rejects = self.records, self.rejects
-        self.records, self.rejects = [], []
-        if holding and rejects:
-            self.rejects.append(rejects.pop())
-        for reject in rejects:
-            if isinstance(reject["reason"], _Why):
-                reject["reason"], reject["column"] = reject["reason"].resolve()
-        self.record_count += len(records)
-        self.reject_count += len(rejects)
-        return records, rejects
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "source": self.source.name, "lines_read": self.lines_read,
-            "runtime_lines": self.record_count + len(self.records),
-            "rejected_lines": self.reject_count + len(self.rejects),
-            "other_lines": self.other_lines, "joined_lines": self.lines_read - self.logical_lines,
-            "spliced_lines": self.spliced_lines, "rejoined_lines": self.rejoined_lines,
-            "bytes_read": self.source.bytes_read,
-            "compression": self.source.compression, "envelope": self.envelope,
-            "unterminated_last_line": self.unterminated_line is not None,
-        }
 
 
 def parse_runtime_line(text: str) -> tuple[str, dict[str, Any]]:
@@ -357,68 +304,3 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     result.spliced_lines += hit.start > 0 and not text[: hit.start].isspace()
     _keep(result, no, table, row, text, meta)
     return None
-
-
-@dataclass(frozen=True)
-class _Why:
-    """Why a runtime line does not parse, asked of Lark only when the line stays a reject."""
-
-    family: str
-    runtime: str
-    start: int
-    unterminated: bool
-
-    def resolve(self) -> tuple[str, int | None]:
-        try:
-            parse_line(self.family, self.runtime)
-        except LineError as exc:
-            reason = f"unterminated last line ({exc.reason})" if self.unterminated else exc.reason
-            return reason, None if exc.column is None else exc.column + self.start
-        return "does not match the grammar", None  # the automaton and Lark disagree: never seen
-
-
-def _keep(result: SourceResult, no: int, table: str, row: dict[str, Any], text: str, meta: Meta) -> None:
-    if meta is not NO_META:
-        row.update(_meta_columns(meta))
-    if result.container and not row.get("container"):
-        row["container"] = result.container
-    result.records.append(Record(no, table, row, text, meta))
-
-
-def _meta_columns(meta: Meta) -> dict[str, Any]:
-    return {"log_ts": meta.log_ts_ns, "stream": meta.stream, "host": meta.host, "unit": meta.unit,
-            "container": meta.container, "pid": meta.pid, "_mono_ns": meta.mono_ns,
-            "_log_ts_res": meta.log_ts_res_ns,
-            "_boot_id": meta.boot_id}
-
-
-_FRAGMENT_REASON = ("fragment of a runtime line: other output was written into the middle of it, "
-                    "so its start is on an earlier line")
-_TORN_START = re.compile(torn_start_regex())  # a marker with other output inside it (``_markers``)
-
-
-def _fragment_reason(text: str) -> str:
-    if _TORN_START.search(text):
-        return "runtime line with other output spliced into its first words"
-    return _FRAGMENT_REASON
-
-
-def _line_problem(result: SourceResult, no: int, text: str) -> str | None:
-    problem = result.problems.get(no)
-    if problem == "invalid UTF-8":
-        return f"invalid UTF-8 at column {text.index(chr(0xFFFD)) + 1}"
-    if problem:
-        return problem
-    if "\x00" in text:
-        return f"NUL byte at column {text.index(chr(0)) + 1}"
-    return None
-
-
-def _reject(
-    result: SourceResult, no: int, text: str, family: str, reason: str | _Why, column: int | None = None,
-) -> None:
-    """A reject; a ``_Why`` reason is Lark's message, asked when the reject is handed over."""
-    result.rejects.append({
-        "source": result.source.name, "line_no": no, "family": family, "reason": reason,
-        "column": column, "text": text[:_REJECT_TEXT_CHARS],
-    })

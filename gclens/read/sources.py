@@ -2,32 +2,38 @@
 
 This and the writers in ``_output`` are the only places that touch files. Lines are yielded as
 raw bytes so that a line with invalid UTF-8 can be reported rather than crash the decoder.
+
+Opening and decompressing an input is in ``opening``; the types yielded and the array work on a
+block of bytes are in ``blocks``: their names are re-exported here, where callers import them.
 """
 
 from __future__ import annotations
 
 import contextlib
-import glob
-import gzip
-import io
-import os
-import re
-import select
-import stat
-import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import IO, Any, Union, cast
+from typing import IO, Any, cast
 
 from gclens._errors import InputError
-from gclens.read.classify import CANDIDATES, ROUGH, TINY_TAIL_BYTES
+from gclens.read.blocks import (
+    MAX_LINE_BYTES,
+    Block,
+    Fill,
+    Line,
+    _block,
+    _buffer_fill,
+    _concat_fill,
+    _last_newline,
+    _newlines,
+    _raw,
+    _tiny,
+)
+from gclens.read.blocks import _matching as _matching  # (re-exported: tests call it)
+from gclens.read.opening import READ_ERRORS, Source, SourceLike, _open_path, _patient, _reason, expand, rotation_order
+from gclens.read.opening import _decoded as _decoded  # (re-exported: the ingest planner opens with it)
 
 __all__ = ["BLOCK_BYTES", "DENSE_SHARE", "KEPT_AFTER", "MAX_INPUT_BYTES", "MAX_LINE_BYTES", "SPARSE_GROWTH", "Block",
            "Fill", "Line", "LineReader", "Source", "SourceLike", "expand", "read_lines", "rotation_order"]
 
-MAX_LINE_BYTES = 1 << 20
-"""Longer lines are not parsed (reported as such); reading them costs bounded memory."""
 BLOCK_BYTES = 2 << 20
 """Plain logs are scanned (and parsed, with the fast engine) in blocks of this many bytes."""
 SPARSE_GROWTH = 4
@@ -35,116 +41,6 @@ SPARSE_GROWTH = 4
 (fewer, fuller blocks; the parser joins blocks already read into larger batches)."""
 MAX_INPUT_BYTES = 64 << 30
 """A compressed input stops after this many decompressed bytes: a decompression bomb guard."""
-
-SourceLike = Union[str, "os.PathLike[str]", IO[bytes], IO[str], "Source"]
-
-try:
-    from zstandard import ZstdError as _ZstdError
-except ImportError:  # pragma: no cover - zstandard is a dependency; keep gzip working without it
-    class _ZstdError(Exception):  # type: ignore[no-redef]
-        """Stands in when zstandard is missing."""
-
-_GZIP_MAGIC = b"\x1f\x8b"
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-@dataclass
-class Line:
-    """One physical line: its number, bytes (without the newline), and how it ended."""
-
-    no: int
-    raw: bytes
-    terminated: bool
-    length: int  # full length in bytes without the newline, even when raw was cut at MAX_LINE_BYTES
-
-
-@dataclass
-class Block:
-    """The kept lines of one scanned block (see ``LineReader.blocks``), for parsing as columns.
-
-    ``numbers`` are the kept lines' line numbers; ``texts`` their decoded text without the
-    newline (and a CR before it), or null where the line cannot go the columnar way (invalid
-    UTF-8, over-long, or the unterminated last line): ``line(i)`` gives those as Lines.
-    """
-
-    numbers: Any  # numpy int64
-    texts: Any  # polars String Series
-    marked: Any  # numpy bool: the line matched the scanner's pattern (the others follow one)
-    _raw: Any  # pyarrow LargeBinaryArray (or chunks of one): the kept lines' bytes, with their newline
-    _terminated: Any
-
-    @classmethod
-    def joined(cls, blocks: list[Block]) -> Block:
-        """Consecutive blocks as one (parsed together: fewer, larger batches)."""
-        import numpy as np
-        import polars as pl
-        import pyarrow as pa
-
-        if len(blocks) == 1:
-            return blocks[0]
-        return cls(np.concatenate([b.numbers for b in blocks]), pl.concat([b.texts for b in blocks], rechunk=False),
-                   np.concatenate([b.marked for b in blocks]), pa.chunked_array([b._raw for b in blocks]),
-                   np.concatenate([b._terminated for b in blocks]))  # (text and bytes: chunks, not copies)
-
-    def line(self, i: int) -> Line:
-        """Kept line ``i`` exactly as the line-by-line reader gives it."""
-        raw: bytes = self._raw[i].as_py()
-        terminated = bool(self._terminated[i])
-        if terminated:
-            raw = raw[:-1]
-        return Line(int(self.numbers[i]), _raw(raw), terminated, len(raw))
-
-
-@dataclass
-class Source:
-    """One input: a display name and how to open it as a binary stream."""
-
-    name: str
-    path: Path | None = None
-    stream: IO[bytes] | None = None
-    compression: str = "none"
-    bytes_read: int = 0
-
-
-def expand(inputs: SourceLike | list[SourceLike]) -> list[Source]:
-    """Turn paths, globs, '-' and file objects into Sources, in the order given."""
-    items = inputs if isinstance(inputs, list) else [inputs]
-    sources: list[Source] = []
-    for item in items:
-        sources.extend(_expand_one(item))
-    return sources
-
-
-def _expand_one(item: SourceLike) -> list[Source]:
-    if isinstance(item, Source):  # made by the caller, e.g. a live stream named after its file
-        return [item]
-    if isinstance(item, io.TextIOBase) or hasattr(item, "read"):
-        return [Source(getattr(item, "name", "<stream>"), stream=_binary(item))]  # type: ignore[arg-type]
-    text = os.fspath(item)  # type: ignore[arg-type]
-    if text == "-":
-        return [Source("-", stream=sys.stdin.buffer)]
-    if glob.has_magic(text) and not Path(text).exists():
-        matches = sorted(glob.glob(text), key=rotation_order)
-        if not matches:
-            raise InputError(f"{text}: no file matches this pattern")
-        return [Source(m, path=Path(m)) for m in matches]
-    return [Source(text, path=Path(text))]
-
-
-_ROTATED = re.compile(r"^(?P<base>.*?)(?:[.-](?P<n>\d{1,4}))?(?P<ext>\.(?:gz|zst))?$")
-
-
-def rotation_order(name: str) -> tuple[str, int]:
-    """Sort key putting rotated logs oldest first: app.log.2.gz, app.log.1, app.log."""
-    m = _ROTATED.match(name)
-    assert m is not None  # the pattern matches every string
-    return m["base"], -int(m["n"]) if m["n"] else 0
-
-
-def _binary(stream: IO[bytes] | IO[str]) -> IO[bytes]:
-    if isinstance(stream, io.TextIOBase):
-        return io.BytesIO(stream.read().encode("utf-8", "surrogateescape"))
-    return stream  # type: ignore[return-value]
 
 
 def read_lines(source: Source, *, max_input_bytes: int | None = None) -> Iterator[Line]:
@@ -205,7 +101,7 @@ class LineReader:
                     if self.candidates is not None:
                         yield from self._blocks(stream)
                         return
-        except (OSError, EOFError, ValueError, _ZstdError) as exc:
+        except READ_ERRORS as exc:
             raise InputError(f"{self.source.name}: {_reason(exc)}") from None
 
     def _lines(self, stream: IO[bytes]) -> Iterator[Line]:
@@ -335,256 +231,3 @@ class LineReader:
             line = bytes(region[start:stop - ends_line])
             yield Line(self._no + i + 1, _raw(line), ends_line, len(line))
 
-
-def _tiny(data: Any, offsets: Any, newlines: int) -> Any:
-    """Lines of 2 to TINY_TAIL_BYTES bytes that start with a space: perhaps the last pieces of a
-    torn gc line (` P`), which no pattern can find without slowing the scan of every line."""
-    import numpy as np
-
-    lengths = np.diff(offsets)
-    lengths[:newlines] -= 1
-    short = (lengths >= 2) & (lengths <= TINY_TAIL_BYTES)
-    first = np.zeros(len(lengths), dtype=bool)
-    first[short] = data[offsets[:-1][short]] == ord(" ")
-    return first
-
-
-Fill = Callable[[bytes, int], "tuple[bytes | memoryview, int]"]
-"""(carry, size) -> (carry followed by up to ``size`` new bytes, how many were new)."""
-
-
-def _matching(lines: Any, patterns: tuple[str, ...], step: int = 32768) -> Any:
-    """Which of a block's lines match any of ``patterns``, as a numpy bool array.
-
-    Rust's regex (through Polars) searches a pattern's leading literals with SIMD: about 3x
-    faster than RE2 here, which walks every byte. It needs UTF-8, so the lines are copied as
-    strings, ``step`` lines at a time to keep the copy small; a slice that is not UTF-8 falls
-    back to RE2 on the bytes (Arrow). The classifier's CANDIDATES are searched in two steps: its
-    ROUGH pattern over every line, then CANDIDATES themselves over the lines ROUGH found.
-    """
-    import numpy as np
-    import polars as pl
-    import pyarrow as pa
-
-    rough = [p for p in patterns if p in CANDIDATES]
-    direct = [p for p in patterns if p not in CANDIDATES]
-    hit = np.zeros(len(lines), dtype=bool)
-    maybe: list[Any] = [np.empty(0, np.int64)]  # ROUGH's lines
-    for at in range(0, len(lines), step):
-        part = lines.slice(at, step)
-        try:
-            texts = pl.Series(part.cast(pa.large_string()))
-        except pa.ArrowInvalid:
-            import pyarrow.compute as pc  # (only here: 25 ms to import)
-
-            found = pc.indices_nonzero(pc.match_substring_regex(part, "|".join(patterns)))
-            # (Arrow's to_numpy on booleans would import pandas: 0.16 s)
-            hit[at + np.frombuffer(found.buffers()[1], np.uint64, len(found), found.offset * 8)] = True
-            continue
-        if rough:
-            maybe.append(at + np.flatnonzero(texts.str.contains(ROUGH).to_numpy()))
-        if direct:
-            hit[at:at + len(part)] |= _any_match(texts, direct)
-    found = np.concatenate(maybe)
-    if rough and len(found):  # few lines: CANDIDATES over them all at once
-        taken = lines.take(pa.Array.from_buffers(pa.int64(), len(found), [None, pa.py_buffer(found)]))
-        hit[found[_any_match(pl.Series(taken.cast(pa.large_string())), rough)]] = True
-    return hit
-
-
-def _any_match(texts: Any, patterns: list[str]) -> Any:
-    import polars as pl
-
-    return pl.select(pl.any_horizontal(pl.lit(texts).str.contains(p) for p in patterns)).to_series().to_numpy()
-
-
-def _buffer_fill(stream: IO[bytes]) -> Fill:
-    """Blocks of a file read into one reused buffer, not a fresh block each time.
-
-    Fresh 32 MiB blocks cost the kernel a page fault per 4 KiB (about a second of system time
-    per GB). A block is only valid until the next call; the scanner copies what it keeps.
-    """
-    buffer = bytearray()
-
-    def fill(carry: bytes, size: int) -> tuple[memoryview, int]:
-        nonlocal buffer
-        need = len(carry) + size
-        if len(buffer) < need:
-            buffer = bytearray(need)  # a new one: views of the old one may still be alive
-        view = memoryview(buffer)
-        view[:len(carry)] = carry
-        got = stream.readinto(view[len(carry):need]) or 0  # type: ignore[attr-defined]
-        return view[:len(carry) + got], got
-
-    return fill
-
-
-def _concat_fill(read: Callable[[int], bytes]) -> Fill:
-    def fill(carry: bytes, size: int) -> tuple[bytes, int]:
-        chunk = read(size)
-        return (carry + chunk, len(chunk)) if chunk else (carry, 0)
-
-    return fill
-
-
-def _last_newline(data: bytes | memoryview) -> int:
-    """Offset of the last newline in ``data`` (-1: none), searched from the end."""
-    import numpy as np
-
-    array = np.frombuffer(data, np.uint8)
-    end, step = len(array), 1 << 16
-    while end > 0:
-        start = max(0, end - step)
-        found = np.flatnonzero(array[start:end] == 10)
-        if len(found):
-            return start + int(found[-1])
-        end, step = start, step * 4
-    return -1
-
-
-def _newlines(data: Any, step: int = 4 << 20) -> Any:
-    """Offsets of the newlines, a few MiB at a time into one scratch array (``data == 10`` takes
-    a byte per byte: a fresh array per step churns the allocator)."""
-    import numpy as np
-
-    scratch = np.empty(min(step, len(data)), dtype=bool)
-    found = [np.empty(0, np.int64)]
-    for at in range(0, len(data), step):
-        piece = data[at:at + step]
-        found.append(np.flatnonzero(np.equal(piece, 10, out=scratch[:len(piece)])) + at)
-    return np.concatenate(found)
-
-
-def _block(region: bytes | memoryview, lines: Any, offsets: Any, kept: Any, marked: Any, newlines: int,
-           before: int) -> Block:
-    """The kept lines of a region as a Block: decoded in one go when they are all valid UTF-8."""
-    import numpy as np
-    import polars as pl
-    import pyarrow as pa
-
-    terminated = kept < newlines
-    starts, stops = offsets[kept], offsets[kept + 1] - terminated
-    indices = np.ascontiguousarray(kept, dtype=np.int64)  # (pa.array on numpy would import pandas)
-    taken = lines.take(pa.Array.from_buffers(pa.int64(), len(indices), [None, pa.py_buffer(indices)]))
-    try:
-        texts = pl.from_arrow(taken.cast(pa.large_string()))
-    except pa.ArrowInvalid:  # some line is not UTF-8: decode line by line, that one stays null
-        texts = pl.Series([_utf8(bytes(region[a:b])) for a, b in zip(starts.tolist(), stops.tolist(), strict=True)],
-                          dtype=pl.String)
-    assert isinstance(texts, pl.Series)
-    texts = texts.str.strip_suffix("\n").str.strip_suffix("\r")
-    fine = terminated & ((stops - starts) <= MAX_LINE_BYTES)
-    if not fine.all():
-        texts = pl.select(pl.when(pl.Series(fine)).then(texts)).to_series()
-    return Block(before + kept.astype(np.int64) + 1, texts, marked, taken, terminated)
-
-
-def _utf8(raw: bytes) -> str | None:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-@contextlib.contextmanager
-def _patient(stream: IO[bytes]) -> Iterator[Callable[[int], bytes]]:
-    """``read1`` for a stream that, on a quiet pipe, wakes every 0.2 s instead of blocking.
-
-    Worker threads (Polars, Arrow) may take SIGINT or SIGTERM for the process; Python then only
-    sets a flag, which a main thread blocked in read(2) would never look at. Polling keeps
-    Ctrl-C and `kill` working on `tail -f app.log | gclens parse -`. The pipe is put back in
-    blocking mode afterwards (it may be shared with the shell).
-    """
-    read1 = getattr(stream, "read1", stream.read)
-    try:
-        fd = stream.fileno()
-        pipe = stat.S_ISFIFO(os.fstat(fd).st_mode) or stat.S_ISSOCK(os.fstat(fd).st_mode)
-    except (OSError, ValueError, io.UnsupportedOperation):
-        pipe = False
-    if not pipe or not isinstance(stream, io.BufferedReader) or not os.get_blocking(fd):
-        yield read1
-        return
-
-    def read(size: int) -> bytes:
-        while True:
-            data = read1(size)
-            if data:
-                return data
-            if select.select([fd], [], [], 0.2)[0]:  # readable: data, or the end of the input
-                return read1(size)
-
-    os.set_blocking(fd, False)
-    try:
-        yield read
-    finally:
-        os.set_blocking(fd, True)
-
-
-def _raw(line: bytes) -> bytes:
-    """What _lines keeps of a line: at most MAX_LINE_BYTES, without the newline and a CR before it."""
-    return line[:MAX_LINE_BYTES].rstrip(b"\n").removesuffix(b"\r") if len(line) >= MAX_LINE_BYTES \
-        else line.removesuffix(b"\r")
-
-
-def _decoded(source: Source, raw: IO[bytes]) -> IO[bytes]:
-    """Wrap ``raw`` in a decompressor chosen by its magic bytes (not its file name)."""
-    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)  # type: ignore[arg-type,type-var]
-    magic = buffered.peek(4)[:4]
-    if magic.startswith(_GZIP_MAGIC):
-        source.compression = "gzip"
-        return gzip.GzipFile(fileobj=buffered)  # type: ignore[return-value]
-    if magic.startswith(_ZSTD_MAGIC):
-        source.compression = "zstd"
-        return io.BufferedReader(_ZstdFrames(buffered))  # type: ignore[return-value]
-    return buffered  # type: ignore[return-value]
-
-
-def _open_path(source: Source) -> IO[bytes]:
-    assert source.path is not None
-    if source.path.is_dir():
-        raise InputError(f"{source.name}: is a directory, not a log file")
-    return open(source.path, "rb")
-
-
-class _ZstdFrames(io.RawIOBase):
-    """Decompress concatenated zstd frames; EOFError when the input ends inside a frame.
-
-    (zstandard's own stream reader returns the data so far and no error on truncated input.)
-    """
-
-    def __init__(self, compressed: IO[bytes]) -> None:
-        import zstandard
-
-        self._new = zstandard.ZstdDecompressor().decompressobj
-        self._in, self._dec, self._out = compressed, self._new(), b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._out:
-            chunk = self._in.read(1 << 16)
-            if not chunk:
-                if not self._dec.eof:
-                    raise EOFError("zstd frame truncated")
-                return 0
-            if self._dec.eof:
-                chunk, self._dec = self._dec.unused_data + chunk, self._new()
-            self._out = self._dec.decompress(chunk)
-        n = min(len(buffer), len(self._out))
-        buffer[:n], self._out = self._out[:n], self._out[n:]
-        return n
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, FileNotFoundError):
-        return "no such file"
-    if isinstance(exc, PermissionError):
-        return "permission denied"
-    if isinstance(exc, IsADirectoryError):
-        return "is a directory, not a log file"
-    if isinstance(exc, EOFError):
-        return "compressed stream is truncated (it ends before its end-of-stream marker)"
-    if isinstance(exc, gzip.BadGzipFile):
-        return f"not a valid gzip file ({exc})"
-    return f"cannot be read: {exc}"
