@@ -62,8 +62,8 @@ def test_every_public_module_declares_what_it_exports(name: str) -> None:
 
 
 MAX_LINES = 400
-OVER_BUDGET = {"gclens/pipeline/columnar.py", "gclens/read/sources.py", "gclens/store/ingest_parse.py",
-               "gclens/store/schemas.py", "gclens/pipeline/parse.py", "gclens/grammar/transformers.py"}
+OVER_BUDGET = {"gclens/pipeline/columnar.py", "gclens/store/ingest_parse.py", "gclens/store/schemas.py",
+               "gclens/grammar/transformers.py"}
 """Pipeline-core modules still over the budget, to be split where they are edited."""
 
 

@@ -18,7 +18,8 @@ from typing import Any
 
 import polars as pl
 
-from gclens.pipeline.runs import LIVE_RUNS, concat
+from gclens.pipeline.runs import concat
+from gclens.pipeline.splitter import LIVE_RUNS
 
 __all__ = ["ANCHOR_SAMPLES", "MAX_WAITING_ROWS", "Anchorer"]
 
