@@ -26,6 +26,8 @@ with atheris.instrument_imports():  # gclens imports lazily: name every module t
     import gclens
     import gclens.grammar.loader
     import gclens.grammar.recognize
+    import gclens.grammar.sched_transformer
+    import gclens.grammar.transformer_base
     import gclens.grammar.transformers
     import gclens.pipeline.anchor
     import gclens.pipeline.parse

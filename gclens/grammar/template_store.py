@@ -220,7 +220,8 @@ def _digest() -> str:
     here = Path(__file__).parent
     data = b"".join(path.name.encode() + b"\0" + path.read_bytes() + b"\0" for path in [
         *sorted(grammar_dir().glob("*.lark")),
-        *(here / name for name in ("templates.py", "transformers.py", "template_store.py"))])  # beside this one
+        *(here / name for name in ("templates.py", "transformers.py", "sched_transformer.py",  # beside this one
+                                   "transformer_base.py", "template_store.py"))])
     data += _lark_version().encode()
     return f"{zlib.crc32(data):08x}{zlib.adler32(data):08x}"  # zlib is loaded already, hashlib (OpenSSL) is not
 
