@@ -43,7 +43,8 @@ _DECIDED = ("run_id", "gc_num", "t_s", "sched_line_no", "ts")
 
 
 class Stages:
-    """Streams one source's chunks into table batches (Arrow tables; rejects and runs as dicts)."""
+    """Streams one source's chunks into table batches: Arrow tables, or rows (dicts) for a small
+    batch before ``pyarrow.compute`` is loaded (``_AS_ROWS``); rejects and runs as rows."""
 
     def __init__(self, result: SourceResult, *, start_ns: int | None, timeless: bool) -> None:
         self.result = result

@@ -5,8 +5,8 @@ at a time as columns (``_columnar``); every other source (``--engine lark``, the
 enveloped logs, whose collector times anchor runs) is parsed line by line (``_parse``). Both
 hand chunks of rows to the same ``_stages.Stages`` (splice guard, runs, anchors, tables).
 Memory is bounded by the chunk size, not by the input. Sinks (in memory for ``read_trace``,
-files for ``gclens parse -o``) receive (table, rows) batches: Arrow tables for the tables,
-lists of dicts for ``rejects``, ``runs`` and ``sources``.
+files for ``gclens parse -o``) receive (table, rows) batches: Arrow tables or lists of dicts
+(small batches of a small log, and ``rejects``, ``runs``, ``sources``).
 """
 
 from __future__ import annotations
