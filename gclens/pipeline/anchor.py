@@ -94,10 +94,6 @@ class Anchorer:
             self.clocks.pop(run["run_id"], None)
         return out
 
-    def finish(self, runs: list[dict[str, Any]]) -> pl.DataFrame | None:
-        """Decide every run still waiting, and write the anchors into the runs rows."""
-        return self.close(runs)
-
     def _observe(self, settled: pl.DataFrame) -> None:
         """Collect the run's start estimates from its first clocked lines (line order)."""
         for run_id in settled["run_id"].unique().to_list():

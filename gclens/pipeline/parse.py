@@ -89,7 +89,7 @@ def open_source(result: SourceResult, *, envelope: str = "auto", clock: Clock | 
         return Opened(reader, items, [], physical)
     head = list(itertools.islice(physical, DETECT_LINES))
     result.envelope = detect((text for _, text in head), clock or Clock())
-    return Opened(reader, items, head, physical)
+    return Opened(reader, items, head, physical, whole=len(head) < DETECT_LINES)
 
 
 @dataclass
@@ -100,6 +100,8 @@ class Opened:
     items: Iterator[Line | Block]
     head: list[tuple[int, str]]
     physical: Iterator[tuple[int, str]]
+    whole: bool = False
+    """The source ended within the lines read to detect its envelope: ``head`` is all of it."""
 
 
 def parse_chunks(result: SourceResult, *, envelope: str = "auto", clock: Clock | None = None,

@@ -24,7 +24,7 @@ import polars as pl
 if TYPE_CHECKING:
     from gclens.pipeline.parse import SourceResult
 
-__all__ = ["MAX_HELD", "SpliceGuard", "gc_damage", "sched_damage"]
+__all__ = ["MAX_HELD", "SpliceGuard"]
 
 _SPLICED = "other output was spliced into this number"
 _CLOCKED = ("gc", "sched")
@@ -89,7 +89,7 @@ class SpliceGuard:
         flagged = seq.with_row_index("_k").filter(_breaks_sequence(kind))
         if flagged.is_empty():
             return {}
-        check = gc_damage if kind == "gc" else sched_damage
+        check = _gc_damage if kind == "gc" else _sched_damage
         out = {}
         for k in flagged["_k"].to_list():  # few: only these rows become Python dicts
             before, row, after = seq.slice(k - 1, 3).rows(named=True)
@@ -101,7 +101,7 @@ class SpliceGuard:
 
 def _breaks_sequence(kind: str) -> pl.Expr:
     """Rows with both neighbours whose numbers do not fit between theirs: the candidates only,
-    ``gc_damage``/``sched_damage`` decide (they also demand digits glued to a fitting number)."""
+    ``_gc_damage``/``_sched_damage`` decide (they also demand digits glued to a fitting number)."""
     t0, t, t1 = pl.col("t_s").shift(1), pl.col("t_s"), pl.col("t_s").shift(-1)
     if kind == "gc":
         a, n, b = pl.col("gc_num").shift(1), pl.col("gc_num"), pl.col("gc_num").shift(-1)
@@ -114,14 +114,14 @@ def _breaks_sequence(kind: str) -> pl.Expr:
     return inner & maybe.fill_null(True)
 
 
-def sched_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
+def _sched_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
     ms = [round(r["t_s"] * 1000) for r in (prev, row, nxt)]
     if ms[0] <= ms[2] and not ms[0] <= ms[1] <= ms[2] and _glued(str(ms[1]), range(ms[0], ms[2] + 1)):
         return f"SCHED {ms[1]}ms lies outside its neighbours' {ms[0]}..{ms[2]}ms: {_SPLICED}"
     return None
 
 
-def gc_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
+def _gc_damage(prev: dict[str, Any], row: dict[str, Any], nxt: dict[str, Any]) -> str | None:
     a, n, b = prev["gc_num"], row["gc_num"], nxt["gc_num"]
     if a < b and not a < n < b and b - a <= 1000 and _glued(str(n), range(a + 1, b)):
         return f"gc number {n} does not fit between {a} and {b}: {_SPLICED}"

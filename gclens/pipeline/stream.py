@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gclens.pipeline import parse as _parse
 from gclens.pipeline.parse import CHUNK_LINES, Opened, SourceResult, open_source, parse_chunks
 from gclens.read.envelopes import Clock
 from gclens.read.sources import SourceLike, expand
@@ -60,20 +59,14 @@ def _one_source(result: SourceResult, options: Options) -> Iterator[Batch]:
     from gclens.pipeline.stages import Stages
 
     stages = Stages(result, start_ns=options.start_ns, timeless=result.envelope == "raw")
-    if options.engine == "fast" and result.envelope == "raw" and not _small(opened, options):
+    if options.engine == "fast" and result.envelope == "raw" and not opened.whole:
+        # a source that is only its first lines goes line by line: parsing as columns pays off over
+        # blocks (its reader threads, scanner and plans cost more than a few lines take one by one)
         yield from _by_blocks(result, opened, stages)
     else:
         yield from _by_lines(result, opened, stages, options)
     yield from stages.feed(None, final=True)
     yield "sources", [result.stats()]
-
-
-def _small(opened: Opened, options: Options) -> bool:
-    """Did the source end within the lines read to detect its envelope? Then it goes line by
-    line: parsing as columns pays off over blocks (its reader threads, scanner and plans cost
-    more than a few lines take one by one)."""
-    asked: int = _parse.DETECT_LINES  # type: ignore[attr-defined]  # looked up here: tests lower it
-    return options.envelope == "auto" and len(opened.head) < asked
 
 
 def _by_blocks(result: SourceResult, opened: Opened, stages: Stages) -> Iterator[Batch]:
