@@ -26,6 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from gclens._allocator import prefer_system_allocator
 from gclens._errors import GclensError
 from gclens.commands.args import build_parser
 from gclens.commands.common import (
@@ -83,6 +84,7 @@ def run() -> NoReturn:
     file's parse. Nothing of gclens waits for it: files are closed and renamed before ``main``
     returns.
     """
+    prefer_system_allocator()
     code = main()
     try:
         sys.stdout.flush()
