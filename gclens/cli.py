@@ -26,7 +26,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from gclens._allocator import prefer_system_allocator
+from gclens._allocator import prefer_lean_allocators
 from gclens._errors import GclensError
 from gclens.commands.args import build_parser
 from gclens.commands.common import (
@@ -84,7 +84,7 @@ def run() -> NoReturn:
     file's parse. Nothing of gclens waits for it: files are closed and renamed before ``main``
     returns.
     """
-    prefer_system_allocator()
+    prefer_lean_allocators()
     code = main()
     try:
         sys.stdout.flush()

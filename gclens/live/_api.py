@@ -11,7 +11,7 @@ from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import Any
 
-from gclens._allocator import without_our_allocator
+from gclens._allocator import child_environment
 from gclens.analysis.limits import Limits
 from gclens.live._child import FORWARDED, Child, CommandError, exit_status, extend_godebug
 from gclens.live._feed import Feed, drain, tail
@@ -122,8 +122,7 @@ def run_program(command: Sequence[str], *, out_dir: str | os.PathLike[str] | Non
     _check_out_dir(out_dir)
     limits = limits or Limits()
     view = view or PlainView(limits, every_s=None)
-    env = dict(os.environ) if env is None else dict(env)
-    without_our_allocator(env)
+    env = child_environment() if env is None else dict(env)
     wanted = {"gctrace": str(gctrace)} if gctrace else {}
     if schedtrace_ms:
         wanted["schedtrace"] = str(schedtrace_ms)
