@@ -34,8 +34,8 @@ from gclens.read.envelopes import NO_META
 from gclens.read.readahead import Prefetched
 from gclens.read.sources import KEPT_AFTER, Block, Line
 
-__all__ = ["BATCH_LINES", "COALESCED_ROWS", "Batch", "Parsed", "Plan", "frame_chunks", "line_shapes", "parse_column",
-           "served_frames"]
+__all__ = ["BATCH_LINES", "COALESCED_ROWS", "READ_AHEAD_LINES", "Batch", "Parsed", "Plan", "frame_chunks",
+           "line_shapes", "parse_column", "served_frames"]
 
 _FAMILY_PREFIXES = family_prefixes()
 """Family → the markers its runtime text starts with (after indentation), from the grammars."""
@@ -165,7 +165,7 @@ def frame_chunks(result: SourceResult, opened: Opened, engine: FastEngine,
     for no, text in opened.head:
         taker.take(no, text, NO_META)
     opened.reader.candidates, opened.reader.blocks = CANDIDATES, True
-    blocks = Prefetched(opened.items, "gclens-reader", limit=2 * BATCH_LINES, weight=_lines)
+    blocks = Prefetched(opened.items, "gclens-reader", limit=READ_AHEAD_LINES, weight=_lines)
     batches = Prefetched(_batches(_gathered(blocks), engine), "gclens-parser", limit=BATCH_LINES, weight=_lines)
     chunk: Chunk | None = None
     rejects: list[dict[str, Any]] = []
@@ -262,8 +262,13 @@ BATCH_LINES = 49_152
 """Marked lines parsed as columns at once (blocks already read are joined up to this, and this
 many kept lines may wait between two threads): larger batches cost fewer Polars calls per
 line, smaller ones less memory. Under the command's allocators (``gclens._allocator``) 49k
-peaks at 360 MiB on the runtime-only and the 2 GiB mixed logs, for 0.89x the wall time of 24k on
-the runtime-only log; 98k peaks at 465 MiB there."""
+takes 0.89x the wall time of 24k on the runtime-only log, peaking at 360-373 MiB there; 98k
+peaks at 465 MiB."""
+
+READ_AHEAD_LINES = 3 * BATCH_LINES // 2
+"""Kept lines the reader may have read ahead of the parser. On 2 GiB of the mixed log (paired
+runs, medians): twice BATCH_LINES peaked at 371 MiB (at most 385: over 400 MB), 1.5 times at
+351 MiB (at most 358) for 1.05x the wall time, once at 334 MiB for 1.08x."""
 
 
 def _take_lines(result: SourceResult, taker: LineTaker, batch: Batch) -> None:
