@@ -24,7 +24,7 @@ from gclens.grammar.loader import load_grammar
 if TYPE_CHECKING:
     from lark import Lark
 
-__all__ = ["Prefix", "Step", "parses"]
+__all__ = ["Prefix", "Step", "parses", "prefix_of"]
 
 _SIMPLE = re.compile(r"(?:\\\.|[-\[\]0-9A-Za-z+?*(){}|,:])*")
 """A terminal pattern that only matches [0-9A-Za-z.+-] (no look-around, no '.', no '[^', no space)."""
@@ -156,6 +156,15 @@ class Prefix:
             return "$END" in self.tables.states[step.stack[-1]]
         token = _lex(self.tables, step.stack[-1], tail, 0)
         return token is not None and token[1] in self.tables.states[step.stack[-1]]
+
+
+@functools.lru_cache(maxsize=256)
+def prefix_of(family: str, text: str) -> Prefix:
+    """``Prefix(family, text)``, kept for the texts met last (a Prefix does not change once
+    built): a torn line is lexed once where the template engine (does it parse?), the line
+    reader (it does not: hold it) and the rejoin (its splits) each ask for its tokens. Lexing
+    is most of the line-by-line path's time on a log with torn lines."""
+    return Prefix(family, text)
 
 
 def parses(tables: _Tables, stack: list[int], text: str, pos: int) -> bool:

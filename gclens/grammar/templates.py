@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from gclens._paths import grammar_dir
 from gclens.grammar.loader import FAMILIES, cache_file
-from gclens.grammar.recognize import Prefix
+from gclens.grammar.recognize import prefix_of
 from gclens.grammar.template_store import Recipe, TemplateStore
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ class FastEngine:
         from lark.exceptions import LarkError
 
         try:  # the automaton alone first: most texts that fail here are torn lines, each its own shape
-            if not Prefix(family, text).accepts(len(text), ""):
+            if not prefix_of(family, text).accepts(len(text), ""):
                 return None
             return _recipe(family, _tree_parser(family).parse(text), parts)
         except LarkError:

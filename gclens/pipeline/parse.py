@@ -16,7 +16,7 @@ from typing import Any
 from gclens._errors import LineError
 from gclens.grammar.loader import parse_line
 from gclens.grammar.ranges import may_overflow, out_of_range
-from gclens.grammar.recognize import Prefix
+from gclens.grammar.recognize import Prefix, prefix_of
 from gclens.grammar.templates import FastEngine
 from gclens.grammar.transformers import Legacy
 from gclens.pipeline.records import Record
@@ -280,7 +280,7 @@ def _take(result: SourceResult, no: int, text: str, meta: Meta) -> _Held | None:
     runtime = text[hit.start:]
     try:
         parsed = result.engine.parse(hit.family, runtime) if result.engine is not None else None
-        prefix = Prefix(hit.family, runtime) if parsed is None and result.engine is not None else None
+        prefix = prefix_of(hit.family, runtime) if parsed is None and result.engine is not None else None
         if prefix is not None and not prefix.complete:
             # it fails (most such lines are torn, and rejoined): Lark says why only if it stays a reject
             why = _Why(hit.family, runtime, hit.start, no == result.unterminated_line)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from gclens._errors import LineError
 from gclens.grammar.loader import parse_line
 from gclens.grammar.ranges import out_of_range
-from gclens.grammar.recognize import Prefix
+from gclens.grammar.recognize import Prefix, prefix_of
 from gclens.grammar.transformers import Legacy, Row
 from gclens.read.classify import classify, is_fragment, runtime_pieces
 
@@ -120,7 +120,7 @@ def rejoin(text: str, start: int, family: str, continuation: str, parse: Parse |
     ``parse`` (the fast engine's, say) gives the row of a joined text that parses, or None to ask
     Lark; every reading is Lark's row either way. ``prefix``: ``text[start:]``'s tokens, if known."""
     if prefix is None or prefix.text != text[start:]:
-        prefix = Prefix(family, text[start:])  # one pass over the prefix serves every split
+        prefix = prefix_of(family, text[start:])  # one pass over the prefix serves every split
     readings = []
     glued = continuation[:1].isdigit()  # the runtime writes each number whole: none ends here
     piece, markers = runtime_pieces(text)  # the inserted text holds none, unless it is a whole line
