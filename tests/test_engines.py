@@ -191,6 +191,27 @@ def test_generated_sentences_parsed_as_columns_give_the_reference_rows(family: s
     assert served + len(parsed.leftover) == len(texts)
 
 
+def test_g_lines_of_any_wait_reason_and_missing_ids_share_one_plan_and_give_larks_rows() -> None:
+    """A G line's wait reason and an ``m=nil`` hold no digit: as literal text each would make a
+    plan of its own, and Polars pays per plan per batch. Captured like numbers, every reason and
+    id form below is served by one plan per line layout, each row equal to Lark's."""
+    reasons = ["chan receive", "GC worker (idle)", "force gc (idle)", "sync.Mutex.Lock", "select", "sleep",
+               "GC sweep wait", "sync.WaitGroup.Wait", "finalizer wait", "IO wait"]
+    ids = ["nil", "-1", "3", "12"]
+    texts = [f"  G{n}: status={n % 5}({reason}) m={ids[n % 4]} lockedm={ids[(n // 4) % 4]}"
+             for n, reason in enumerate(reasons * 4, start=1)]
+    engine = FastEngine()
+    positions = pl.Series("_seq", range(len(texts)), dtype=pl.Int64)
+    parsed = parse_column(engine, pl.Series(texts, dtype=pl.String).str.strip_chars_start(), positions)
+    assert parsed.leftover.len() == 0
+    assert len({id(plan) for plan in engine.plans.values() if plan is not None}) == 1
+    (table, frame), = parsed.frames
+    for row in frame.to_dicts():
+        reference = _reference("sched", texts[row["_seq"]].strip())
+        assert isinstance(reference, tuple) and reference[0] == table == "sched_g"
+        assert all(_same(value, row[key]) for key, value in reference[1].items() if key in row), texts[row["_seq"]]
+
+
 def test_templates_serve_almost_every_line_of_a_real_trace() -> None:
     engine = FastEngine()
     from gclens.read.classify import classify

@@ -115,6 +115,9 @@ def _rule_regex(family: str, template: Template, text: str, parts: list[str]) ->
             covered |= runs
             pieces.append(f"(?P<t{k}>{_non_capturing(pattern.pattern)})")
             tokens.append(Column(slot.type, pl.col("_tokens").struct.field(f"t{k}")))
+        elif (varying := _varying_text(slot.type, patterns)) is not None:
+            pieces.append(f"(?P<t{k}>{varying})")
+            tokens.append(Column(slot.type, pl.col("_tokens").struct.field(f"t{k}")))
         else:
             pieces.append(re.escape(text[begin:end]))
             tokens.append(make_token(slot.type, text[begin:end]))
@@ -128,6 +131,25 @@ def _rule_regex(family: str, template: Template, text: str, parts: list[str]) ->
                             if f"t{k}" in match.groupdict()):
         return None
     return regex, tokens
+
+
+_VARYING_TEXT = frozenset({"OPT_ID", "FLAG", "WAIT_REASON", "PREEMPTOFF"})
+"""Scheduler-detail tokens whose text may hold no digit and still differ from line to line
+(``m=nil``, ``gcwaiting=false``, a G line's wait reason). As literal text each such line would
+be a shape of its own and a plan of its own (21 of the runtime-only log's ~55 plans were one per
+wait reason); captured like a number, the lines share one plan: Polars pays per plan per batch."""
+_TRAILING_LOOKAHEAD = re.compile(r"\(\?=(?:\\.|[^()\\]|\((?:\\.|[^()\\])*\))*\)$")
+
+
+def _varying_text(kind: str, patterns: dict[str, re.Pattern[str]]) -> str | None:
+    """The capture pattern for a token of ``kind`` without digits (see _VARYING_TEXT), or None:
+    keep it as literal text. A lookahead ending the terminal's pattern (what must follow it, in
+    Lark's contextual lexer) is dropped: the plan's regex spells out what follows, to the end."""
+    pattern = patterns.get(kind)
+    if kind not in _VARYING_TEXT or pattern is None:
+        return None
+    plain = _TRAILING_LOOKAHEAD.sub("", pattern.pattern)
+    return None if _LOOKAROUND.search(plain) else _non_capturing(plain)
 
 
 @functools.cache

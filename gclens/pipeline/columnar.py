@@ -258,17 +258,18 @@ def _cuts(marked: Any, limit: int) -> list[tuple[int, int]]:
     return [(a, b) for a, b in itertools.pairwise([0, *stops, len(marked)]) if b > a]
 
 
-BATCH_LINES = 49_152
-"""Marked lines parsed as columns at once (blocks already read are joined up to this, and this
-many kept lines may wait between two threads): larger batches cost fewer Polars calls per
-line, smaller ones less memory. Under the command's allocators (``gclens._allocator``) 49k
-takes 0.89x the wall time of 24k on the runtime-only log, peaking at 360-373 MiB there; 98k
-peaks at 465 MiB."""
+BATCH_LINES = 32_768
+"""Marked lines parsed as columns at once (blocks already read are joined up to this): larger
+batches cost fewer Polars calls per line, smaller ones less memory. Under the command's
+allocators (``gclens._allocator``), on the runtime-only log, the worst case for memory (paired
+runs, medians): 32k peaks at 328 MiB (at most 342) for 1.10x the wall time of 49k, which peaks at
+363 MiB (at most 378 MiB, 396 MB: too near issue #18's 400 MB); 98k at 465 MiB."""
 
-READ_AHEAD_LINES = 3 * BATCH_LINES // 2
-"""Kept lines the reader may have read ahead of the parser. On 2 GiB of the mixed log (paired
-runs, medians): twice BATCH_LINES peaked at 371 MiB (at most 385: over 400 MB), 1.5 times at
-351 MiB (at most 358) for 1.05x the wall time, once at 334 MiB for 1.08x."""
+READ_AHEAD_LINES = 73_728
+"""Kept lines the reader may have read ahead of the parser (2.25 batches). On 2 GiB of the mixed
+log the reader is what the parser waits for: at 49k-line batches, 98k read ahead peaked at 371
+MiB (at most 385), 74k at 351 (at most 358) for 1.05x the wall time, 49k at 334 for 1.08x; with
+32k-line batches 74k peaks at 331 MiB at the same wall time as 49k-line batches."""
 
 
 def _take_lines(result: SourceResult, taker: LineTaker, batch: Batch) -> None:
