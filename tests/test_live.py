@@ -8,6 +8,7 @@ import json
 import os
 import re
 import signal
+import statistics
 import subprocess
 import threading
 import time
@@ -202,8 +203,8 @@ def test_tail_follows_rename_and_copytruncate_without_losing_or_repeating_bytes(
 
 def test_memory_stays_flat_over_hours_of_trace() -> None:
     """150 000 cycles 0.1 s apart (over 4 h of the program's time, 70 MiB) through `follow -`, 5 000
-    at a time: once warm (50 000 cycles), the follower's resident memory, read each time it has
-    caught up (its status line counts every cycle fed), does not grow. Fed for at most 30 s."""
+    at a time: once warm, the follower's resident memory, read each time it has caught up (its
+    status line counts every cycle fed), does not grow. Fed for at most 30 s."""
     proc = Proc("follow", "-", "--view", "text", "--every", "0.05", stdin=subprocess.PIPE)
     assert proc.popen.stdin is not None
     deadline, samples, fed_lines, cycles = time.monotonic() + 30, [], 0, 0
@@ -219,8 +220,13 @@ def test_memory_stays_flat_over_hours_of_trace() -> None:
     proc.popen.stdin.close()
     assert proc.finish() == 0
     assert len(samples) >= 12  # at least 60 000 cycles after warming up
-    third = len(samples) // 3  # the floor of each third: what is kept raises it (all gc rows: +50 MiB)
-    assert min(samples[-third:]) - min(samples[:third]) < 10 << 20, [s >> 20 for s in samples]
+    # Under load the follower reads larger batches and its memory settles later: the first third
+    # of the samples is left out, and the trend of the rest (least squares) is what must be flat.
+    # Keeping every gc row would raise it by ~1.7 MiB a sample (50 MiB over 150 000 cycles): at
+    # least 12 MiB across the 8 or more samples taken.
+    steady = samples[len(samples) // 3:]
+    growth = statistics.linear_regression(range(len(steady)), steady).slope * (len(steady) - 1)
+    assert growth < 10 << 20, [s >> 20 for s in samples]
     assert f"gclens: 1 source(s), {fed_lines:,} lines" in proc.text()[1]  # every line parsed
 
 
